@@ -11,7 +11,6 @@ from mmdet.registry import DATA_SAMPLERS as MMDET_DATA_SAMPLERS
 from mmdet.registry import DATASETS as MMDET_DATASETS
 from mmdet.registry import EVALUATOR as MMDET_EVALUATOR
 from mmdet.registry import HOOKS as MMDET_HOOKS
-from mmdet.registry import INFERENCERS as MMDET_INFERENCERS
 from mmdet.registry import LOG_PROCESSORS as MMDET_LOG_PROCESSORS
 from mmdet.registry import LOOPS as MMDET_LOOPS
 from mmdet.registry import METRICS as MMDET_METRICS
@@ -124,5 +123,3 @@ LOG_PROCESSORS = Registry(
     parent=MMDET_LOG_PROCESSORS,
     scope='crrg',
     locations=['crrg.engine'])
-INFERENCERS = Registry(
-    'inferencer', parent=MMDET_INFERENCERS, scope='crrg')
