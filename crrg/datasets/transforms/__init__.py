@@ -1,0 +1,3 @@
+from .noise import RandomGaussianNoise
+
+__all__ = ["RandomGaussianNoise"]

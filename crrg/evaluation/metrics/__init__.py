@@ -1,0 +1,1 @@
+from .region_detection_metric import RegionDetectionMetric  # noqa: F401

@@ -1,0 +1,4 @@
+from .region_detector import (RegionDetector, RegionPredictions,
+                              select_region_proposals)
+
+__all__ = ["RegionDetector", "RegionPredictions", "select_region_proposals"]

@@ -1,0 +1,80 @@
+# MIMIC-CXR-JPG frontal images with the 29 Chest ImaGenome regions.
+# Real-size preprocessing (CRRG-CLIP / RGRG): long side 512, black pad to
+# 512x512; training adds hue/value jitter, Gaussian noise and a small random
+# translation/rotation that moves the boxes with the image.
+dataset_type = 'ChestImaGenomeDataset'
+data_root = 'data/mimic/'
+image_size = 512
+skip_invalid = False
+
+# the RRG fields travel as data-sample metainfo (see docs/data.md)
+rrg_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape',
+                 'scale_factor', 'region_sentences', 'region_has_sentence',
+                 'region_abnormal', 'gt_report')
+# ``instances`` lets CocoMetric(ann_file=None) build its ground truth
+rrg_test_meta_keys = rrg_meta_keys + ('instances', )
+
+train_pipeline = [
+    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=(image_size, image_size), keep_ratio=True),
+    dict(type='Pad', size=(image_size, image_size), pad_val=dict(img=0)),
+    dict(
+        type='YOLOXHSVRandomAug', hue_delta=5, saturation_delta=0,
+        value_delta=10),
+    dict(type='RandomGaussianNoise', std=(0., 8.), prob=0.5),
+    dict(
+        type='RandomAffine',
+        max_rotate_degree=2.0,
+        max_translate_ratio=0.02,
+        scaling_ratio_range=(1.0, 1.0),
+        max_shear_degree=0.0,
+        border_val=(0, 0, 0)),
+    dict(type='PackDetInputs', meta_keys=rrg_meta_keys),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='Resize', scale=(image_size, image_size), keep_ratio=True),
+    dict(type='Pad', size=(image_size, image_size), pad_val=dict(img=0)),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs', meta_keys=rrg_test_meta_keys),
+]
+
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    batch_sampler=dict(type='AspectRatioBatchSampler'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        skip_invalid=skip_invalid,
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='validate',
+        skip_invalid=skip_invalid,
+        test_mode=True,
+        pipeline=test_pipeline))
+test_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='test',
+        skip_invalid=skip_invalid,
+        test_mode=True,
+        pipeline=test_pipeline))

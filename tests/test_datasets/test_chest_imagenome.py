@@ -1,0 +1,160 @@
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+
+from crrg.datasets import (ANATOMICAL_REGIONS, ChestImaGenomeDataset,
+                           DataFormatError, parse_scene_graph)
+from crrg.datasets.mimic_cxr import load_image_records
+from crrg.datasets.synthetic import make_synthetic_mimic
+
+GRAPH_DIR = 'chest-imagenome/silver_dataset/scene_graph'
+
+
+def _graph(objects, attributes):
+    return dict(image_id='d1', objects=objects, attributes=attributes)
+
+
+def _obj(name, x1, y1, x2, y2, w=100, h=100):
+    return dict(bbox_name=name, original_x1=x1, original_y1=y1,
+                original_x2=x2, original_y2=y2, original_width=w,
+                original_height=h)
+
+
+def _write(tmp_path, graph, name='g_SceneGraph.json'):
+    path = tmp_path / name
+    path.write_text(json.dumps(graph))
+    return str(path)
+
+
+def test_parse_scene_graph_boxes_sentences_flags(tmp_path):
+    graph = _graph(
+        [_obj('right lung', 10, 10, 50, 90), _obj('trachea', -5, 0, 60, 130),
+         _obj('aortic arch', 30, 30, 30, 40), _obj('not a region', 0, 0, 5, 5)],
+        [dict(bbox_name='right lung', phrases=['Opacity  in the\nright lung.'],
+              attributes=[['anatomicalfinding|yes|lung opacity',
+                           'nlp|yes|abnormal']]),
+         dict(bbox_name='trachea', phrases=['Trachea midline.'],
+              attributes=[['nlp|yes|normal']])])
+    parsed = parse_scene_graph(_write(tmp_path, graph))
+    labels = [inst['bbox_label'] for inst in parsed['instances']]
+    assert labels == [0, ANATOMICAL_REGIONS.index('trachea')]
+    # clipped to the image
+    assert parsed['instances'][1]['bbox'] == [0.0, 0.0, 60.0, 100.0]
+    assert parsed['num_degenerate'] == 1
+    assert parsed['region_sentences'][0] == 'Opacity in the right lung.'
+    assert parsed['region_has_sentence'][0]
+    assert parsed['region_abnormal'][0]
+    trachea = ANATOMICAL_REGIONS.index('trachea')
+    assert parsed['region_has_sentence'][trachea]
+    assert not parsed['region_abnormal'][trachea]
+    assert sum(parsed['region_has_sentence']) == 2
+
+
+def test_parse_scene_graph_missing_field_names_file_and_field(tmp_path):
+    graph = _graph([dict(bbox_name='right lung', original_x1=1)], [])
+    path = _write(tmp_path, graph)
+    with pytest.raises(DataFormatError) as err:
+        parse_scene_graph(path)
+    assert path in str(err.value) and 'objects[0]' in str(err.value)
+    assert 'original_y1' in str(err.value)
+    path = _write(tmp_path, dict(objects=[]), 'no_attributes.json')
+    with pytest.raises(DataFormatError, match='attributes'):
+        parse_scene_graph(path)
+
+
+def test_dataset_joins_real_layout(synthetic_twin):
+    root, counts = synthetic_twin
+    dataset = ChestImaGenomeDataset(
+        data_root=str(root), split='train', skip_invalid=True, pipeline=[])
+    records = load_image_records(
+        osp.join(root, 'mimic-cxr-jpg/mimic-cxr-2.0.0-split.csv.gz'),
+        osp.join(root, 'mimic-cxr-jpg/mimic-cxr-2.0.0-metadata.csv.gz'),
+        'train')
+    # frontal views only: one per study
+    assert len(records) == 12
+    assert len(dataset) + dataset.num_skipped == 12
+    info = dataset.get_data_info(0)
+    assert osp.isfile(info['img_path'])
+    assert info['img_path'].endswith(f"s{info['study_id']}/{info['img_id']}"
+                                     '.jpg')
+    assert len(info['region_sentences']) == 29
+    assert info['gt_report']
+    # every sentence of a region is in the report's FINDINGS
+    for sentence in filter(None, info['region_sentences']):
+        assert sentence in info['gt_report']
+    assert dataset.metainfo['classes'] == ANATOMICAL_REGIONS
+
+
+def test_missing_image_raises_or_is_skipped(tmp_path):
+    make_synthetic_mimic(str(tmp_path), 4, 1, 1, seed=3)
+    dataset = ChestImaGenomeDataset(
+        data_root=str(tmp_path), split='train', pipeline=[],
+        lazy_init=True)
+    dataset.full_init()
+    victim = dataset.get_data_info(1)['img_path']
+    import os
+    os.remove(victim)
+    with pytest.raises(FileNotFoundError, match=osp.basename(victim)):
+        ChestImaGenomeDataset(data_root=str(tmp_path), split='train',
+                              pipeline=[])
+    kept = ChestImaGenomeDataset(
+        data_root=str(tmp_path), split='train', pipeline=[],
+        skip_invalid=True)
+    assert kept.num_skipped >= 1
+    assert victim not in [kept.get_data_info(i)['img_path']
+                          for i in range(len(kept))]
+
+
+def test_study_without_findings(tmp_path):
+    make_synthetic_mimic(str(tmp_path), 3, 1, 1, seed=5)
+    dataset = ChestImaGenomeDataset(data_root=str(tmp_path), split='train',
+                                    pipeline=[])
+    info = dataset.get_data_info(0)
+    report = osp.join(
+        tmp_path, 'mimic-cxr-reports', 'files', f"p{info['subject_id']}"[:3],
+        f"p{info['subject_id']}", f"s{info['study_id']}.txt")
+    text = open(report).read()
+    open(report, 'w').write(text.split(' FINDINGS:')[0] + ' IMPRESSION: ok.')
+    with pytest.raises(DataFormatError) as err:
+        ChestImaGenomeDataset(data_root=str(tmp_path), split='train',
+                              pipeline=[])
+    assert report in str(err.value) and 'FINDINGS' in str(err.value)
+    lenient = ChestImaGenomeDataset(
+        data_root=str(tmp_path), split='train', pipeline=[],
+        require_findings=False)
+    assert len(lenient) == 3
+
+
+def test_twin_is_deterministic(tmp_path):
+    a = make_synthetic_mimic(str(tmp_path / 'a'), 3, 1, 1, seed=7)
+    b = make_synthetic_mimic(str(tmp_path / 'b'), 3, 1, 1, seed=7)
+    assert a == b
+    graphs_a = sorted((tmp_path / 'a' / GRAPH_DIR).iterdir())
+    graphs_b = sorted((tmp_path / 'b' / GRAPH_DIR).iterdir())
+    assert [g.name for g in graphs_a] == [g.name for g in graphs_b]
+    assert graphs_a[0].read_text() == graphs_b[0].read_text()
+
+
+def test_twin_regions_are_visible(synthetic_twin):
+    """Lungs are darker than the heart, which is darker than the spine."""
+    import cv2
+    root, _ = synthetic_twin
+    dataset = ChestImaGenomeDataset(
+        data_root=str(root), split='train', skip_invalid=True, pipeline=[])
+    info = dataset.get_data_info(0)
+    img = cv2.imread(info['img_path'], cv2.IMREAD_GRAYSCALE).astype(float)
+    boxes = {ANATOMICAL_REGIONS[i['bbox_label']]: i['bbox']
+             for i in info['instances']}
+
+    def centre_mean(name):
+        x1, y1, x2, y2 = boxes[name]
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        w, h = (x2 - x1) / 6, (y2 - y1) / 6
+        return img[int(cy - h):int(cy + h), int(cx - w):int(cx + w)].mean()
+
+    assert centre_mean('right upper lung zone') + 50 < centre_mean(
+        'cardiac silhouette')
+    assert centre_mean('trachea') + 50 < centre_mean('spine')
+    assert np.isfinite(img).all()
