@@ -1,5 +1,12 @@
+from .back_translation import (MarianBackTranslator, MarianTranslator,
+                               back_translate_scene_graphs)
+from .chest_imagenome import ChestImaGenomeDataset, parse_scene_graph
 from .mimic_cxr import DataFormatError
 from .regions import ANATOMICAL_REGIONS, NUM_REGIONS
 from .transforms import *  # noqa: F401,F403
 
-__all__ = ['ANATOMICAL_REGIONS', 'NUM_REGIONS', 'DataFormatError']
+__all__ = [
+    'ANATOMICAL_REGIONS', 'NUM_REGIONS', 'DataFormatError',
+    'ChestImaGenomeDataset', 'parse_scene_graph', 'MarianBackTranslator',
+    'MarianTranslator', 'back_translate_scene_graphs'
+]
