@@ -1,0 +1,174 @@
+"""Report-generation metrics, computed as published report-generation code does.
+
+BLEU-1..4, METEOR, ROUGE-L and CIDEr are pycocoevalcap's scorers (the code
+R2Gen, RGRG and CRRG-CLIP evaluate with), applied to reports cleaned by
+:func:`crrg.datasets.report_text.clean_report` (R2Gen's lower-casing,
+punctuation-stripping cleaner; no PTB tokenisation). BLEU is the corpus-level
+score pycocoevalcap reports; the others are means over reports. CIDEr's
+document frequencies come from the references being scored (pycocoevalcap's
+``Cider``, i.e. CIDEr-D's corpus mode).
+
+TF-IDF similarity is the mean over reports of the cosine similarity between
+the TF-IDF vectors of a generated report and of its reference, with
+scikit-learn's ``TfidfVectorizer`` (default tokenisation: lower-case words of
+two or more word characters; smooth idf; l2 norm) fitted on the references
+only. A report whose vector is all zero (empty, or only words unseen in the
+references) has similarity 0. With several references per report, the first
+is used for TF-IDF.
+
+An empty generated report is scored as it is (pycocoevalcap accepts it: it
+gets 0 from each per-report metric and adds no length to corpus BLEU).
+"""
+from typing import Dict, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger
+
+from crrg.datasets.report_text import clean_report, normalize_whitespace
+from crrg.registry import METRICS
+
+METRIC_KEYS = ('bleu_1', 'bleu_2', 'bleu_3', 'bleu_4', 'meteor', 'rouge_l',
+               'cider', 'tfidf')
+
+
+def prepare_report(text: str, clean: Optional[str]) -> str:
+    """Clean a report for scoring (``clean`` = dataset name or None)."""
+    if clean is None:
+        return normalize_whitespace(text)
+    return clean_report(text, clean)
+
+
+def tfidf_similarity(predictions: Sequence[str],
+                     references: Sequence[str]) -> float:
+    """Mean cosine similarity of paired reports' TF-IDF vectors.
+
+    Args:
+        predictions (Sequence[str]): Generated reports.
+        references (Sequence[str]): Their references, same order; the
+            vectoriser is fitted on these.
+
+    Returns:
+        float: Mean similarity in [0, 1]; 0 when the references have no
+        vocabulary at all.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    vectorizer = TfidfVectorizer()
+    try:
+        ref_vectors = vectorizer.fit_transform(references)
+    except ValueError:  # empty vocabulary
+        return 0.0
+    pred_vectors = vectorizer.transform(predictions)
+    # rows are l2-normalised: the dot product is the cosine similarity
+    sims = np.asarray(pred_vectors.multiply(ref_vectors).sum(axis=1)).ravel()
+    return float(sims.mean())
+
+
+def score_reports(predictions: Mapping[str, str],
+                  references: Mapping[str, Union[str, Sequence[str]]],
+                  clean: Optional[str] = 'mimic_cxr') -> Dict[str, float]:
+    """Score generated reports against references.
+
+    Args:
+        predictions (Mapping[str, str]): Report id to generated report.
+        references (Mapping[str, str | Sequence[str]]): Report id to one
+            reference or a list of references; same ids as ``predictions``.
+        clean (str, optional): ``'mimic_cxr'`` or ``'iu_xray'`` cleaning of
+            both sides, or None to only normalise white space.
+
+    Returns:
+        dict[str, float]: ``bleu_1`` ... ``bleu_4``, ``meteor``, ``rouge_l``,
+        ``cider``, ``tfidf``.
+
+    Raises:
+        ValueError: The id sets differ, or there is nothing to score.
+    """
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.meteor.meteor import Meteor
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    if set(predictions) != set(references):
+        missing = sorted(set(references) - set(predictions))[:5]
+        extra = sorted(set(predictions) - set(references))[:5]
+        raise ValueError('score_reports: predictions and references have '
+                         f'different ids (missing e.g. {missing}, extra e.g. '
+                         f'{extra})')
+    if not predictions:
+        raise ValueError('score_reports: no reports to score')
+    ids = sorted(predictions, key=str)
+    res = {i: [prepare_report(predictions[i], clean)] for i in ids}
+    gts = {}
+    for i in ids:
+        refs = references[i]
+        refs = [refs] if isinstance(refs, str) else list(refs)
+        gts[i] = [prepare_report(r, clean) for r in refs]
+    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    meteor_scorer = Meteor()  # one Java process for the whole corpus
+    try:
+        meteor, _ = meteor_scorer.compute_score(gts, res)
+    finally:
+        del meteor_scorer
+    rouge, _ = Rouge().compute_score(gts, res)
+    cider, _ = Cider().compute_score(gts, res)
+    tfidf = tfidf_similarity([res[i][0] for i in ids],
+                             [gts[i][0] for i in ids])
+    values = [*bleu, meteor, rouge, cider, tfidf]
+    return {key: float(value) for key, value in zip(METRIC_KEYS, values)}
+
+
+def format_table(metrics: Mapping[str, float]) -> str:
+    """A two-line table of the report metrics, three decimals."""
+    header = ' '.join(f'{key:>8}' for key in METRIC_KEYS)
+    row = ' '.join(f'{metrics[key]:>8.3f}' for key in METRIC_KEYS)
+    return f'{header}\n{row}'
+
+
+@METRICS.register_module()
+class ReportGenerationMetric(BaseMetric):
+    """BLEU-1..4, METEOR, ROUGE-L, CIDEr and TF-IDF similarity of reports.
+
+    See :func:`score_reports` and this module's docstring for the exact
+    definitions.
+
+    Args:
+        pred_key (str): Data-sample key of the generated report.
+            Defaults to 'pred_report'.
+        gt_key (str): Data-sample key of the reference. Defaults to
+            'gt_report'.
+        clean (str, optional): Cleaning rule, ``'mimic_cxr'``,
+            ``'iu_xray'`` or None. Defaults to 'mimic_cxr'.
+        collect_device (str): Defaults to 'cpu'.
+        prefix (str, optional): Defaults to 'report'.
+    """
+    default_prefix: Optional[str] = 'report'
+
+    def __init__(self,
+                 pred_key: str = 'pred_report',
+                 gt_key: str = 'gt_report',
+                 clean: Optional[str] = 'mimic_cxr',
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.pred_key = pred_key
+        self.gt_key = gt_key
+        self.clean = clean
+
+    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        for sample in data_samples:
+            for key in (self.pred_key, self.gt_key):
+                if not isinstance(sample.get(key), str):
+                    raise KeyError(
+                        f'ReportGenerationMetric: data sample of '
+                        f'{sample.get("img_path", sample.get("img_id"))} has '
+                        f'no string field "{key}"')
+            self.results.append((sample[self.pred_key], sample[self.gt_key]))
+
+    def compute_metrics(self, results: List) -> Dict[str, float]:
+        predictions = {str(i): pred for i, (pred, _) in enumerate(results)}
+        references = {str(i): ref for i, (_, ref) in enumerate(results)}
+        metrics = score_reports(predictions, references, self.clean)
+        MMLogger.get_current_instance().info(
+            f'Report metrics over {len(results)} reports:\n' +
+            format_table(metrics))
+        return metrics
