@@ -25,13 +25,13 @@ model = dict(
         rcnn=dict(sampler=dict(num=256))),
     test_cfg=dict(rpn=dict(nms_pre=600, max_per_img=300)))
 
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=16, val_interval=4)
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=8, val_interval=4)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
          end=100),
-    dict(type='MultiStepLR', by_epoch=True, milestones=[12, 15], gamma=0.1),
+    dict(type='MultiStepLR', by_epoch=True, milestones=[6], gamma=0.1),
 ]
 optim_wrapper = dict(
     type='OptimWrapper',
