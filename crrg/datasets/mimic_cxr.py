@@ -5,7 +5,8 @@ Layout (paths relative to the roots a config names)::
     files/p10/p10000032/s50414267/02aa804e-...-.jpg    # MIMIC-CXR-JPG image
     files/p10/p10000032/s50414267.txt                  # MIMIC-CXR report
     mimic-cxr-2.0.0-split.csv[.gz]     dicom_id,study_id,subject_id,split
-    mimic-cxr-2.0.0-metadata.csv[.gz]  dicom_id,subject_id,study_id,ViewPosition,Rows,Columns,...
+    mimic-cxr-2.0.0-metadata.csv[.gz]  dicom_id,subject_id,study_id,ViewPosition,
+                                       Rows,Columns,...
 """
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
