@@ -53,6 +53,8 @@ def bench(name: str, model, size: int, images: int, regions: int) -> None:
             torch.randn(images, 3, size, size), samples).features
     feats = feats[:, :regions].reshape(-1, feats.size(-1))
     head = model.generator
+    # Random weights may stop at once: decode exactly max_new_tokens.
+    head.lm.generation_config.min_new_tokens = head.max_new_tokens
     head.generate(feats[:1])  # warm-up
     start = time.perf_counter()
     head.generate(feats)

@@ -85,8 +85,9 @@ class RegionReportVisualizer(DetLocalVisualizer):
     ``data_sample.pred_report``. Each selected region gets a solid box and a
     label with its name in the region's colour; abnormal regions are also
     tinted with that colour and marked ``(!)``; detected but unselected
-    regions are drawn dashed and thin when ``draw_unselected`` is True. A side panel to the right of
-    the image lists the selected regions' sentences in the same colours.
+    regions are drawn dashed and thin when ``draw_unselected`` is True. A side
+    panel to the right of the image lists the selected regions' sentences in
+    the same colours.
 
     Args:
         name (str): Name of the instance. Defaults to 'visualizer'.

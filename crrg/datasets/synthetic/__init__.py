@@ -1,3 +1,4 @@
+from .iu_xray import make_synthetic_iu_xray
 from .mimic import make_synthetic_mimic, region_template
 
-__all__ = ["make_synthetic_mimic", "region_template"]
+__all__ = ['make_synthetic_mimic', 'region_template', 'make_synthetic_iu_xray']

@@ -1,0 +1,3 @@
+from .region_guided import RegionGuidedReportGenerator, assemble_report
+
+__all__ = ['RegionGuidedReportGenerator', 'assemble_report']

@@ -1,0 +1,229 @@
+from typing import Dict, List, Optional
+
+import torch
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
+from transformers.cache_utils import DynamicCache
+
+from crrg.registry import MODELS
+
+EXPECTED_FILES = ('config.json', 'model.safetensors (or pytorch_model.bin)',
+                  'tokenizer files: vocab.json + merges.txt '
+                  '(or tokenizer.json), tokenizer_config.json')
+
+
+def _missing_files_error(name: str, err: Exception) -> FileNotFoundError:
+    return FileNotFoundError(
+        f'GPT2RegionHead: cannot load "{name}" ({err}). Expected files: '
+        f'{", ".join(EXPECTED_FILES)}. Either download them on a machine '
+        'with network and set `pretrained` (and `tokenizer`) in the config '
+        'to that local directory, or place them in the Hugging Face cache '
+        '(HF_HOME) and run with HF_HUB_OFFLINE=1.')
+
+
+@MODELS.register_module()
+class GPT2RegionHead(BaseModule):
+    """GPT-2 writing one sentence per region with pseudo self-attention.
+
+    The region vector goes through an MLP ``in_channels -> n_embd -> n_embd``;
+    per layer, two Linear maps turn it into ONE extra key and value slot
+    placed in front of the word keys (RGRG's pseudo self-attention). The slot
+    is passed to GPT-2 as a 1-token ``past_key_values`` prefix, so training
+    and ``generate()`` (greedy or beam, batched, with the KV cache) share the
+    code path. Word positions start at 1 in both (the prefix slot occupies
+    position 0 and has no position embedding); positions come from ``wpe``,
+    not from the word embedding table as in RGRG's code.
+
+    Targets are ``<|endoftext|> sentence <|endoftext|>``; the loss covers the
+    sentence tokens and the final eos.
+
+    Args:
+        in_channels (int): Region feature size C. Defaults to 1024.
+        pretrained (str, optional): Hub name (e.g.
+            ``healx/gpt-2-pubmed-medium``) or local directory of a GPT-2.
+        gpt2_config (dict, optional): ``GPT2Config`` keys of a randomly
+            initialised model, used when ``pretrained`` is None. The
+            vocabulary size is taken from the tokenizer.
+        tokenizer (str, optional): Directory (or hub name) of the tokenizer;
+            defaults to ``pretrained``.
+        local_files_only (bool): Never reach the hub. Defaults to True.
+        freeze_lm (bool): Freeze GPT-2; only the region MLP and the
+            injection layers train. Defaults to True.
+        max_new_tokens (int): Max tokens per sentence. Defaults to 60.
+        max_report_tokens (int): Token budget of a report (applied when the
+            report is assembled: sentences are added in region order until
+            the report's token count reaches the budget; the sentence that
+            crosses it is the last one kept). Defaults to 300.
+        num_beams (int): 1 = greedy. Defaults to 1.
+        loss_weight (float): Multiplier of the LM loss. Defaults to 1.0.
+        init_cfg (dict, optional): mmengine init config.
+    """
+
+    def __init__(self,
+                 in_channels: int = 1024,
+                 pretrained: Optional[str] = None,
+                 gpt2_config: Optional[dict] = None,
+                 tokenizer: Optional[str] = None,
+                 local_files_only: bool = True,
+                 freeze_lm: bool = True,
+                 max_new_tokens: int = 60,
+                 max_report_tokens: int = 300,
+                 num_beams: int = 1,
+                 loss_weight: float = 1.0,
+                 init_cfg=None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        tokenizer = tokenizer or pretrained
+        if tokenizer is None:
+            raise ValueError('GPT2RegionHead: set `tokenizer` (a directory '
+                             'written by tools/train_tokenizer.py) or '
+                             '`pretrained`.')
+        try:
+            self.tokenizer = GPT2TokenizerFast.from_pretrained(
+                tokenizer, local_files_only=local_files_only)
+        except (OSError, ValueError) as err:
+            raise _missing_files_error(tokenizer, err) from err
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if pretrained is not None:
+            try:
+                self.lm = GPT2LMHeadModel.from_pretrained(
+                    pretrained, local_files_only=local_files_only)
+            except (OSError, ValueError) as err:
+                raise _missing_files_error(pretrained, err) from err
+        else:
+            cfg = dict(n_layer=2, n_embd=128, n_head=4, n_positions=256)
+            cfg.update(gpt2_config or {})
+            cfg['vocab_size'] = len(self.tokenizer)
+            cfg['bos_token_id'] = self.tokenizer.bos_token_id
+            cfg['eos_token_id'] = self.tokenizer.eos_token_id
+            self.lm = GPT2LMHeadModel(GPT2Config(**cfg))
+        config = self.lm.config
+        self.num_layers = config.n_layer
+        self.num_heads = config.n_head
+        self.head_dim = config.n_embd // config.n_head
+        self.region_mlp = nn.Sequential(
+            nn.Linear(in_channels, config.n_embd), nn.ReLU(inplace=True),
+            nn.Linear(config.n_embd, config.n_embd))
+        self.key_maps = nn.ModuleList(
+            nn.Linear(config.n_embd, config.n_embd)
+            for _ in range(self.num_layers))
+        self.value_maps = nn.ModuleList(
+            nn.Linear(config.n_embd, config.n_embd)
+            for _ in range(self.num_layers))
+        self.freeze_lm = freeze_lm
+        if freeze_lm:
+            self.lm.requires_grad_(False)
+        self.max_new_tokens = max_new_tokens
+        self.max_report_tokens = max_report_tokens
+        self.num_beams = num_beams
+        self.loss_weight = loss_weight
+
+    def train(self, mode: bool = True) -> 'GPT2RegionHead':
+        """Keep a frozen GPT-2 in eval mode (no dropout)."""
+        super().train(mode)
+        if self.freeze_lm:
+            self.lm.eval()
+        return self
+
+    def region_prefix(self, features: Tensor) -> DynamicCache:
+        """One key/value slot per layer from the region features.
+
+        Args:
+            features (Tensor): (N, C) region features.
+
+        Returns:
+            DynamicCache: per layer keys and values of shape
+            (N, n_head, 1, head_dim).
+        """
+        vec = self.region_mlp(features)
+        n = vec.size(0)
+        legacy = []
+        for key_map, value_map in zip(self.key_maps, self.value_maps):
+            key = key_map(vec).view(n, self.num_heads, 1, self.head_dim)
+            value = value_map(vec).view(n, self.num_heads, 1, self.head_dim)
+            legacy.append((key, value))
+        return DynamicCache.from_legacy_cache(tuple(legacy))
+
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens of ``text``."""
+        return len(self.tokenizer(text)['input_ids'])
+
+    def loss(self, features: Tensor, sentences: List[str]) -> Dict[str, Tensor]:
+        """Teacher-forced LM loss.
+
+        Args:
+            features (Tensor): (N, C) features of regions with a sentence.
+            sentences (list[str]): Their N reference sentences.
+
+        Returns:
+            dict: ``loss_lm`` (scalar), mean over target tokens.
+        """
+        tok = self.tokenizer
+        max_len = self.lm.config.n_positions - 2
+        ids = [[tok.bos_token_id] + tok(s)['input_ids'][:max_len] +
+               [tok.eos_token_id] for s in sentences]
+        length = max(len(i) for i in ids)
+        device = features.device
+        input_ids = torch.full((len(ids), length), tok.pad_token_id,
+                               dtype=torch.long, device=device)
+        labels = torch.full_like(input_ids, -100)
+        mask = torch.zeros_like(input_ids)
+        for row, seq in enumerate(ids):
+            seq_t = torch.tensor(seq, device=device)
+            input_ids[row, :len(seq)] = seq_t
+            labels[row, :len(seq)] = seq_t
+            labels[row, 0] = -100
+            mask[row, :len(seq)] = 1
+        attention_mask = torch.cat([mask.new_ones(len(ids), 1), mask], dim=1)
+        position_ids = torch.arange(
+            1, length + 1, device=device).expand(len(ids), -1)
+        out = self.lm(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=self.region_prefix(features),
+            labels=labels,
+            use_cache=True)
+        return dict(loss_lm=self.loss_weight * out.loss)
+
+    @torch.no_grad()
+    def generate(self, features: Tensor) -> List[str]:
+        """Write one sentence per region, all N decoded in one call.
+
+        Args:
+            features (Tensor): (N, C) region features.
+
+        Returns:
+            list[str]: N sentences (stripped).
+        """
+        n = features.size(0)
+        if n == 0:
+            return []
+        tok = self.tokenizer
+        prefix = self.region_prefix(features)
+        if self.num_beams > 1:
+            # generate() expands input_ids with repeat_interleave; do the
+            # same to the prefix cache.
+            prefix = DynamicCache.from_legacy_cache(
+                tuple((k.repeat_interleave(self.num_beams, 0),
+                       v.repeat_interleave(self.num_beams, 0))
+                      for k, v in prefix.to_legacy_cache()))
+        # GPT-2 takes the legacy tuple format in ``generate()``.
+        prefix = prefix.to_legacy_cache()
+        # The first column stands for the prefix slot already in the cache.
+        input_ids = torch.full((n, 2), tok.bos_token_id, dtype=torch.long,
+                               device=features.device)
+        out = self.lm.generate(
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            past_key_values=prefix,
+            max_new_tokens=self.max_new_tokens,
+            num_beams=self.num_beams,
+            do_sample=False,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id)
+        return [
+            s.strip()
+            for s in tok.batch_decode(out[:, 2:], skip_special_tokens=True)
+        ]

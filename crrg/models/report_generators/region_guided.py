@@ -1,0 +1,251 @@
+import copy
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+import torch
+from mmdet.structures import DetDataSample
+from mmengine.model import BaseModel
+from mmengine.structures import InstanceData
+from rouge_score import rouge_scorer
+from torch import Tensor
+
+from crrg.registry import MODELS
+
+_ROUGE = rouge_scorer.RougeScorer(['rougeL'])
+
+
+def assemble_report(sentences: Sequence[str],
+                    count_tokens: Optional[Callable[[str], int]] = None,
+                    max_tokens: Optional[int] = None,
+                    near_duplicate_f1: float = 0.9) -> str:
+    """Join region sentences into a report.
+
+    Rules, in order:
+
+    1. ``sentences`` are taken in the given (anatomical, region-index) order;
+       empty ones are skipped.
+    2. Exact duplicates (after whitespace stripping) keep their first
+       occurrence.
+    3. Near duplicates: of any pair whose ROUGE-L F1 on lower-cased
+       alphanumeric tokens (``rouge-score``'s tokenizer) is
+       ``>= near_duplicate_f1``, the shorter is dropped (the earlier one on
+       ties). RGRG uses BERTScore > 0.9, which needs a BERT checkpoint at
+       inference; crrg uses a lexical rule so assembly has no model
+       dependency and is deterministic.
+    4. Token budget: sentences are added in order until the report's token
+       count reaches ``max_tokens``; the sentence that reaches it is the last
+       one kept.
+
+    Args:
+        sentences (Sequence[str]): Sentences in region order.
+        count_tokens (Callable, optional): Token counter for the budget.
+        max_tokens (int, optional): Token budget; None = no budget.
+        near_duplicate_f1 (float): ROUGE-L F1 threshold. Defaults to 0.9.
+
+    Returns:
+        str: The report, sentences joined by a space.
+    """
+    unique: List[str] = []
+    for sentence in sentences:
+        sentence = sentence.strip()
+        if sentence and sentence not in unique:
+            unique.append(sentence)
+    dropped = set()
+    for i in range(len(unique)):
+        for j in range(i + 1, len(unique)):
+            if i in dropped or j in dropped:
+                continue
+            f1 = _ROUGE.score(unique[i], unique[j])['rougeL'].fmeasure
+            if f1 >= near_duplicate_f1:
+                dropped.add(j if len(unique[j]) < len(unique[i]) else i)
+    kept: List[str] = []
+    num_tokens = 0
+    for idx, sentence in enumerate(unique):
+        if idx in dropped:
+            continue
+        if max_tokens is not None and num_tokens >= max_tokens:
+            break
+        kept.append(sentence)
+        if count_tokens is not None:
+            num_tokens += count_tokens(sentence)
+    return ' '.join(kept)
+
+
+@MODELS.register_module()
+class RegionGuidedReportGenerator(BaseModel):
+    """Region-guided report generation (RGRG design, staged training).
+
+    Region detector -> :class:`RegionSelector` -> :class:`GPT2RegionHead`.
+    Each part is trained or frozen by a switch, so the three stages
+    (detector, selector, generator) are config diffs. Frozen parts stay in
+    eval mode with ``requires_grad=False``.
+
+    Args:
+        detector (dict): ``RegionDetector`` config.
+        selector (dict, optional): ``RegionSelector`` config; without it
+            every detected region is selected.
+        generator (dict, optional): ``GPT2RegionHead`` config; without it
+            no sentences are written.
+        data_preprocessor (dict, optional): e.g. ``DetDataPreprocessor``.
+        train_detector (bool): Train the detector. Defaults to False.
+        train_selector (bool): Train the selector. Defaults to True.
+        train_generator (bool): Train the generator. Defaults to False.
+        detector_checkpoint (str, optional): Stage-1 checkpoint loaded into
+            the detector at weight initialisation.
+        near_duplicate_f1 (float): See :func:`assemble_report`.
+        init_cfg (dict, optional): mmengine init config.
+    """
+
+    def __init__(self,
+                 detector: dict,
+                 selector: Optional[dict] = None,
+                 generator: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 train_detector: bool = False,
+                 train_selector: bool = True,
+                 train_generator: bool = False,
+                 detector_checkpoint: Optional[str] = None,
+                 near_duplicate_f1: float = 0.9,
+                 init_cfg=None) -> None:
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        detector = copy.deepcopy(detector)
+        if detector_checkpoint is not None:
+            detector['init_cfg'] = dict(
+                type='Pretrained', checkpoint=detector_checkpoint)
+        self.detector = MODELS.build(detector)
+        self.selector = MODELS.build(selector) if selector else None
+        self.generator = MODELS.build(generator) if generator else None
+        self.train_detector = train_detector
+        self.train_selector = train_selector and self.selector is not None
+        self.train_generator = train_generator and self.generator is not None
+        self.near_duplicate_f1 = near_duplicate_f1
+        for module, trained in self._parts():
+            if module is not None and not trained:
+                module.requires_grad_(False)
+
+    def _parts(self):
+        return ((self.detector, self.train_detector),
+                (self.selector, self.train_selector),
+                (self.generator, self.train_generator))
+
+    def train(self, mode: bool = True) -> 'RegionGuidedReportGenerator':
+        """Set train mode, keeping frozen parts in eval mode."""
+        super().train(mode)
+        for module, trained in self._parts():
+            if module is not None and not trained:
+                module.eval()
+        return self
+
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Optional[List[DetDataSample]] = None,
+                mode: str = 'tensor') -> Union[Dict[str, Tensor], list]:
+        """``loss``, ``predict`` or ``tensor`` (the region predictions)."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.detector.predict_regions(inputs, data_samples)
+        raise RuntimeError(f'Invalid mode "{mode}": use loss, predict or '
+                           'tensor.')
+
+    def _regions(self, inputs: Tensor, data_samples: List[DetDataSample]):
+        if self.train_detector and self.training:
+            return self.detector.predict_regions(inputs, data_samples)
+        with torch.no_grad():
+            return self.detector.predict_regions(inputs, data_samples)
+
+    def loss(self, inputs: Tensor,
+             data_samples: List[DetDataSample]) -> Dict[str, Tensor]:
+        """Sum of the enabled parts' losses.
+
+        Detector losses (``train_detector``), selection BCE against
+        ``region_has_sentence`` (``train_selector``) and the LM loss on the
+        ground-truth sentences of regions that have a sentence and are
+        detected, all decoded as one batch (``train_generator``).
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) preprocessed images.
+            data_samples (list[DetDataSample]): With the RRG metainfo keys.
+
+        Returns:
+            dict: Loss tensors.
+        """
+        losses: Dict[str, Tensor] = {}
+        if self.train_detector:
+            losses.update(self.detector.loss(inputs, data_samples))
+        if not (self.train_selector or self.train_generator):
+            return losses
+        regions = self._regions(inputs, data_samples)
+        has_sentence = torch.tensor(
+            [s.region_has_sentence for s in data_samples],
+            dtype=torch.bool,
+            device=inputs.device)
+        if self.train_selector:
+            losses.update(
+                self.selector.loss(regions.features, regions.detected,
+                                   has_sentence))
+        if self.train_generator:
+            mask = has_sentence & regions.detected
+            sentences = [
+                sample.region_sentences[r]
+                for b, sample in enumerate(data_samples)
+                for r in mask[b].nonzero().flatten().tolist()
+            ]
+            if sentences:
+                losses.update(
+                    self.generator.loss(regions.features[mask], sentences))
+            else:
+                losses['loss_lm'] = regions.features.sum() * 0 + sum(
+                    p.sum() * 0 for p in self.generator.parameters()
+                    if p.requires_grad)
+        return losses
+
+    @torch.no_grad()
+    def predict(self, inputs: Tensor,
+                data_samples: List[DetDataSample]) -> List[DetDataSample]:
+        """Boxes, selected regions, their sentences and the report.
+
+        Fills ``pred_instances`` (detected regions, boxes rescaled to the
+        original image), ``pred_regions`` (29 rows in the input image's
+        pixels: ``bboxes``, ``scores``, ``detected``, ``selection_scores``,
+        ``selected``, ``sentences``) and ``pred_report``.
+        """
+        regions = self.detector.predict_regions(inputs, data_samples)
+        if self.selector is not None:
+            logits = self.selector.predict(regions.features)
+            selected = self.selector.select(logits, regions.detected)
+        else:
+            logits = torch.zeros_like(regions.scores)
+            selected = regions.detected.clone()
+        num_images, num_regions = selected.shape
+        texts = [[''] * num_regions for _ in range(num_images)]
+        if self.generator is not None and selected.any():
+            generated = self.generator.generate(regions.features[selected])
+            for (b, r), text in zip(selected.nonzero().tolist(), generated):
+                texts[b][r] = text
+        for b, sample in enumerate(data_samples):
+            detected = regions.detected[b]
+            scale = regions.bboxes.new_tensor(
+                sample.metainfo.get('scale_factor', (1., 1.))).repeat(2)
+            pred = InstanceData()
+            pred.bboxes = regions.bboxes[b][detected] / scale
+            pred.scores = regions.scores[b][detected]
+            pred.labels = detected.nonzero().flatten()
+            sample.pred_instances = pred
+            pred_regions = InstanceData()
+            pred_regions.bboxes = regions.bboxes[b]
+            pred_regions.scores = regions.scores[b]
+            pred_regions.detected = detected
+            pred_regions.selection_scores = logits[b]
+            pred_regions.selected = selected[b]
+            pred_regions.sentences = texts[b]
+            sample.pred_regions = pred_regions
+            generator = self.generator
+            sample.pred_report = assemble_report(
+                texts[b],
+                count_tokens=generator.count_tokens if generator else None,
+                max_tokens=generator.max_report_tokens if generator else None,
+                near_duplicate_f1=self.near_duplicate_f1)
+        return data_samples
