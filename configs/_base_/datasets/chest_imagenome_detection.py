@@ -66,15 +66,4 @@ val_dataloader = dict(
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = dict(
-    batch_size=8,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='test',
-        skip_invalid=skip_invalid,
-        test_mode=True,
-        pipeline=test_pipeline))
+    val_dataloader, dataset=dict(val_dataloader['dataset'], split='test'))

@@ -46,10 +46,5 @@ val_dataloader = dict(
     dataset=dict(
         data_root=data_root, skip_invalid=skip_invalid,
         pipeline=test_pipeline))
-test_dataloader = dict(
-    batch_size=4,
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(
-        data_root=data_root, skip_invalid=skip_invalid,
-        pipeline=test_pipeline))
+# the same settings for the test split (its split name comes from the base)
+test_dataloader = val_dataloader
