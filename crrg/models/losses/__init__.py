@@ -1,0 +1,8 @@
+from .contrastive import (ImageContrastiveLoss,
+                          MultiViewSupervisedContrastiveLoss,
+                          TextContrastiveLoss)
+
+__all__ = [
+    'MultiViewSupervisedContrastiveLoss', 'ImageContrastiveLoss',
+    'TextContrastiveLoss'
+]
