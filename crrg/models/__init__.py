@@ -1,3 +1,4 @@
+from .classifiers import *  # noqa: F401,F403
 from .clip import *  # noqa: F401,F403
 from .detectors import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403

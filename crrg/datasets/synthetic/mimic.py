@@ -105,7 +105,7 @@ def region_template() -> Dict[str, Tuple[float, float, float, float]]:
     return {name: boxes[name] for name in ANATOMICAL_REGIONS}
 
 
-def _jittered_boxes(rng: np.random.Generator, width: int, height: int,
+def jittered_boxes(rng: np.random.Generator, width: int, height: int,
                     cardiomegaly: bool) -> Dict[str, np.ndarray]:
     """Per-image region boxes in pixels: global scale/shift, small local jitter."""
     scale = rng.uniform(0.9, 1.04)
@@ -143,7 +143,7 @@ def _rect(canvas: np.ndarray, box: np.ndarray, value: float) -> None:
     cv2.rectangle(canvas, (x1, y1), (x2, y2), float(value), -1)
 
 
-def _draw_frontal(rng: np.random.Generator, width: int, height: int,
+def draw_frontal(rng: np.random.Generator, width: int, height: int,
                   boxes: Dict[str, np.ndarray],
                   findings: List[Tuple[str, str]]) -> np.ndarray:
     """Draw a chest-like frontal radiograph (uint8, H x W) from region boxes."""
@@ -385,9 +385,9 @@ def make_synthetic_mimic(out_dir: str,
         width, height = int(rng.integers(380, 461)), int(rng.integers(420, 521))
         findings = _sample_findings(rng)
         cardiomegaly = any(f == 'cardiomegaly' for f, _ in findings)
-        boxes = _jittered_boxes(rng, width, height, cardiomegaly)
+        boxes = jittered_boxes(rng, width, height, cardiomegaly)
         described = _region_sentences(rng, findings)
-        image = _draw_frontal(rng, width, height, boxes, findings)
+        image = draw_frontal(rng, width, height, boxes, findings)
         dicom_id = _dicom_id(rng)
         graph_boxes = dict(boxes)
         defect = rng.random()

@@ -1,3 +1,5 @@
 from .noise import RandomGaussianNoise
+from .views import MultiImageViews, RandomSentenceShuffle, SampleTextViews
 
-__all__ = ["RandomGaussianNoise"]
+__all__ = ['RandomGaussianNoise', 'MultiImageViews', 'RandomSentenceShuffle',
+           'SampleTextViews']

@@ -1,0 +1,5 @@
+from .open_clip_vision import OpenCLIPVisionTower
+from .rclip import RCLIP
+from .text_encoder import HFTextEncoder
+
+__all__ = ['RCLIP', 'HFTextEncoder', 'OpenCLIPVisionTower']

@@ -7,19 +7,11 @@ from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
 from transformers.cache_utils import DynamicCache
 
 from crrg.registry import MODELS
+from ..utils import missing_checkpoint_error
 
 EXPECTED_FILES = ('config.json', 'model.safetensors (or pytorch_model.bin)',
                   'tokenizer files: vocab.json + merges.txt '
                   '(or tokenizer.json), tokenizer_config.json')
-
-
-def _missing_files_error(name: str, err: Exception) -> FileNotFoundError:
-    return FileNotFoundError(
-        f'GPT2RegionHead: cannot load "{name}" ({err}). Expected files: '
-        f'{", ".join(EXPECTED_FILES)}. Either download them on a machine '
-        'with network and set `pretrained` (and `tokenizer`) in the config '
-        'to that local directory, or place them in the Hugging Face cache '
-        '(HF_HOME) and run with HF_HUB_OFFLINE=1.')
 
 
 @MODELS.register_module()
@@ -82,7 +74,8 @@ class GPT2RegionHead(BaseModule):
             self.tokenizer = GPT2TokenizerFast.from_pretrained(
                 tokenizer, local_files_only=local_files_only)
         except (OSError, ValueError) as err:
-            raise _missing_files_error(tokenizer, err) from err
+            raise missing_checkpoint_error('GPT2RegionHead', tokenizer,
+                                               EXPECTED_FILES, err) from err
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if pretrained is not None:
@@ -90,7 +83,8 @@ class GPT2RegionHead(BaseModule):
                 self.lm = GPT2LMHeadModel.from_pretrained(
                     pretrained, local_files_only=local_files_only)
             except (OSError, ValueError) as err:
-                raise _missing_files_error(pretrained, err) from err
+                raise missing_checkpoint_error(
+                    'GPT2RegionHead', pretrained, EXPECTED_FILES, err) from err
         else:
             cfg = dict(n_layer=2, n_embd=128, n_head=4, n_positions=256)
             cfg.update(gpt2_config or {})

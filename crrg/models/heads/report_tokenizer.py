@@ -1,8 +1,8 @@
 import os
 from typing import Iterable
 
-from tokenizers import ByteLevelBPETokenizer
-from transformers import GPT2TokenizerFast
+from tokenizers import BertWordPieceTokenizer, ByteLevelBPETokenizer
+from transformers import BertTokenizerFast, GPT2TokenizerFast
 
 EOS_TOKEN = '<|endoftext|>'
 
@@ -34,5 +34,33 @@ def train_report_tokenizer(sentences: Iterable[str], save_dir: str,
         unk_token=EOS_TOKEN,
         pad_token=EOS_TOKEN)
     os.makedirs(save_dir, exist_ok=True)
+    tokenizer.save_pretrained(save_dir)
+    return tokenizer
+
+
+def train_wordpiece_tokenizer(texts: Iterable[str], save_dir: str,
+                              vocab_size: int = 2000) -> BertTokenizerFast:
+    """Train a lower-cased BERT WordPiece tokenizer on report texts.
+
+    The text tower of the tiny R-CLIP uses it in place of Bio_ClinicalBERT's
+    vocabulary; it has BERT's special tokens (``[PAD] [UNK] [CLS] [SEP]
+    [MASK]``) and is saved in Hugging Face format, so
+    ``BertTokenizerFast.from_pretrained(save_dir)`` reloads it.
+
+    Args:
+        texts (Iterable[str]): Training texts (reports or sections).
+        save_dir (str): Output directory (created if missing).
+        vocab_size (int): Maximum vocabulary size including the special
+            tokens. Defaults to 2000.
+
+    Returns:
+        BertTokenizerFast: The trained tokenizer.
+    """
+    wordpiece = BertWordPieceTokenizer(lowercase=True)
+    wordpiece.train_from_iterator(texts, vocab_size=vocab_size)
+    os.makedirs(save_dir, exist_ok=True)
+    wordpiece.save_model(save_dir)
+    tokenizer = BertTokenizerFast(
+        vocab_file=os.path.join(save_dir, 'vocab.txt'), do_lower_case=True)
     tokenizer.save_pretrained(save_dir)
     return tokenizer

@@ -1,0 +1,37 @@
+# MIMIC-CXR image-text pairs for R-CLIP: per study two image views (the
+# study's second image when it has one, else the frontal re-augmented) and
+# two texts drawn from [findings, impression] (CXR-CLIP).
+dataset_type = 'MimicCxrImageTextDataset'
+data_root = 'data/mimic/'  # holds mimic-cxr-jpg/ and mimic-cxr-reports/
+image_size = 224
+
+view_pipeline = [
+    dict(type='LoadImageFromFile', color_type='color'),
+    dict(
+        type='mmpretrain.RandomResizedCrop',
+        scale=image_size,
+        crop_ratio_range=(0.6, 1.0)),
+    dict(type='mmpretrain.ColorJitter', brightness=0.2, contrast=0.2),
+]
+train_pipeline = [
+    dict(type='MultiImageViews', transforms=view_pipeline),
+    dict(type='SampleTextViews', random_draw=True),
+    dict(type='RandomSentenceShuffle', index=1, prob=0.5),
+    dict(
+        type='mmpretrain.PackInputs',
+        meta_keys=('texts', 'study_id', 'img_paths')),
+]
+
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=4,
+    persistent_workers=True,
+    drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        image_views='study',
+        pipeline=train_pipeline))

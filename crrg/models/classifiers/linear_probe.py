@@ -1,0 +1,45 @@
+from typing import Optional
+
+from mmpretrain.models import ImageClassifier
+
+from crrg.registry import MODELS
+
+
+@MODELS.register_module()
+class LinearProbeClassifier(ImageClassifier):
+    """mmpretrain's ``ImageClassifier`` with a frozen image encoder.
+
+    The backbone and neck never train (no gradients, eval mode so batch
+    norm statistics stay as loaded), whatever backbone the config names; only
+    the head learns. Load a CLIP image tower into the backbone with an init
+    config, e.g. ``init_cfg=dict(type='Pretrained', checkpoint=<R-CLIP
+    checkpoint>, prefix='backbone.')`` (R-CLIP's image tower is its
+    ``backbone``); leave it out for a randomly-initialised encoder.
+
+    Args:
+        backbone, neck, head (dict): As ``ImageClassifier``.
+        data_preprocessor (dict, optional): Defaults to mmpretrain's
+            ``ClsDataPreprocessor``.
+        **kwargs: Other ``ImageClassifier`` arguments.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: Optional[dict] = None,
+                 head: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 **kwargs) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='mmpretrain.ClsDataPreprocessor')
+        super().__init__(backbone=backbone, neck=neck, head=head,
+                         data_preprocessor=data_preprocessor, **kwargs)
+        self.backbone.requires_grad_(False)
+        if self.with_neck:
+            self.neck.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> 'LinearProbeClassifier':
+        super().train(mode)
+        self.backbone.eval()
+        if self.with_neck:
+            self.neck.eval()
+        return self

@@ -1,0 +1,93 @@
+"""Write RRG-generated reports for the studies of an R-CLIP training set.
+
+R-CLIP-opt trains on these instead of the reference reports. For each study
+of the CLIP config's dataset (its frontal image), the region-guided report
+generator writes a report; the output is JSON lines, one
+``{"study_id", "subject_id", "img_path", "report"}`` object per study, which
+``MimicCxrImageTextDataset(report_file=...)`` reads.
+
+Example::
+
+    python tools/generate_reports.py configs/rrg/rrg-generator_tiny_synthetic.py \
+        work_dirs/demo/generator/epoch_1.pth configs/rclip/rclip_tiny_synthetic.py \
+        --out work_dirs/rrg_reports/synthetic_train.jsonl
+"""
+import argparse
+import json
+import os
+import os.path as osp
+
+import torch
+from mmcv.transforms import Compose
+from mmengine.config import Config, DictAction
+from mmengine.dataset import pseudo_collate
+from mmengine.logging import print_log
+from mmengine.registry import init_default_scope
+
+from crrg.apis import build_model, test_pipeline_cfg
+from crrg.registry import DATASETS
+from crrg.utils.setup_env import register_all_modules
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('rrg_config', help='report generator config')
+    parser.add_argument('rrg_checkpoint', help='report generator checkpoint')
+    parser.add_argument('clip_config', help='R-CLIP config whose '
+                        'train_dataloader.dataset lists the studies')
+    parser.add_argument('--out', required=True, help='output .jsonl file')
+    parser.add_argument('--split', default=None,
+                        help='dataset split (default: the config\'s)')
+    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='overrides of the report generator config')
+    return parser.parse_args()
+
+
+def build_studies(clip_config: str, split: str = None):
+    """The CLIP config's training dataset, without pipeline or report file."""
+    dataset_cfg = Config.fromfile(clip_config).train_dataloader.dataset
+    dataset_cfg.pipeline = []
+    dataset_cfg.report_file = None
+    if split is not None:
+        dataset_cfg.split = split
+    return DATASETS.build(dataset_cfg)
+
+
+def main() -> None:
+    args = parse_args()
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(args.rrg_config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'crrg'))
+    model = build_model(cfg, args.rrg_checkpoint, args.device)
+    pipeline = Compose(test_pipeline_cfg(cfg))
+    studies = build_studies(args.clip_config, args.split)
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    num_empty = 0
+    with open(args.out, 'w', encoding='utf-8') as f:
+        for start in range(0, len(studies), args.batch_size):
+            infos = [studies.get_data_info(i) for i in
+                     range(start, min(start + args.batch_size, len(studies)))]
+            batch = [pipeline(dict(img_path=info['img_paths'][0],
+                                   img_id=str(info['study_id'])))
+                     for info in infos]
+            with torch.no_grad():
+                samples = model.test_step(pseudo_collate(batch))
+            for info, sample in zip(infos, samples):
+                num_empty += not sample.pred_report
+                f.write(json.dumps(dict(
+                    study_id=info['study_id'],
+                    subject_id=info['subject_id'],
+                    img_path=info['img_paths'][0],
+                    report=sample.pred_report)) + '\n')
+            print_log(f'{start + len(infos)}/{len(studies)} studies',
+                      'current')
+    print_log(f'wrote {len(studies)} generated reports to {args.out} '
+              f'({num_empty} empty: no region selected)', 'current')
+
+
+if __name__ == '__main__':
+    main()
