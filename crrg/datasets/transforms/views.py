@@ -51,23 +51,28 @@ class MultiImageViews(BaseTransform):
 class SampleTextViews(BaseTransform):
     """Draw the text views T1, T2 from a study's available texts.
 
-    Required keys: ``texts`` (list of one or more str). Modified: ``texts``
-    becomes ``num_views`` strings.
+    Required keys: ``source_key`` (one str, or a list of one or more).
+    Added or modified: ``texts`` (``num_views`` strings).
 
     Args:
         num_views (int): Defaults to 2.
+        source_key (str): Where the available texts are, e.g. 'gt_report'
+            for a report dataset. Defaults to 'texts'.
         random_draw (bool): Draw with replacement, as CXR-CLIP does (training).
             False takes the texts in order, repeating the last one (e.g.
             [findings, impression], or [findings, findings]). Defaults to
             True.
     """
 
-    def __init__(self, num_views: int = 2, random_draw: bool = True) -> None:
+    def __init__(self, num_views: int = 2, random_draw: bool = True,
+                 source_key: str = 'texts') -> None:
         self.num_views = num_views
         self.random_draw = random_draw
+        self.source_key = source_key
 
     def transform(self, results: dict) -> dict:
-        texts = list(results['texts'])
+        texts = results[self.source_key]
+        texts = [texts] if isinstance(texts, str) else list(texts)
         if self.random_draw:
             results['texts'] = random.choices(texts, k=self.num_views)
         else:

@@ -1,5 +1,6 @@
+from .frozen import build_frozen_clip
 from .open_clip_vision import OpenCLIPVisionTower
 from .rclip import RCLIP
 from .text_encoder import HFTextEncoder
 
-__all__ = ['RCLIP', 'HFTextEncoder', 'OpenCLIPVisionTower']
+__all__ = ['RCLIP', 'HFTextEncoder', 'OpenCLIPVisionTower', 'build_frozen_clip']
