@@ -16,3 +16,11 @@ model = dict(
             checkpoint='work_dirs/rclip-base_r50_bioclinicalbert_mimic/'
             'epoch_5.pth',
             prefix='backbone.')))
+# keep the checkpoint with the best validation AUC
+default_hooks = dict(
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=10,
+        max_keep_ckpts=1,
+        save_best='binary/auc',
+        rule='greater'))

@@ -54,17 +54,17 @@ _CENTRAL_TEMPLATE = {
 }
 
 # Findings: (type, regions it can appear in, sentence variants, impression).
-_LUNG_ZONES = [
+LUNG_ZONES = [
     f'{side} {zone} lung zone' for side in ('right', 'left')
     for zone in ('upper', 'mid', 'lower')
 ]
 _FINDINGS = {
-    'opacity': (_LUNG_ZONES, [
+    'opacity': (LUNG_ZONES, [
         'There is an opacity in the {region}.',
         'Patchy opacity is seen in the {region}.',
         'An area of opacification projects over the {region}.',
     ], 'Opacity in the {region}.'),
-    'nodule': (_LUNG_ZONES, [
+    'nodule': (LUNG_ZONES, [
         'A small nodule is present in the {region}.',
         'There is a nodular density in the {region}.',
     ], 'Nodule in the {region}.'),
