@@ -207,3 +207,18 @@ def test_two_process_gloo_training_matches_one_process(tokenizer_dir):
             torch.testing.assert_close(
                 text_grad * 2, model.text_projection.weight.grad,
                 atol=1e-5, rtol=1e-4)
+
+
+def test_open_clip_vision_tower_swaps_in_by_config(tokenizer_dir):
+    cfg = Config.fromfile(os.path.join(
+        CONFIG_DIR, 'rclip', 'rclip_openclip-rn50_bioclinicalbert_mimic.py'))
+    cfg.model.text_encoder.update(
+        pretrained=None, tokenizer=tokenizer_dir,
+        bert_config=dict(hidden_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, intermediate_size=64))
+    model = MODELS.build(cfg.model)
+    assert type(model.backbone).__name__ == 'OpenCLIPVisionTower'
+    data = model.data_preprocessor(batch(2, size=224), training=True)
+    losses = model(**data, mode='loss')
+    sum(losses.values()).backward()
+    assert model.backbone.visual.conv1.weight.grad is not None

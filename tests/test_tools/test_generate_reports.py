@@ -1,0 +1,73 @@
+"""tools/generate_reports.py writes a report file R-CLIP-opt can train on."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import torch
+from mmengine.model import BaseModel
+
+from crrg.registry import DATASETS, MODELS
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@MODELS.register_module(force=True)
+class PathEchoReportModel(BaseModel):
+    """Writes 'report of <img_id> at <height>px.' for every image."""
+
+    def __init__(self, data_preprocessor=None):
+        super().__init__(data_preprocessor=data_preprocessor)
+        self.layer = torch.nn.Linear(1, 1)
+
+    def forward(self, inputs, data_samples=None, mode='predict'):
+        for image, sample in zip(inputs, data_samples):
+            sample.pred_report = (f'report of {sample.img_id} at '
+                                  f'{image.shape[-2]}px.')
+        return data_samples
+
+
+def test_generated_reports_feed_the_clip_dataset(synthetic_twin, tmp_path,
+                                                 monkeypatch):
+    root, _ = synthetic_twin
+    rrg_cfg = tmp_path / 'rrg.py'
+    rrg_cfg.write_text("""
+default_scope = 'crrg'
+model = dict(type='PathEchoReportModel', data_preprocessor=dict(
+    type='DetDataPreprocessor', mean=[0, 0, 0], std=[1, 1, 1]))
+test_dataloader = dict(dataset=dict(pipeline=[
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=(48, 48), keep_ratio=False),
+    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path')),
+]))
+""")
+    clip_cfg = tmp_path / 'clip.py'
+    clip_cfg.write_text(f"""
+train_dataloader = dict(dataset=dict(
+    type='MimicCxrImageTextDataset', data_root='{root}', split='train',
+    pipeline=[dict(type='MultiImageViews', transforms=[])]))
+""")
+    checkpoint = tmp_path / 'rrg.pth'
+    torch.save(dict(state_dict=MODELS.build(dict(
+        type='PathEchoReportModel')).state_dict()), checkpoint)
+    out = tmp_path / 'reports' / 'train.jsonl'
+    spec = importlib.util.spec_from_file_location(
+        'crrg_tools_generate_reports', REPO / 'tools' / 'generate_reports.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    monkeypatch.setattr(sys, 'argv', [
+        'generate_reports.py', str(rrg_cfg), str(checkpoint), str(clip_cfg),
+        '--out', str(out), '--batch-size', '5'])
+    tool.main()
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    studies = DATASETS.build(dict(type='MimicCxrImageTextDataset',
+                                  data_root=str(root)))
+    assert [r['study_id'] for r in records] == [
+        studies.get_data_info(i)['study_id'] for i in range(len(studies))]
+    assert all(r['report'] == f'report of {r["study_id"]} at 48px.'
+               for r in records)
+    opt = DATASETS.build(dict(type='MimicCxrImageTextDataset',
+                              data_root=str(root), report_file=str(out)))
+    info = opt.get_data_info(2)
+    assert info['texts'] == [f'report of {info["study_id"]} at 48px.']
