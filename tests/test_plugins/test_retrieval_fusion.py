@@ -67,6 +67,14 @@ def test_retrieval_excludes_the_query_itself(setup, monkeypatch):
     assert calls == []  # the index was built once
 
 
+def test_init_weights_keeps_the_loaded_clip(setup):
+    cfg, clip, _, _ = setup
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    for key, value in clip.state_dict().items():
+        assert torch.equal(model.clip.state_dict()[key], value), key
+
+
 def test_gradients_reach_fusion_and_decoder_not_clip(setup):
     cfg, _, _, _ = setup
     model = MODELS.build(cfg.model).train()

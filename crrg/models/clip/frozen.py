@@ -33,4 +33,7 @@ def build_frozen_clip(model: Union[str, dict], checkpoint: str) -> RCLIP:
     clip = MODELS.build(model)
     load_checkpoint(clip, checkpoint, map_location='cpu', logger='silent')
     clip.requires_grad_(False)
+    # the owner's init_weights() (called by the Runner) must not re-initialise
+    # the loaded weights
+    clip.is_init = True
     return clip.eval()

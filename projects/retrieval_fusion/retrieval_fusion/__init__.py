@@ -1,3 +1,3 @@
-from .retrieval_fusion import RetrievalFusionReportGenerator, sine_positions
+from .retrieval_fusion import RetrievalFusionReportGenerator
 
-__all__ = ['RetrievalFusionReportGenerator', 'sine_positions']
+__all__ = ['RetrievalFusionReportGenerator']

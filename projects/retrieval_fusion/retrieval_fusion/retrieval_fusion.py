@@ -12,32 +12,12 @@ import math
 from typing import Dict, List, Optional, Union
 
 import torch
+from mmdet.models.layers import SinePositionalEncoding
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from crrg.models.clip import build_frozen_clip
 from crrg.registry import DATASETS, MODELS
-
-
-def sine_positions(height: int, width: int, channels: int,
-                   device=None) -> Tensor:
-    """2D sine-cosine position codes (height * width, channels), row-major.
-
-    Half of the channels encode the row, half the column (channels must be a
-    multiple of 4), as in DETR/MAE.
-    """
-    if channels % 4:
-        raise ValueError(f'sine_positions: channels {channels} is not a '
-                         'multiple of 4')
-    quarter = channels // 4
-    freqs = 1.0 / (10000 ** (torch.arange(quarter, device=device) / quarter))
-    ys, xs = torch.meshgrid(torch.arange(height, device=device),
-                            torch.arange(width, device=device), indexing='ij')
-    codes = []
-    for coord in (ys.flatten(), xs.flatten()):
-        angles = coord[:, None].float() * freqs[None]
-        codes += [angles.sin(), angles.cos()]
-    return torch.cat(codes, dim=1)
 
 
 @MODELS.register_module()
@@ -87,6 +67,8 @@ class RetrievalFusionReportGenerator(BaseModel):
                              persistent=False)
         self.image_proj = nn.Linear(self.clip.image_projection.in_features,
                                     hidden_size)
+        self.positions = SinePositionalEncoding(hidden_size // 2,
+                                                normalize=True)
         self.view_embed = nn.Embedding(8, hidden_size)
         self.image_self_attn = nn.TransformerEncoderLayer(
             hidden_size, num_heads, 4 * hidden_size, dropout,
@@ -147,9 +129,9 @@ class RetrievalFusionReportGenerator(BaseModel):
         for v, view in enumerate(views):
             with torch.no_grad():
                 fmap = self.clip.backbone(view)[-1]  # (B, C, h, w)
-            b, _, h, w = fmap.shape
             x = self.image_proj(fmap.flatten(2).transpose(1, 2))
-            x = x + sine_positions(h, w, x.size(-1), x.device)[None]
+            free = fmap.new_zeros(fmap[:, 0].shape, dtype=torch.bool)
+            x = x + self.positions(free).flatten(2).transpose(1, 2)
             tokens.append(x + self.view_embed.weight[v])
         return self.image_self_attn(torch.cat(tokens, dim=1))
 

@@ -1,0 +1,176 @@
+"""A report generator trained with a CLIP directional loss (IU X-ray).
+
+An image encoder (any mmpretrain backbone) turns both views into visual
+tokens, a transformer decoder writes the report, and the loss is
+``L = L_CE + w * L_dir`` with
+
+    L_dir = 1 - cos(E_T(r) - E_I(x), E_T(M(x)) - E_I(x))
+
+where ``E_I``, ``E_T`` are a frozen CLIP's image and text encoders, ``x`` the
+frontal view, ``r`` the reference report and ``M(x)`` the generated one.
+
+Differentiability. Decoding a report is discrete, so ``E_T(M(x))`` of the
+decoded text has no gradient (the published code detaches it, so its L_dir
+never trains the decoder). Here ``M(x)`` is the decoder's *soft* report under
+teacher forcing: at every position the expected token embedding
+``softmax(logits) @ W_emb`` of the CLIP text tower's word-embedding matrix
+``W_emb`` (decoder and CLIP share the WordPiece vocabulary), fed to the CLIP
+text tower as ``inputs_embeds`` after the ``[CLS]`` embedding, with the
+reference's attention mask (same length as the reference). ``E_T`` of this
+soft report is differentiable in the decoder's logits, so L_dir's gradient
+reaches every decoder parameter and the image encoder; the CLIP stays frozen.
+When the decoder is certain (one-hot probabilities) the soft report is
+exactly the embedding of the text it would write.
+"""
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+from mmdet.models.layers import SinePositionalEncoding
+from mmengine.model import BaseModel
+from torch import Tensor
+
+from crrg.models.clip import build_frozen_clip
+from crrg.registry import MODELS
+
+
+def directional_distance(image: Tensor, reference: Tensor,
+                         generated: Tensor) -> Tensor:
+    """``1 - cos(reference - image, generated - image)`` per row, (B,).
+
+    All inputs are (B, D) CLIP embeddings (L2-normalised).
+    """
+    return 1 - F.cosine_similarity(reference - image, generated - image,
+                                   dim=-1)
+
+
+@MODELS.register_module()
+class ClipDirectionalReportGenerator(BaseModel):
+    """Image encoder + transformer decoder, trained with L_CE + L_dir.
+
+    Input per study: a list of V image views (B, 3, H, W) from mmpretrain's
+    ``SelfSupDataPreprocessor``; view 0 (the frontal) is the CLIP's ``x``.
+    Data samples carry ``gt_report`` in training and get ``pred_report``
+    and ``directional_distance`` (of the decoded report) from ``predict``.
+
+    Args:
+        backbone (dict): Image backbone (e.g. ``mmpretrain.ResNet``); the
+            last feature map (B, C, h, w) of each view becomes h * w tokens.
+        backbone_channels (int): C.
+        decoder (dict): ``TransformerReportHead`` config; its tokenizer must
+            be the CLIP text tower's (checked), ``memory_channels`` is set to
+            ``backbone_channels``.
+        clip (dict): ``model`` (config file or model config) and
+            ``checkpoint`` of the frozen CLIP (crrg's R-CLIP).
+        dir_loss_weight (float): Weight w of L_dir; 0 trains with L_CE only
+            (the CLIP is then only used to score predictions).
+            Defaults to 1.0.
+        data_preprocessor (dict, optional): Defaults to mmpretrain's
+            ``SelfSupDataPreprocessor``.
+        init_cfg (dict, optional): mmengine init config.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 backbone_channels: int,
+                 decoder: dict,
+                 clip: dict,
+                 dir_loss_weight: float = 1.0,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='mmpretrain.SelfSupDataPreprocessor')
+        super().__init__(data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.positions = SinePositionalEncoding(backbone_channels // 2,
+                                                normalize=True)
+        self.view_embed = torch.nn.Embedding(8, backbone_channels)
+        self.decoder = MODELS.build(
+            dict(decoder, memory_channels=backbone_channels))
+        self.clip = build_frozen_clip(**clip)
+        clip_vocab = self.clip.text_encoder.tokenizer.get_vocab()
+        if self.decoder.tokenizer.get_vocab() != clip_vocab:
+            raise ValueError(
+                'ClipDirectionalReportGenerator: the decoder tokenizer must be '
+                "the CLIP text tower's (same vocabulary), so that the soft "
+                'report can be embedded by the CLIP; set decoder.tokenizer to '
+                'the CLIP tokenizer directory.')
+        self.dir_loss_weight = dir_loss_weight
+
+    def train(self, mode: bool = True) -> 'ClipDirectionalReportGenerator':
+        super().train(mode)
+        self.clip.eval()
+        return self
+
+    def memory(self, views: List[Tensor]) -> Tensor:
+        """Visual tokens (B, V * h * w, C) of the image views, with 2D sine
+        position codes (mmdet's ``SinePositionalEncoding``) and a view
+        embedding added."""
+        tokens = []
+        for v, view in enumerate(views):
+            fmap = self.backbone(view)[-1]
+            free = fmap.new_zeros(fmap[:, 0].shape, dtype=torch.bool)
+            fmap = fmap + self.positions(free)
+            tokens.append(fmap.flatten(2).transpose(1, 2) +
+                          self.view_embed.weight[v])
+        return torch.cat(tokens, dim=1)
+
+    def soft_text_embedding(self, logits: Tensor, mask: Tensor) -> Tensor:
+        """CLIP embedding (B, D) of the decoder's soft report.
+
+        Args:
+            logits (Tensor): Teacher-forced next-token logits (B, L-1, V).
+            mask (Tensor): (B, L-1), 1 on the report's tokens.
+        """
+        text = self.clip.text_encoder
+        word_embeddings = text.model.get_input_embeddings().weight  # (V, C)
+        soft = logits.softmax(dim=-1) @ word_embeddings
+        cls = word_embeddings[text.tokenizer.cls_token_id]
+        embeds = torch.cat([cls.expand(soft.size(0), 1, -1), soft], dim=1)
+        attention = torch.cat([mask.new_ones(mask.size(0), 1), mask], dim=1)
+        pooled = text.forward_tokens(attention_mask=attention,
+                                     inputs_embeds=embeds)
+        return F.normalize(self.clip.text_projection(pooled), dim=-1)
+
+    def loss(self, inputs: List[Tensor],
+             data_samples: list) -> Dict[str, Tensor]:
+        views = list(inputs)
+        reports = [s.gt_report for s in data_samples]
+        logits, targets, mask = self.decoder.logits(self.memory(views),
+                                                    reports)
+        ce = F.cross_entropy(logits.flatten(0, 1), targets.flatten(),
+                             reduction='none')
+        losses = dict(loss_ce=(ce * mask.flatten()).sum() / mask.sum())
+        if self.dir_loss_weight > 0:
+            with torch.no_grad():
+                image = self.clip.encode_image(views[0])
+                reference = self.clip.encode_text(reports)
+            generated = self.soft_text_embedding(logits, mask)
+            losses['loss_dir'] = self.dir_loss_weight * directional_distance(
+                image, reference, generated).mean()
+        return losses
+
+    @torch.no_grad()
+    def predict(self, inputs: List[Tensor], data_samples: list) -> list:
+        """Beam-search reports and their directional distance (decoded)."""
+        views = list(inputs)
+        generated = self.decoder.generate(self.memory(views))
+        image = self.clip.encode_image(views[0])
+        reference = self.clip.encode_text([s.gt_report for s in data_samples])
+        distance = directional_distance(image, reference,
+                                         self.clip.encode_text(generated))
+        for sample, report, dist in zip(data_samples, generated, distance):
+            sample.set_field(report, 'pred_report')
+            sample.set_field(float(dist), 'directional_distance')
+        return data_samples
+
+    def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.memory(list(inputs))
+        raise RuntimeError(f'ClipDirectionalReportGenerator: invalid mode '
+                           f'"{mode}"')

@@ -1,0 +1,124 @@
+"""projects/clip_directional: the CLIP-directional-loss report generator."""
+import os.path as osp
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.dataset import default_collate
+from mmengine.runner import Runner, save_checkpoint
+
+from crrg.datasets.synthetic import make_synthetic_iu_xray
+from crrg.models.heads import train_wordpiece_tokenizer
+from crrg.registry import DATASETS, MODELS
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIGS = osp.join(ROOT, 'projects', 'clip_directional', 'configs')
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    """A tiny IU twin, a WordPiece vocabulary and a random tiny CLIP."""
+    tmp = tmp_path_factory.mktemp('clip_directional')
+    data_root = str(tmp / 'iu')
+    make_synthetic_iu_xray(data_root, num_studies=30, seed=1, image_size=64)
+    corpus = DATASETS.build(dict(type='IUXrayDataset', data_root=data_root))
+    tokenizer = str(tmp / 'tokenizer')
+    train_wordpiece_tokenizer(
+        [corpus.get_data_info(i)['gt_report'] for i in range(len(corpus))],
+        tokenizer, vocab_size=200)
+    clip_cfg = Config.fromfile(
+        osp.join(ROOT, 'configs', 'rclip', 'rclip_tiny_iu-xray_synthetic.py'))
+    clip_cfg.model.text_encoder.tokenizer = tokenizer
+    clip_cfg.model.text_encoder.bert_config.update(
+        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    clip = MODELS.build(clip_cfg.model)
+    checkpoint = str(tmp / 'clip.pth')
+    save_checkpoint(dict(state_dict=clip.state_dict()), checkpoint)
+    cfg = Config.fromfile(osp.join(CONFIGS, 'cdl_tiny_iu-xray_synthetic.py'))
+    cfg.model.clip = dict(model=clip_cfg.model.to_dict(), checkpoint=checkpoint)
+    cfg.model.backbone.base_channels = 8
+    cfg.model.backbone_channels = 64
+    cfg.model.decoder.update(tokenizer=tokenizer, max_length=60)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].dataset.data_root = data_root
+        cfg[loader].batch_size = 4
+    return cfg, tmp
+
+
+def batch(cfg, model, num=4, training=True):
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    return model.data_preprocessor(
+        default_collate([dataset[i] for i in range(num)]), training=training)
+
+
+def test_dir_loss_gradient_reaches_decoder_and_encoder_not_clip(setup):
+    cfg, _ = setup
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.train()
+    losses = model(**batch(cfg, model), mode='loss')
+    assert set(losses) == {'loss_ce', 'loss_dir'}
+    losses['loss_dir'].backward()  # L_dir alone
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    for name in ('decoder.decoder.cls.predictions.transform.dense.weight',
+                 'decoder.decoder.bert.encoder.layer.0.crossattention.self.'
+                 'query.weight', 'decoder.memory_proj.weight',
+                 'backbone.conv1.weight'):
+        assert grads[name] is not None and grads[name].abs().sum() > 0, name
+    assert all(p.grad is None for p in model.clip.parameters())
+
+
+def test_confident_decoder_gives_the_reference_embedding(setup):
+    """One-hot probabilities: the soft report is the reference text, L_dir 0."""
+    cfg, _ = setup
+    model = MODELS.build(cfg.model).eval()
+    data = batch(cfg, model, training=False)
+    reports = [s.gt_report for s in data['data_samples']]
+    tokens = model.decoder.tokenize(reports)
+    targets, mask = tokens['input_ids'][:, 1:], tokens['attention_mask'][:, 1:]
+    one_hot = F.one_hot(targets, len(model.decoder.tokenizer)).float() * 1e4
+    with torch.no_grad():
+        soft = model.soft_text_embedding(one_hot, mask)
+        reference = model.clip.encode_text(reports)
+    torch.testing.assert_close(soft, reference, atol=1e-5, rtol=1e-4)
+    image = model.clip.encode_image(data['inputs'][0])
+    from projects.clip_directional.clip_directional import \
+        directional_distance
+    assert directional_distance(image, reference, soft).abs().max() < 1e-4
+    # and a uniform decoder is far from it
+    uniform = torch.zeros_like(one_hot)
+    with torch.no_grad():
+        far = directional_distance(image, reference,
+                                   model.soft_text_embedding(uniform, mask))
+    assert far.min() > 1e-3
+
+
+def test_decoder_must_share_the_clip_vocabulary(setup, tmp_path):
+    cfg, _ = setup
+    train_wordpiece_tokenizer(['other words entirely'] * 5, str(tmp_path), 60)
+    bad = cfg.model.copy()
+    bad.decoder = dict(cfg.model.decoder, tokenizer=str(tmp_path))
+    with pytest.raises(ValueError, match="CLIP text tower's"):
+        MODELS.build(bad)
+
+
+def test_ce_only_baseline_and_runner(setup):
+    cfg, tmp = setup
+    base = Config.fromfile(osp.join(CONFIGS, 'ce-only_tiny_iu-xray_synthetic.py'))
+    assert base.model.dir_loss_weight == 0.0
+    cfg = cfg.copy()
+    cfg.model.dir_loss_weight = 0.0
+    model = MODELS.build(cfg.model)
+    assert set(model(**batch(cfg, model), mode='loss')) == {'loss_ce'}
+    cfg.model.dir_loss_weight = 1.0
+    cfg.work_dir = str(tmp / 'work')
+    cfg.train_cfg.max_epochs = 1
+    cfg.train_cfg.val_interval = 1
+    cfg.default_hooks.checkpoint.interval = 1
+    cfg.param_scheduler = []
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    metrics = runner.test()
+    assert 0.0 <= metrics['clip_dir/distance'] <= 2.0
+    assert 'report/bleu_4' in metrics and 'report/cider' in metrics
