@@ -122,3 +122,38 @@ def test_ce_only_baseline_and_runner(setup):
     metrics = runner.test()
     assert 0.0 <= metrics['clip_dir/distance'] <= 2.0
     assert 'report/bleu_4' in metrics and 'report/cider' in metrics
+
+
+def test_real_size_config_builds_and_runs_one_step(setup):
+    """cdl_r50: ResNet-50 encoder, 512-d decoder, R-CLIP-base's ResNet-50
+    (its BERT shrunk: the frozen text tower's size is not under test)."""
+    from mmengine.optim import build_optim_wrapper
+    _, tmp = setup
+    tokenizer = str(tmp / 'tokenizer')
+    cfg = Config.fromfile(osp.join(CONFIGS, 'cdl_r50_iu-xray.py'))
+    assert cfg.model.backbone.depth == 50
+    assert cfg.model.decoder.hidden_size == 512
+    assert cfg.model.decoder.num_layers == 3 and cfg.model.decoder.num_beams == 3
+    clip_cfg = Config.fromfile(osp.join(ROOT, cfg.model.clip.model))
+    clip_cfg.model.backbone.init_cfg = None
+    clip_cfg.model.text_encoder.update(
+        pretrained=None, tokenizer=tokenizer,
+        bert_config=dict(hidden_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, intermediate_size=64))
+    checkpoint = str(tmp / 'rclip_r50.pth')
+    save_checkpoint(dict(state_dict=MODELS.build(clip_cfg.model).state_dict()),
+                    checkpoint)
+    cfg.model.clip = dict(model=clip_cfg.model.to_dict(), checkpoint=checkpoint)
+    cfg.model.backbone.init_cfg = None
+    cfg.model.decoder.tokenizer = tokenizer
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    gen = torch.Generator().manual_seed(0)
+    views = [torch.randint(0, 256, (2, 3, 224, 224), generator=gen,
+                           dtype=torch.uint8) for _ in range(2)]
+    from mmpretrain.structures import DataSample
+    samples = [DataSample(metainfo=dict(gt_report=r)) for r in (
+        'the heart is normal in size .', 'there is a small left effusion .')]
+    log = model.train_step(dict(inputs=views, data_samples=samples), optim)
+    assert torch.isfinite(log['loss_ce']) and torch.isfinite(log['loss_dir'])
