@@ -16,5 +16,5 @@ def missing_checkpoint_error(owner: str, name: str, expected_files: Sequence[str
         f'{", ".join(expected_files)}. crrg never downloads at run time: '
         'download them on a machine with network (e.g. `huggingface-cli '
         f'download {name} --local-dir <dir>`) and set the config field to '
-        '<dir>, or place them in the Hugging Face cache (HF_HOME) and run '
-        'with HF_HUB_OFFLINE=1.')
+        'that local directory, or place them in the Hugging Face cache '
+        '(HF_HOME) and run with HF_HUB_OFFLINE=1.')
