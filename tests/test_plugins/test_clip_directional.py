@@ -52,9 +52,11 @@ def batch(cfg, model, num=4, training=True):
         default_collate([dataset[i] for i in range(num)]), training=training)
 
 
-def test_dir_loss_gradient_reaches_decoder_and_encoder_not_clip(setup):
+@pytest.mark.parametrize('soft_decoding', ['teacher_forced', 'free_running'])
+def test_dir_loss_gradient_reaches_decoder_and_encoder_not_clip(
+        setup, soft_decoding):
     cfg, _ = setup
-    model = MODELS.build(cfg.model)
+    model = MODELS.build(dict(cfg.model, soft_decoding=soft_decoding))
     model.init_weights()
     model.train()
     losses = model(**batch(cfg, model), mode='loss')

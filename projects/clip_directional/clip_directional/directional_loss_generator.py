@@ -65,6 +65,11 @@ class ClipDirectionalReportGenerator(BaseModel):
         dir_loss_weight (float): Weight w of L_dir; 0 trains with L_CE only
             (the CLIP is then only used to score predictions).
             Defaults to 1.0.
+        soft_decoding (str): How the soft report M(x) of L_dir is decoded:
+            ``'teacher_forced'`` (the CE pass's next-token distributions) or
+            ``'free_running'`` (the decoder fed its own expected embeddings,
+            as at generation; one decoder step per token).
+            Defaults to 'teacher_forced'.
         data_preprocessor (dict, optional): Defaults to mmpretrain's
             ``SelfSupDataPreprocessor``.
         init_cfg (dict, optional): mmengine init config.
@@ -76,6 +81,7 @@ class ClipDirectionalReportGenerator(BaseModel):
                  decoder: dict,
                  clip: dict,
                  dir_loss_weight: float = 1.0,
+                 soft_decoding: str = 'teacher_forced',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -96,7 +102,12 @@ class ClipDirectionalReportGenerator(BaseModel):
                 "the CLIP text tower's (same vocabulary), so that the soft "
                 'report can be embedded by the CLIP; set decoder.tokenizer to '
                 'the CLIP tokenizer directory.')
+        if soft_decoding not in ('teacher_forced', 'free_running'):
+            raise ValueError('ClipDirectionalReportGenerator: soft_decoding '
+                             "must be 'teacher_forced' or 'free_running', got "
+                             f'{soft_decoding!r}')
         self.dir_loss_weight = dir_loss_weight
+        self.soft_decoding = soft_decoding
 
     def train(self, mode: bool = True) -> 'ClipDirectionalReportGenerator':
         super().train(mode)
@@ -115,6 +126,27 @@ class ClipDirectionalReportGenerator(BaseModel):
             tokens.append(fmap.flatten(2).transpose(1, 2) +
                           self.view_embed.weight[v])
         return torch.cat(tokens, dim=1)
+
+    def free_running_logits(self, memory: Tensor, length: int) -> Tensor:
+        """Logits (B, length, V) of the decoder fed its own soft outputs.
+
+        Starts from ``[CLS]``; each next input is the expected word embedding
+        ``softmax(logits) @ W_dec`` of the previous step (KV cache on), so
+        the whole soft report stays differentiable.
+        """
+        decoder = self.decoder.decoder
+        embeddings = decoder.get_input_embeddings().weight  # (V, H)
+        states = self.decoder.memory_proj(memory)
+        step = embeddings[self.decoder.tokenizer.cls_token_id].expand(
+            memory.size(0), 1, -1)
+        past, outputs = None, []
+        for _ in range(length):
+            out = decoder(inputs_embeds=step, encoder_hidden_states=states,
+                          past_key_values=past, use_cache=True)
+            past = out.past_key_values
+            outputs.append(out.logits[:, -1])
+            step = (outputs[-1].softmax(dim=-1) @ embeddings)[:, None]
+        return torch.stack(outputs, dim=1)
 
     def soft_text_embedding(self, logits: Tensor, mask: Tensor) -> Tensor:
         """CLIP embedding (B, D) of the decoder's soft report.
@@ -137,8 +169,8 @@ class ClipDirectionalReportGenerator(BaseModel):
              data_samples: list) -> Dict[str, Tensor]:
         views = list(inputs)
         reports = [s.gt_report for s in data_samples]
-        logits, targets, mask = self.decoder.logits(self.memory(views),
-                                                    reports)
+        memory = self.memory(views)
+        logits, targets, mask = self.decoder.logits(memory, reports)
         ce = F.cross_entropy(logits.flatten(0, 1), targets.flatten(),
                              reduction='none')
         losses = dict(loss_ce=(ce * mask.flatten()).sum() / mask.sum())
@@ -146,6 +178,8 @@ class ClipDirectionalReportGenerator(BaseModel):
             with torch.no_grad():
                 image = self.clip.encode_image(views[0])
                 reference = self.clip.encode_text(reports)
+            if self.soft_decoding == 'free_running':
+                logits = self.free_running_logits(memory, mask.size(1))
             generated = self.soft_text_embedding(logits, mask)
             losses['loss_dir'] = self.dir_loss_weight * directional_distance(
                 image, reference, generated).mean()
