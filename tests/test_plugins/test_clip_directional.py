@@ -8,7 +8,6 @@ from mmengine.config import Config
 from mmengine.dataset import default_collate
 from mmengine.runner import Runner, save_checkpoint
 
-from crrg.datasets.synthetic import make_synthetic_iu_xray
 from crrg.models.heads import train_wordpiece_tokenizer
 from crrg.registry import DATASETS, MODELS
 
@@ -17,33 +16,13 @@ CONFIGS = osp.join(ROOT, 'projects', 'clip_directional', 'configs')
 
 
 @pytest.fixture(scope='module')
-def setup(tmp_path_factory):
-    """A tiny IU twin, a WordPiece vocabulary and a random tiny CLIP."""
-    tmp = tmp_path_factory.mktemp('clip_directional')
-    data_root = str(tmp / 'iu')
-    make_synthetic_iu_xray(data_root, num_studies=30, seed=1, image_size=64)
-    corpus = DATASETS.build(dict(type='IUXrayDataset', data_root=data_root))
-    tokenizer = str(tmp / 'tokenizer')
-    train_wordpiece_tokenizer(
-        [corpus.get_data_info(i)['gt_report'] for i in range(len(corpus))],
-        tokenizer, vocab_size=200)
-    clip_cfg = Config.fromfile(
-        osp.join(ROOT, 'configs', 'rclip', 'rclip_tiny_iu-xray_synthetic.py'))
-    clip_cfg.model.text_encoder.tokenizer = tokenizer
-    clip_cfg.model.text_encoder.bert_config.update(
-        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    clip = MODELS.build(clip_cfg.model)
-    checkpoint = str(tmp / 'clip.pth')
-    save_checkpoint(dict(state_dict=clip.state_dict()), checkpoint)
+def setup(iu_clip):
+    """The tiny config (8 base channels) on the shared tiny twin and CLIP."""
     cfg = Config.fromfile(osp.join(CONFIGS, 'cdl_tiny_iu-xray_synthetic.py'))
-    cfg.model.clip = dict(model=clip_cfg.model.to_dict(), checkpoint=checkpoint)
+    cfg = iu_clip.configure(cfg)
     cfg.model.backbone.base_channels = 8
     cfg.model.backbone_channels = 64
-    cfg.model.decoder.update(tokenizer=tokenizer, max_length=60)
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].dataset.data_root = data_root
-        cfg[loader].batch_size = 4
-    return cfg, tmp
+    return cfg, iu_clip.tmp
 
 
 def batch(cfg, model, num=4, training=True):

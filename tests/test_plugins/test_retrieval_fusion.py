@@ -4,10 +4,8 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.runner import Runner, save_checkpoint
+from mmengine.runner import Runner
 
-from crrg.datasets.synthetic import make_synthetic_iu_xray
-from crrg.models.heads import train_wordpiece_tokenizer
 from crrg.registry import DATASETS, MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -16,31 +14,12 @@ CONFIG = osp.join(ROOT, 'projects', 'retrieval_fusion', 'configs',
 
 
 @pytest.fixture(scope='module')
-def setup(tmp_path_factory):
-    """A tiny IU twin, a WordPiece vocabulary and a random tiny CLIP."""
-    tmp = tmp_path_factory.mktemp('retrieval_fusion')
-    data_root = str(tmp / 'iu')
-    make_synthetic_iu_xray(data_root, num_studies=30, seed=1, image_size=64)
-    corpus = DATASETS.build(dict(type='IUXrayDataset', data_root=data_root))
-    tokenizer = str(tmp / 'tokenizer')
-    train_wordpiece_tokenizer(
-        [corpus.get_data_info(i)['gt_report'] for i in range(len(corpus))],
-        tokenizer, vocab_size=200)
-    clip_cfg = Config.fromfile(
-        osp.join(ROOT, 'configs', 'rclip', 'rclip_tiny_iu-xray_synthetic.py'))
-    clip_cfg.model.text_encoder.tokenizer = tokenizer
-    clip = MODELS.build(clip_cfg.model)
-    checkpoint = str(tmp / 'clip.pth')
-    save_checkpoint(dict(state_dict=clip.state_dict()), checkpoint)
-    cfg = Config.fromfile(CONFIG)
-    cfg.model.clip = dict(model=clip_cfg.model.to_dict(), checkpoint=checkpoint)
-    cfg.model.retrieval_corpus.data_root = data_root
-    cfg.model.decoder.tokenizer = tokenizer
+def setup(iu_clip):
+    """The tiny config on the shared tiny twin, vocabulary and CLIP."""
+    cfg = iu_clip.configure(Config.fromfile(CONFIG))
+    cfg.model.retrieval_corpus.data_root = iu_clip.data_root
     cfg.model.decoder.max_length = 20
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].dataset.data_root = data_root
-        cfg[loader].batch_size = 4
-    return cfg, clip, data_root, tmp
+    return cfg, iu_clip.clip, iu_clip.data_root, iu_clip.tmp
 
 
 def views(cfg, split='train', num=4):

@@ -44,15 +44,6 @@ val_dataloader = dict(
         split='val',
         pipeline=test_pipeline))
 test_dataloader = dict(
-    batch_size=64,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='test',
-        pipeline=test_pipeline))
+    val_dataloader, dataset=dict(val_dataloader['dataset'], split='test'))
 val_evaluator = dict(type='BinaryClassificationMetric')
 test_evaluator = val_evaluator
