@@ -17,7 +17,7 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from crrg.models.heads import train_report_tokenizer
+from crrg.testing import train_report_tokenizer
 from crrg.registry import MODELS
 from crrg.utils.setup_env import register_all_modules
 

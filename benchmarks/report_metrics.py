@@ -15,8 +15,8 @@ import time
 
 import torch
 
-from crrg.datasets.regions import ANATOMICAL_REGIONS
-from crrg.datasets.report_text import clean_report
+from crrg.structures import ANATOMICAL_REGIONS
+from crrg.structures import clean_report
 from crrg.evaluation.metrics.report_metric import score_reports
 
 TEMPLATES = [

@@ -31,7 +31,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from crrg.apis import build_model, test_pipeline_cfg
-from crrg.datasets.regions import ANATOMICAL_REGIONS
+from crrg.structures import ANATOMICAL_REGIONS
 from crrg.utils.setup_env import register_all_modules
 from crrg.visualization import RegionReportVisualizer, rescale_regions
 

@@ -1,5 +1,5 @@
 # The tiny R-CLIP on the synthetic IU X-ray twin: the frozen CLIP of the two
-# IU X-ray plugins (projects/clip_directional_loss, projects/retrieval_fusion).
+# IU X-ray plugins (projects/clip_directional, projects/retrieval_fusion).
 # Image views: the study's frontal and lateral; text views: the report twice,
 # the second with shuffled sentences half of the time.
 #   python tools/make_synthetic_iu_xray.py data/synthetic_iu

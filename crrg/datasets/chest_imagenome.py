@@ -7,10 +7,11 @@ from mmdet.datasets import BaseDetDataset
 from mmengine.logging import print_log
 
 from ..registry import DATASETS
-from .mimic_cxr import (DataFormatError, image_path, load_image_records,
+from crrg.structures import (ANATOMICAL_REGIONS, NUM_REGIONS, REGION_INDEX,
+                             normalize_whitespace)
+from crrg.utils import DataFormatError
+from .mimic_cxr import (image_path, load_image_records,
                         read_report_section, report_path)
-from .regions import ANATOMICAL_REGIONS, NUM_REGIONS, REGION_INDEX
-from .report_text import normalize_whitespace
 
 _OBJECT_FIELDS = ('bbox_name', 'original_x1', 'original_y1', 'original_x2',
                   'original_y2')

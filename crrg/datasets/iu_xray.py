@@ -9,22 +9,103 @@ The layout is the one report-generation papers ship (R2Gen)::
 
 Each annotation entry is ``{"id", "report", "image_path": [frontal, lateral],
 "split"}`` with image paths relative to ``images/``.
+
+The original Open-I release (``NLMCXR_reports.tgz``: ``ecgen-radiology/N.xml``)
+is read by :func:`read_openi_reports`.
 """
 import json
 import logging
+import os
 import os.path as osp
 import random
-from typing import Callable, Dict, List, Sequence, Union
+import tarfile
+import xml.etree.ElementTree as ET
+from typing import Callable, Dict, Iterator, List, Sequence, Tuple, Union
 
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from crrg.registry import DATASETS
-from .mimic_cxr import DataFormatError
-from .report_text import clean_report, normalize_whitespace
+from crrg.structures import clean_report, normalize_whitespace
+from crrg.utils import DataFormatError
 
 IU_XRAY_SPLITS = ('train', 'val', 'test')
 _REQUIRED_KEYS = ('id', 'report', 'image_path')
+OPENI_SECTIONS = ('COMPARISON', 'INDICATION', 'FINDINGS', 'IMPRESSION')
+
+
+def _openi_xml_files(path: str) -> Iterator[Tuple[str, bytes]]:
+    """(name, bytes) of every ``*.xml`` in a ``.tgz`` or a folder tree."""
+    if osp.isdir(path):
+        for folder, _, files in sorted(os.walk(path)):
+            for name in sorted(files):
+                if name.endswith('.xml'):
+                    with open(osp.join(folder, name), 'rb') as f:
+                        yield osp.join(folder, name), f.read()
+        return
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: Open-I report archive not found')
+    try:
+        with tarfile.open(path) as archive:
+            for member in archive:
+                if member.isfile() and member.name.endswith('.xml'):
+                    yield (f'{path}:{member.name}',
+                           archive.extractfile(member).read())
+    except tarfile.TarError as e:
+        raise DataFormatError(f'{path}: not a readable tar archive ({e})') from e
+
+
+def read_openi_reports(path: str) -> List[dict]:
+    """Read the original IU X-ray (Open-I) report XMLs.
+
+    Args:
+        path (str): ``NLMCXR_reports.tgz`` or a folder holding the extracted
+            ``ecgen-radiology/N.xml`` files.
+
+    Returns:
+        list[dict]: One dict per report, sorted by the ``N`` of ``CXRN``:
+        ``uid`` (``'CXR1'``), ``comparison``, ``indication``, ``findings``,
+        ``impression`` (the ``AbstractText`` sections, white space
+        normalised, '' when absent or empty), ``mesh_major`` (the
+        human-assigned MeSH terms, e.g. ``['Cardiomegaly/mild']``),
+        ``mesh_automatic`` (the terms assigned automatically) and
+        ``image_ids`` (``parentImage`` ids, e.g. ``'CXR1_1_IM-0001-3001'``).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        DataFormatError: An XML file cannot be parsed or has no ``uId``; the
+            message names the file.
+    """
+    reports = []
+    for name, data in _openi_xml_files(path):
+        try:
+            root = ET.fromstring(data)
+        except ET.ParseError as e:
+            raise DataFormatError(f'{name}: not valid XML ({e})') from e
+        uid = root.find('uId')
+        if uid is None or not uid.get('id'):
+            raise DataFormatError(f'{name}: no <uId id="CXR..."> element')
+        sections = {
+            node.get('Label', '').upper(): normalize_whitespace(
+                ''.join(node.itertext()))
+            for node in root.iter('AbstractText')
+        }
+        mesh = root.find('MeSH')
+        reports.append(
+            dict(
+                uid=uid.get('id'),
+                **{s.lower(): sections.get(s, '')
+                   for s in OPENI_SECTIONS},
+                mesh_major=[] if mesh is None else
+                [normalize_whitespace(m.text or '') for m in mesh.iter('major')],
+                mesh_automatic=[] if mesh is None else [
+                    normalize_whitespace(m.text or '')
+                    for m in mesh.iter('automatic')
+                ],
+                image_ids=[im.get('id') for im in root.iter('parentImage')]))
+    reports.sort(key=lambda r: int(r['uid'][3:]) if r['uid'][3:].isdigit()
+                 else float('inf'))
+    return reports
 
 
 def make_iu_xray_splits(entries: Sequence[dict],
@@ -83,7 +164,7 @@ class IUXrayDataset(BaseDataset):
             Defaults to 'images'.
         pipeline (list): Transforms applied to each data info.
         clean_reports (bool): Apply
-            :func:`crrg.datasets.report_text.clean_report` (``'iu_xray'``).
+            :func:`crrg.structures.clean_report` (``'iu_xray'``).
             Defaults to True.
         skip_invalid (bool): Skip (count and log) malformed entries instead of
             raising. Defaults to False.

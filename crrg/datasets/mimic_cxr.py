@@ -13,17 +13,11 @@ from typing import Dict, List, Optional, Sequence
 
 import pandas as pd
 
-from .report_text import extract_section
+from crrg.structures import extract_section
+from crrg.utils import DataFormatError
 
 FRONTAL_VIEWS = ('PA', 'AP')
 SPLIT_NAMES = ('train', 'validate', 'test')
-
-
-class DataFormatError(ValueError):
-    """A data file lacks a field or holds a value crrg cannot use.
-
-    The message names the file, the record and the field.
-    """
 
 
 def study_dir(subject_id: int, study_id: int) -> str:

@@ -17,9 +17,10 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from crrg.registry import DATASETS
-from .mimic_cxr import (FRONTAL_VIEWS, DataFormatError, image_path,
-                        load_image_records, report_path)
-from .report_text import split_sections
+from crrg.structures import split_sections
+from crrg.utils import DataFormatError
+from .mimic_cxr import (FRONTAL_VIEWS, image_path, load_image_records,
+                        report_path)
 
 IMAGE_VIEW_MODES = ('study', 'augment')
 

@@ -18,7 +18,8 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 
 from crrg.registry import DATASETS
-from .mimic_cxr import DataFormatError, read_csv_fields
+from crrg.utils import DataFormatError
+from .mimic_cxr import read_csv_fields
 
 RSNA_SPLITS = ('train', 'val', 'test')
 

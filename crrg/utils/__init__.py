@@ -1,8 +1,9 @@
 from .checkpoint import allow_mmengine_checkpoint_types
 from .dist import init_cpu_distributed
+from .errors import DataFormatError
 from .setup_env import register_all_modules
 
 __all__ = [
     'register_all_modules', 'allow_mmengine_checkpoint_types',
-    'init_cpu_distributed'
+    'init_cpu_distributed', 'DataFormatError'
 ]

@@ -12,7 +12,7 @@ from mmdet.visualization import DetLocalVisualizer
 from mmengine.dist import master_only
 from mmengine.structures import InstanceData
 
-from crrg.datasets.regions import ANATOMICAL_REGIONS
+from crrg.structures import ANATOMICAL_REGIONS
 from crrg.registry import VISUALIZERS
 
 

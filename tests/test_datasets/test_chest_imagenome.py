@@ -4,10 +4,11 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from crrg.datasets import (ANATOMICAL_REGIONS, ChestImaGenomeDataset,
-                           DataFormatError, parse_scene_graph)
+from crrg.datasets import ChestImaGenomeDataset, parse_scene_graph
+from crrg.structures import ANATOMICAL_REGIONS
+from crrg.utils import DataFormatError
 from crrg.datasets.mimic_cxr import load_image_records
-from crrg.datasets.synthetic import make_synthetic_mimic
+from crrg.testing import make_synthetic_mimic
 
 GRAPH_DIR = 'chest-imagenome/silver_dataset/scene_graph'
 

@@ -3,8 +3,9 @@ import os.path as osp
 
 import pytest
 
-from crrg.datasets import DataFormatError, IUXrayDataset, make_iu_xray_splits
-from crrg.datasets.synthetic import make_synthetic_iu_xray
+from crrg.datasets import IUXrayDataset, make_iu_xray_splits
+from crrg.utils import DataFormatError
+from crrg.testing import make_synthetic_iu_xray
 from crrg.registry import DATASETS
 
 

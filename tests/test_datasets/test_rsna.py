@@ -4,9 +4,9 @@ import numpy as np
 import pydicom
 import pytest
 
-from crrg.datasets import DataFormatError
-from crrg.datasets.synthetic import make_synthetic_rsna
-from crrg.datasets.synthetic.rsna import write_dicom
+from crrg.utils import DataFormatError
+from crrg.testing import make_synthetic_rsna
+from crrg.testing.synthetic.rsna import write_dicom
 from crrg.registry import DATASETS, TRANSFORMS
 
 PIPELINE = [dict(type='LoadDicomImage'), dict(type='mmpretrain.PackInputs')]

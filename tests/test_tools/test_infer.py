@@ -10,7 +10,7 @@ import torch
 from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
 
-from crrg.datasets.regions import ANATOMICAL_REGIONS, NUM_REGIONS
+from crrg.structures import ANATOMICAL_REGIONS, NUM_REGIONS
 from crrg.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ import torch
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 
-from crrg.datasets.regions import NUM_REGIONS, REGION_INDEX
+from crrg.structures import NUM_REGIONS, REGION_INDEX
 from crrg.registry import VISUALIZERS
 from crrg.visualization import RegionReportVisualizer, region_palette
 

@@ -4,7 +4,7 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
-from crrg.datasets.regions import ANATOMICAL_REGIONS
+from crrg.structures import ANATOMICAL_REGIONS
 from crrg.registry import METRICS
 
 

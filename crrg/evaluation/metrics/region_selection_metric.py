@@ -6,7 +6,7 @@ from mmengine.logging import MMLogger
 from sklearn.metrics import precision_recall_fscore_support
 from terminaltables import AsciiTable
 
-from crrg.datasets.regions import ANATOMICAL_REGIONS
+from crrg.structures import ANATOMICAL_REGIONS
 from crrg.registry import METRICS
 
 

@@ -2,7 +2,7 @@
 
 BLEU-1..4, METEOR, ROUGE-L and CIDEr are pycocoevalcap's scorers (the code
 R2Gen, RGRG and CRRG-CLIP evaluate with), applied to reports cleaned by
-:func:`crrg.datasets.report_text.clean_report` (R2Gen's lower-casing,
+:func:`crrg.structures.clean_report` (R2Gen's lower-casing,
 punctuation-stripping cleaner; no PTB tokenisation). BLEU is the corpus-level
 score pycocoevalcap reports; the others are means over reports. CIDEr's
 document frequencies come from the references being scored (pycocoevalcap's
@@ -25,7 +25,7 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
-from crrg.datasets.report_text import clean_report, normalize_whitespace
+from crrg.structures import clean_report, normalize_whitespace
 from crrg.registry import METRICS
 
 METRIC_KEYS = ('bleu_1', 'bleu_2', 'bleu_3', 'bleu_4', 'meteor', 'rouge_l',

@@ -8,7 +8,7 @@ import pytest
 import torch
 from mmengine.evaluator import Evaluator
 
-from crrg.datasets.report_text import clean_report
+from crrg.structures import clean_report
 from crrg.evaluation.metrics.report_metric import (METRIC_KEYS, score_reports,
                                                    tfidf_similarity)
 

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from crrg.models.heads import GPT2RegionHead, train_report_tokenizer
+from crrg.models.heads import GPT2RegionHead
+from crrg.testing import train_report_tokenizer
 
 SENTENCES = ['the heart is normal in size.', 'no pleural effusion is seen.',
              'there is a right lower lobe opacity.'] * 10

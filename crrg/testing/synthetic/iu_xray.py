@@ -21,7 +21,7 @@ from typing import Dict
 import cv2
 import numpy as np
 
-from ..iu_xray import make_iu_xray_splits
+from crrg.datasets.iu_xray import make_iu_xray_splits
 
 _HEART = {
     'normal': ('The heart is normal in size.', 0.12),

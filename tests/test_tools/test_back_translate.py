@@ -7,14 +7,16 @@ import sentencepiece as spm
 import torch
 from transformers import MarianConfig, MarianMTModel, MarianTokenizer
 
-from crrg.datasets import DataFormatError
-from crrg.datasets.back_translation import (
-    MarianTranslator,
-    back_translate_scene_graphs,
-    resolve_marian_checkpoint,
-)
+from crrg.utils import DataFormatError
 
 REPO = Path(__file__).resolve().parents[2]
+_SPEC = importlib.util.spec_from_file_location(
+    'crrg_tools_back_translate', REPO / 'tools' / 'back_translate.py')
+back_translate_tool = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(back_translate_tool)
+MarianTranslator = back_translate_tool.MarianTranslator
+back_translate_scene_graphs = back_translate_tool.back_translate_scene_graphs
+resolve_marian_checkpoint = back_translate_tool.resolve_marian_checkpoint
 CORPUS = [
     'the lungs are clear', 'no pleural effusion', 'heart size is normal',
     'there is a small left pleural effusion', 'i polmoni sono liberi',
@@ -209,13 +211,9 @@ def test_tool_with_tiny_marian_models(scene_graphs, tmp_path):
     translator = MarianTranslator(str(tmp_path / 'en-it'), max_length=6)
     assert len(translator(['the lungs are clear', 'no effusion'])) == 2
 
-    spec = importlib.util.spec_from_file_location(
-        'crrg_tools_back_translate', REPO / 'tools' / 'back_translate.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
     before = snapshot(scene_graphs)
     out = tmp_path / 'bt'
-    stats = tool.main([
+    stats = back_translate_tool.main([
         str(scene_graphs),
         str(out), '--src-model',
         str(tmp_path / 'en-it'), '--tgt-model',

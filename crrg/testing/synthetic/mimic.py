@@ -23,8 +23,8 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from ..mimic_cxr import image_path, report_path
-from ..regions import ANATOMICAL_REGIONS
+from crrg.datasets.mimic_cxr import image_path, report_path
+from crrg.structures import ANATOMICAL_REGIONS
 
 # Region boxes (x1, y1, x2, y2) as fractions of the image, patient's right on
 # the image's left (PA view). Left-side regions mirror their right twins.
