@@ -18,6 +18,7 @@ import logging
 import os
 import os.path as osp
 import random
+import re
 import tarfile
 import xml.etree.ElementTree as ET
 from typing import Callable, Dict, Iterator, List, Sequence, Tuple, Union
@@ -26,12 +27,15 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from crrg.registry import DATASETS
-from crrg.structures import clean_report, normalize_whitespace
+from crrg.structures import normalize_whitespace
 from crrg.utils import DataFormatError
+from .r2gen import R2GEN_SETTINGS, REFERENCE_STYLES, make_reference
 
 IU_XRAY_SPLITS = ('train', 'val', 'test')
 _REQUIRED_KEYS = ('id', 'report', 'image_path')
 OPENI_SECTIONS = ('COMPARISON', 'INDICATION', 'FINDINGS', 'IMPRESSION')
+# a few Open-I texts carry an escaped HTML line break, "previously<BR>described"
+_LINE_BREAK = re.compile(r'<br\s*/?>', re.IGNORECASE)
 
 
 def _openi_xml_files(path: str) -> Iterator[Tuple[str, bytes]]:
@@ -55,18 +59,25 @@ def _openi_xml_files(path: str) -> Iterator[Tuple[str, bytes]]:
         raise DataFormatError(f'{path}: not a readable tar archive ({e})') from e
 
 
-def read_openi_reports(path: str) -> List[dict]:
+def read_openi_reports(path: str, skip_invalid: bool = False) -> List[dict]:
     """Read the original IU X-ray (Open-I) report XMLs.
+
+    Each file is decoded in the encoding its XML declaration states (UTF-8
+    in the release).
 
     Args:
         path (str): ``NLMCXR_reports.tgz`` or a folder holding the extracted
             ``ecgen-radiology/N.xml`` files.
+        skip_invalid (bool): Skip the files that cannot be parsed (bad XML,
+            bytes not in the stated encoding, no ``uId``), log how many and
+            which, instead of raising. Defaults to False.
 
     Returns:
         list[dict]: One dict per report, sorted by the ``N`` of ``CXRN``:
         ``uid`` (``'CXR1'``), ``comparison``, ``indication``, ``findings``,
-        ``impression`` (the ``AbstractText`` sections, white space
-        normalised, '' when absent or empty), ``mesh_major`` (the
+        ``impression`` (the ``AbstractText`` sections, ``<BR>`` line breaks
+        and white space normalised to single spaces, '' when absent or
+        empty), ``mesh_major`` (the
         human-assigned MeSH terms, e.g. ``['Cardiomegaly/mild']``),
         ``mesh_automatic`` (the terms assigned automatically) and
         ``image_ids`` (``parentImage`` ids, e.g. ``'CXR1_1_IM-0001-3001'``).
@@ -76,18 +87,27 @@ def read_openi_reports(path: str) -> List[dict]:
         DataFormatError: An XML file cannot be parsed or has no ``uId``; the
             message names the file.
     """
-    reports = []
+    reports, skipped = [], []
     for name, data in _openi_xml_files(path):
         try:
-            root = ET.fromstring(data)
-        except ET.ParseError as e:
-            raise DataFormatError(f'{name}: not valid XML ({e})') from e
-        uid = root.find('uId')
-        if uid is None or not uid.get('id'):
-            raise DataFormatError(f'{name}: no <uId id="CXR..."> element')
+            try:
+                root = ET.fromstring(data)
+            except ET.ParseError as e:
+                raise DataFormatError(
+                    f'{name}: not valid XML or not in its stated encoding '
+                    f'({e})') from e
+            uid = root.find('uId')
+            if uid is None or not uid.get('id'):
+                raise DataFormatError(
+                    f'{name}: no <uId id="CXR..."> element')
+        except DataFormatError as e:
+            if not skip_invalid:
+                raise
+            skipped.append(str(e))
+            continue
         sections = {
             node.get('Label', '').upper(): normalize_whitespace(
-                ''.join(node.itertext()))
+                _LINE_BREAK.sub(' ', ''.join(node.itertext())))
             for node in root.iter('AbstractText')
         }
         mesh = root.find('MeSH')
@@ -105,7 +125,49 @@ def read_openi_reports(path: str) -> List[dict]:
                 image_ids=[im.get('id') for im in root.iter('parentImage')]))
     reports.sort(key=lambda r: int(r['uid'][3:]) if r['uid'][3:].isdigit()
                  else float('inf'))
+    if skipped:
+        print_log(
+            f'read_openi_reports: skipped {len(skipped)} of '
+            f'{len(skipped) + len(reports)} report files of {path}:\n  ' +
+            '\n  '.join(skipped[:5]), 'current', logging.WARNING)
     return reports
+
+
+def openi_to_annotation_entries(reports: Sequence[dict]
+                                ) -> Tuple[List[dict], Dict[str, int]]:
+    """Open-I reports (:func:`read_openi_reports`) as R2Gen-layout entries.
+
+    A report becomes ``{"id", "report", "image_path", "mesh_major"}`` when it
+    has a FINDINGS text and at least two images: ``id`` is its first image id
+    without the trailing ``-NNNN`` image number (``'CXR1_1_IM-0001'``, R2Gen's
+    folder name), ``report`` the FINDINGS text and ``image_path``
+    ``[id/0.png, id/1.png]`` (R2Gen's numbering of a study's two views).
+    Then :func:`make_iu_xray_splits` splits them. (R2Gen's own file keeps
+    2,955 studies: 2,069 / 296 / 590.)
+
+    Returns:
+        tuple[list[dict], dict]: The entries and counts ``reports``,
+        ``no_findings``, ``fewer_than_two_images``, ``kept``.
+    """
+    entries = []
+    counts = dict(reports=len(reports), no_findings=0,
+                  fewer_than_two_images=0)
+    for report in reports:
+        if not report['findings']:
+            counts['no_findings'] += 1
+            continue
+        if len(report['image_ids']) < 2:
+            counts['fewer_than_two_images'] += 1
+            continue
+        study = report['image_ids'][0].rsplit('-', 1)[0]
+        entries.append(
+            dict(
+                id=study,
+                report=report['findings'],
+                image_path=[f'{study}/0.png', f'{study}/1.png'],
+                mesh_major=report['mesh_major']))
+    counts['kept'] = len(entries)
+    return entries, counts
 
 
 def make_iu_xray_splits(entries: Sequence[dict],
@@ -152,8 +214,7 @@ class IUXrayDataset(BaseDataset):
 
     Each data info holds ``img_paths`` (the two views' absolute paths, frontal
     first), ``img_id`` (the entry ``id``), ``gt_report`` (the report after
-    R2Gen's IU cleaning, or whitespace-normalised when ``clean_reports`` is
-    False) and ``raw_report``.
+    R2Gen's IU cleaning by default; see ``reference``) and ``raw_report``.
 
     Args:
         data_root (str): Dataset root holding ``ann_file`` and ``img_dir``.
@@ -163,9 +224,15 @@ class IUXrayDataset(BaseDataset):
         img_dir (str): Image folder, relative to ``data_root``.
             Defaults to 'images'.
         pipeline (list): Transforms applied to each data info.
-        clean_reports (bool): Apply
-            :func:`crrg.structures.clean_report` (``'iu_xray'``).
-            Defaults to True.
+        reference (str): ``'clean'``: R2Gen's IU cleaning
+            (:func:`crrg.structures.clean_report`); ``'r2gen'``: R2Gen's
+            scored reference (cleaned, ``<unk>`` for tokens seen fewer than
+            ``threshold`` times in the train split, cut to
+            ``max_seq_length - 1`` tokens; :mod:`crrg.datasets.r2gen`);
+            ``'raw'``: white space normalised. Defaults to 'clean'.
+        threshold (int): Vocabulary threshold for ``'r2gen'``. Defaults to 3
+            (R2Gen's IU X-ray setting).
+        max_seq_length (int): For ``'r2gen'``. Defaults to 60 (R2Gen).
         skip_invalid (bool): Skip (count and log) malformed entries instead of
             raising. Defaults to False.
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
@@ -179,7 +246,9 @@ class IUXrayDataset(BaseDataset):
                  ann_file: str = 'annotation.json',
                  img_dir: str = 'images',
                  pipeline: Sequence[Union[dict, Callable]] = (),
-                 clean_reports: bool = True,
+                 reference: str = 'clean',
+                 threshold: int = R2GEN_SETTINGS['iu_xray'][0],
+                 max_seq_length: int = R2GEN_SETTINGS['iu_xray'][1],
                  skip_invalid: bool = False,
                  **kwargs) -> None:
         if split not in IU_XRAY_SPLITS:
@@ -187,7 +256,12 @@ class IUXrayDataset(BaseDataset):
                              f'{IU_XRAY_SPLITS}, got {split!r}')
         self.split = split
         self.img_dir = img_dir
-        self.clean_reports = clean_reports
+        if reference not in REFERENCE_STYLES:
+            raise ValueError(f'IUXrayDataset: reference must be one of '
+                             f'{REFERENCE_STYLES}, got {reference!r}')
+        self.reference = reference
+        self.threshold = threshold
+        self.max_seq_length = max_seq_length
         self.skip_invalid = skip_invalid
         self.num_skipped = 0
         super().__init__(
@@ -203,8 +277,12 @@ class IUXrayDataset(BaseDataset):
                 f'IUXrayDataset: annotation file {self.ann_file} not found; '
                 'place R2Gen\'s annotation.json under data_root or set '
                 'ann_file.')
-        with open(self.ann_file, encoding='utf-8') as f:
-            annotation = json.load(f)
+        try:
+            with open(self.ann_file, encoding='utf-8') as f:
+                annotation = json.load(f)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DataFormatError(
+                f'{self.ann_file}: not UTF-8 JSON ({e})') from e
         if not isinstance(annotation, dict) or self.split not in annotation:
             raise DataFormatError(
                 f'{self.ann_file}: expected a JSON object with a '
@@ -227,6 +305,19 @@ class IUXrayDataset(BaseDataset):
                 f'IUXrayDataset: skipped {self.num_skipped} invalid entries '
                 f'of split {self.split!r} in {self.ann_file}; kept '
                 f'{len(data_list)}.', 'current', logging.WARNING)
+        train = [
+            e['report'] for e in annotation.get('train', [])
+            if isinstance(e, dict) and isinstance(e.get('report'), str)
+        ]
+        references = make_reference([d['raw_report'] for d in data_list],
+                                    train, self.reference, 'iu_xray',
+                                    self.threshold, self.max_seq_length)
+        for info, reference in zip(data_list, references):
+            info['gt_report'] = reference
+        print_log(
+            f'IUXrayDataset ({self.split}): {len(data_list):,} studies kept, '
+            f'{self.num_skipped:,} skipped (R2Gen published: train 2,069 / '
+            f'val 296 / test 590); reference {self.reference!r}', 'current')
         return data_list
 
     def _parse_entry(self, index: int, entry: dict) -> dict:
@@ -257,16 +348,11 @@ class IUXrayDataset(BaseDataset):
             raise DataFormatError(
                 f'{where}: field "report" is empty; drop the entry or use '
                 'skip_invalid=True.')
-        gt_report = (
-            clean_report(raw_report, 'iu_xray')
-            if self.clean_reports else normalize_whitespace(raw_report))
-        if not gt_report:
+        if not normalize_whitespace(raw_report).strip(' .'):
             raise DataFormatError(
-                f'{where}: field "report" is empty after cleaning '
-                f'({raw_report!r}).')
+                f'{where}: field "report" has no words ({raw_report!r}).')
         return dict(
             img_paths=img_paths,
             img_id=str(entry['id']),
-            gt_report=gt_report,
             raw_report=raw_report)
 

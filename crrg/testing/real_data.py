@@ -5,22 +5,23 @@ inside packages on PyPI. :func:`fetch_real_data` downloads those wheels
 (``pip download --no-deps``, nothing is installed or imported) and copies the
 members crrg's tests read into a cache; :func:`real_data_file` finds them.
 
-==================  ========================  ===========================================
-name                wheel                     member
-==================  ========================  ===========================================
-iu_xray_reports     torchxrayvision==1.5.7    3,955 original IU X-ray (Open-I) report
-                                              XMLs, ``ecgen-radiology/N.xml`` (.tgz)
-rsna_labels         torchxrayvision==1.5.7    RSNA Pneumonia ``stage_2_train_labels.csv``
-                                              (30,227 rows, zipped)
-RG1_UNCR ...        pydicom-data==1.0.0       one real chest radiograph (CR, PA,
-                                              1955 x 1841, 15-bit, MONOCHROME1): UNCR /
-                                              UNCI uncompressed, J2KR / J2KI JPEG 2000
-                                              lossless / lossy
-RG3_UNCR ...        pydicom-data==1.0.0       an extremity radiograph (a non-chest input)
-==================  ========================  ===========================================
+==================  =======================  ==================================
+name                wheel                    member
+==================  =======================  ==================================
+iu_xray_reports     torchxrayvision==1.5.7   3,955 original IU X-ray (Open-I)
+                                             report XMLs (.tgz)
+rsna_labels         torchxrayvision==1.5.7   RSNA ``stage_2_train_labels.csv``
+                                             (30,227 rows, zipped)
+RG1_UNCR ...        pydicom-data==1.0.0      a real chest radiograph (CR, PA,
+                                             1955 x 1841, 15-bit, MONOCHROME1):
+                                             UNCR / UNCI uncompressed, J2KR /
+                                             J2KI JPEG 2000 lossless / lossy
+RG3_UNCR ...        pydicom-data==1.0.0      an extremity radiograph
+==================  =======================  ==================================
 
 The cache is ``$CRRG_REAL_DATA`` or ``~/.cache/crrg/real_data``; the set-up
-(``tools/setup_env.sh``) fills it once with ``python tools/fetch_real_data.py``.
+and CI fill it once with ``python tools/fetch_real_data.py`` (PyPI only, no
+model hub). Tests that need a file call :func:`real_data_file_or_skip`.
 """
 import os
 import os.path as osp
@@ -130,3 +131,17 @@ def fetch_real_data(names: Optional[Iterable[str]] = None,
             f.write('\n'.join(sorted(set(r for r, _ in
                                           REAL_DATA_FILES.values()))) + '\n')
     return paths
+
+
+def real_data_file_or_skip(name: str) -> str:
+    """:func:`real_data_file` for a test: skips it, saying how to fill the
+    cache, when the file is not cached."""
+    path = real_data_file(name)
+    if path is None:
+        import pytest
+        wheel, member = REAL_DATA_FILES[name]
+        pytest.skip(f'real-data file {osp.basename(member)} ({wheel}) is not '
+                    f'cached in {real_data_dir()}; fill the cache with '
+                    '`python tools/fetch_real_data.py` (pip downloads the '
+                    'wheel from PyPI, nothing is installed)')
+    return path

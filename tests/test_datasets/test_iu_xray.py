@@ -47,7 +47,7 @@ def test_loader_cleans_reports(twin):
     assert info['gt_report'].endswith(' .')
     assert ',' not in info['gt_report']
     assert info['raw_report'][0].isupper()
-    raw = IUXrayDataset(root, split='train', clean_reports=False)
+    raw = IUXrayDataset(root, split='train', reference='raw')
     assert raw[0]['gt_report'] == raw[0]['raw_report']
 
 

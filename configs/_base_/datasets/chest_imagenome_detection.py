@@ -6,6 +6,12 @@ dataset_type = 'ChestImaGenomeDataset'
 data_root = 'data/mimic/'
 image_size = 512
 skip_invalid = False
+# RGRG's protocol: Chest ImaGenome's silver splits minus images_to_avoid.csv;
+# training keeps studies without FINDINGS, validation needs FINDINGS and all
+# 29 boxes, test needs FINDINGS (RGRG's test.csv + test-2.csv, reported
+# together). Set split_protocol = 'mimic' for MIMIC-CXR-JPG's official split
+# (docs/data.md lists the published sizes of both).
+split_protocol = 'imagenome'
 
 # the RRG fields travel as data-sample metainfo (see docs/data.md)
 rrg_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape',
@@ -50,6 +56,8 @@ train_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         split='train',
+        split_protocol=split_protocol,
+        require_findings=False,
         skip_invalid=skip_invalid,
         pipeline=train_pipeline))
 val_dataloader = dict(
@@ -61,9 +69,13 @@ val_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
-        split='validate',
+        split='valid',
+        split_protocol=split_protocol,
+        require_all_regions=True,
         skip_invalid=skip_invalid,
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = dict(
-    val_dataloader, dataset=dict(val_dataloader['dataset'], split='test'))
+    val_dataloader,
+    dataset=dict(
+        val_dataloader['dataset'], split='test', require_all_regions=False))

@@ -279,6 +279,8 @@ def _scene_graph(dicom_id: str, subject_id: int, study_id: int, width: int,
     for name, box in boxes.items():
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         sx, sy = 224 / width, 224 / height
+        # as in the real graphs, a box touching the border may run past it
+        y2_file = y2 + 7 if y2 >= height - 1 else y2
         objects.append(
             dict(
                 object_id=f'{dicom_id}_{name}',
@@ -294,9 +296,10 @@ def _scene_graph(dicom_id: str, subject_id: int, study_id: int, width: int,
                 original_x1=x1,
                 original_y1=y1,
                 original_x2=x2,
-                original_y2=y2,
-                original_width=width,
-                original_height=height))
+                original_y2=y2_file,
+                # the box's own size, as in the real scene graphs
+                original_width=x2 - x1,
+                original_height=y2_file - y1))
     attributes = []
     for i, (region, (sentence, abnormal, label)) in enumerate(
             described.items()):
@@ -360,9 +363,18 @@ def make_synthetic_mimic(out_dir: str,
         seed (int): Random seed; the output is a function of the arguments.
         lateral_fraction (float): Fraction of studies with a LATERAL image.
 
+    Besides MIMIC-CXR-JPG's tables, the reports and the scene graphs, it
+    writes Chest ImaGenome's ``silver_dataset/splits/{train,valid,test}.csv``
+    and ``images_to_avoid.csv`` (the last training image, as a gold-standard
+    patient's image that is also listed in a split, when ``num_train >= 4``),
+    and R2Gen's MIMIC-CXR ``mimic-cxr-r2gen/annotation.json`` (one entry per
+    frontal image of a study with FINDINGS; ``image_path`` relative to
+    ``mimic-cxr-jpg/files``).
+
     Returns:
         dict[str, int]: Counts of what was written (``studies``, ``images``,
-        ``missing_region``, ``degenerate_box``, ``no_findings``).
+        ``missing_region``, ``degenerate_box``, ``no_findings``,
+        ``avoided``).
     """
     rng = np.random.default_rng(seed)
     jpg_root = osp.join(out_dir, 'mimic-cxr-jpg')
@@ -375,8 +387,10 @@ def make_synthetic_mimic(out_dir: str,
         os.makedirs(d, exist_ok=True)
     split_rows, meta_rows = [], []
     imagenome_rows: Dict[str, list] = dict(train=[], valid=[], test=[])
+    r2gen: Dict[str, list] = dict(train=[], val=[], test=[])
     counts = dict(
-        studies=0, images=0, missing_region=0, degenerate_box=0, no_findings=0)
+        studies=0, images=0, missing_region=0, degenerate_box=0, no_findings=0,
+        avoided=0)
     plan = ['train'] * num_train + ['validate'] * num_validate + \
         ['test'] * num_test
     for index, split in enumerate(plan):
@@ -428,7 +442,8 @@ def make_synthetic_mimic(out_dir: str,
             counts['images'] += 1
         graph = _scene_graph(dicom_id, subject_id, study_id, width, height,
                              graph_boxes, described)
-        with open(osp.join(graph_dir, f'{dicom_id}_SceneGraph.json'), 'w') as f:
+        with open(osp.join(graph_dir, f'{dicom_id}_SceneGraph.json'), 'w',
+                  encoding='utf-8') as f:
             json.dump(graph, f)
         rpath = osp.join(report_root, report_path(subject_id, study_id))
         os.makedirs(osp.dirname(rpath), exist_ok=True)
@@ -438,8 +453,19 @@ def make_synthetic_mimic(out_dir: str,
         imagenome_rows[imagenome_split[split]].append([
             len(imagenome_rows[imagenome_split[split]]), subject_id, study_id,
             dicom_id,
-            'files/' + image_path(subject_id, study_id, dicom_id)[6:], 'PA'
+            image_path(subject_id, study_id, dicom_id)[:-4] + '.dcm', 'PA'
         ])
+        if findings_text is not None:
+            r2gen_split = dict(validate='val').get(split, split)
+            r2gen[r2gen_split].append(
+                dict(
+                    id=dicom_id,
+                    study_id=study_id,
+                    subject_id=subject_id,
+                    report=findings_text,
+                    image_path=[image_path(subject_id, study_id,
+                                           dicom_id)[len('files/'):]],
+                    split=r2gen_split))
         counts['studies'] += 1
     _write_csv_gz(
         osp.join(jpg_root, 'mimic-cxr-2.0.0-split.csv.gz'),
@@ -454,8 +480,23 @@ def make_synthetic_mimic(out_dir: str,
             'PatientOrientationCodeSequence_CodeMeaning'
         ], meta_rows)
     for name, rows in imagenome_rows.items():
-        with open(osp.join(splits_dir, f'{name}.csv'), 'w') as f:
+        with open(osp.join(splits_dir, f'{name}.csv'), 'w',
+                  encoding='utf-8') as f:
             f.write(',subject_id,study_id,dicom_id,path,ViewPosition\n')
             for row in rows:
                 f.write(','.join(str(v) for v in row) + '\n')
+    # a gold-standard patient's image, listed in a split as well: the
+    # ImaGenome protocol drops it
+    avoided = imagenome_rows['train'][-1:] if num_train >= 4 else []
+    with open(osp.join(splits_dir, 'images_to_avoid.csv'), 'w',
+              encoding='utf-8') as f:
+        f.write('subject_id,study_id,dicom_id,path,ViewPosition\n')
+        for row in avoided:
+            f.write(','.join(str(v) for v in row[1:]) + '\n')
+    counts['avoided'] = len(avoided)
+    r2gen_dir = osp.join(out_dir, 'mimic-cxr-r2gen')
+    os.makedirs(r2gen_dir, exist_ok=True)
+    with open(osp.join(r2gen_dir, 'annotation.json'), 'w',
+              encoding='utf-8') as f:
+        json.dump(r2gen, f)
     return counts

@@ -1,0 +1,43 @@
+# MIMIC-CXR report generation in R2Gen's protocol: R2Gen's annotation.json
+# (train 270,790 / val 2,130 / test 3,858), one frontal image per entry, the
+# reference as R2Gen scores it (cleaned, <unk> below 10 training occurrences,
+# at most 99 tokens). See docs/data.md.
+dataset_type = 'R2GenMimicCxrDataset'
+data_root = 'data/mimic/'  # holds mimic-cxr-r2gen/ and mimic-cxr-jpg/files
+image_size = 224
+
+report_meta_keys = ('gt_report', 'img_id', 'img_path', 'study_id')
+train_pipeline = [
+    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='mmpretrain.Resize', scale=(image_size, image_size)),
+    dict(type='mmpretrain.PackInputs', meta_keys=report_meta_keys),
+]
+test_pipeline = train_pipeline
+
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=16,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='val',
+        pipeline=test_pipeline))
+test_dataloader = dict(
+    val_dataloader, dataset=dict(val_dataloader['dataset'], split='test'))
+# predictions get R2Gen's cleaning; the references already have it
+val_evaluator = dict(type='ReportGenerationMetric', clean='mimic_cxr')
+test_evaluator = val_evaluator
