@@ -29,7 +29,8 @@ def main() -> None:
           f'{args.out} in {time.perf_counter() - start:.1f} s; deliberate '
           f'defects: {counts["missing_region"]} image(s) missing a region, '
           f'{counts["degenerate_box"]} degenerate box(es), '
-          f'{counts["no_findings"]} report(s) without FINDINGS')
+          f'{counts["no_findings"]} report(s) without FINDINGS, '
+          f'{counts["avoided"]} image(s) in images_to_avoid.csv')
 
 
 if __name__ == '__main__':

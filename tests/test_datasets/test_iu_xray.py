@@ -1,9 +1,11 @@
 import json
 import os.path as osp
+from collections import Counter
 
 import pytest
 
 from crrg.datasets import IUXrayDataset, make_iu_xray_splits
+from crrg.structures import clean_report
 from crrg.utils import DataFormatError
 from crrg.testing import make_synthetic_iu_xray
 from crrg.registry import DATASETS
@@ -49,6 +51,22 @@ def test_loader_cleans_reports(twin):
     assert info['raw_report'][0].isupper()
     raw = IUXrayDataset(root, split='train', reference='raw')
     assert raw[0]['gt_report'] == raw[0]['raw_report']
+
+
+def test_r2gen_reference_protocol(twin):
+    root, _ = twin
+    with open(osp.join(root, 'annotation.json')) as f:
+        annotation = json.load(f)
+    counts = Counter(t for e in annotation['train']
+                     for t in clean_report(e['report'], 'iu_xray').split())
+    test = IUXrayDataset(root, split='test', reference='r2gen', threshold=3,
+                         max_seq_length=8)
+    for i, entry in enumerate(annotation['test']):
+        tokens = clean_report(entry['report'], 'iu_xray').split()[:7]
+        assert test[i]['gt_report'].split() == [
+            t if counts[t] >= 3 else '<unk>' for t in tokens]
+    with pytest.raises(ValueError, match='reference'):
+        IUXrayDataset(root, split='test', reference='cleaned')
 
 
 def test_make_splits_is_seeded():
