@@ -127,7 +127,8 @@ def fetch_real_data(names: Optional[Iterable[str]] = None,
                         shutil.copyfileobj(src, dst)
                     os.replace(partial, paths[name])
     if set(names) == set(REAL_DATA_FILES):
-        with open(osp.join(cache_dir, COMPLETE_STAMP), 'w') as f:
+        with open(osp.join(cache_dir, COMPLETE_STAMP), 'w',
+                  encoding='utf-8') as f:
             f.write('\n'.join(sorted(set(r for r, _ in
                                           REAL_DATA_FILES.values()))) + '\n')
     return paths

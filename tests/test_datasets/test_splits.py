@@ -225,3 +225,23 @@ def test_dataset_configs_build_on_twin(synthetic_twin, config, split):
     assert len(dataset) > 0
     item = dataset[0]
     assert item['data_samples'].gt_report or split == 'train'
+
+
+def test_non_utf8_tables_and_annotation_are_named(tmp_path):
+    write_real_layout_sample(str(tmp_path))
+    split_csv = osp.join(tmp_path, 'chest-imagenome', 'silver_dataset',
+                         'splits', 'train.csv')
+    with open(split_csv, 'ab') as f:
+        f.write(b'9,10000032,50000000,caf\xe9,files/x.dcm,PA\n')
+    with pytest.raises(DataFormatError, match='UTF-8') as err:
+        ChestImaGenomeDataset(data_root=str(tmp_path), split='train',
+                              split_protocol='imagenome', pipeline=[])
+    assert split_csv in str(err.value)
+    ann = osp.join(tmp_path, 'mimic-cxr-r2gen', 'annotation.json')
+    with open(ann, 'rb') as f:
+        data = f.read()
+    with open(ann, 'wb') as f:
+        f.write(data.replace(b'nipple', b'n\xefpple', 1))
+    with pytest.raises(DataFormatError, match='UTF-8') as err:
+        R2GenMimicCxrDataset(data_root=str(tmp_path), split='train')
+    assert ann in str(err.value)
