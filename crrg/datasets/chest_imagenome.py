@@ -12,6 +12,7 @@ from crrg.structures import (ANATOMICAL_REGIONS, NUM_REGIONS, REGION_INDEX,
 from crrg.utils import DataFormatError
 from .mimic_cxr import (image_path, load_image_records,
                         read_report_section, report_path)
+from .skip_invalid import SkipInvalidImagesMixin
 
 _OBJECT_FIELDS = ('bbox_name', 'original_x1', 'original_y1', 'original_x2',
                   'original_y2')
@@ -98,7 +99,7 @@ def parse_scene_graph(path: str) -> Dict:
 
 
 @DATASETS.register_module()
-class ChestImaGenomeDataset(BaseDetDataset):
+class ChestImaGenomeDataset(SkipInvalidImagesMixin, BaseDetDataset):
     """Frontal MIMIC-CXR-JPG images with the 29 Chest ImaGenome regions.
 
     Joins, on ``subject_id``/``study_id``/``dicom_id``: the MIMIC-CXR-JPG split

@@ -28,6 +28,7 @@ from mmengine.logging import print_log
 from crrg.registry import DATASETS
 from crrg.structures import clean_report, normalize_whitespace
 from crrg.utils import DataFormatError
+from .skip_invalid import SkipInvalidImagesMixin
 
 IU_XRAY_SPLITS = ('train', 'val', 'test')
 _REQUIRED_KEYS = ('id', 'report', 'image_path')
@@ -147,7 +148,7 @@ def make_iu_xray_splits(entries: Sequence[dict],
 
 
 @DATASETS.register_module()
-class IUXrayDataset(BaseDataset):
+class IUXrayDataset(SkipInvalidImagesMixin, BaseDataset):
     """IU X-ray studies (two views + report) in R2Gen's layout.
 
     Each data info holds ``img_paths`` (the two views' absolute paths, frontal
