@@ -138,6 +138,13 @@ class AtomicCheckpointHook(CheckpointHook):
         sampler = getattr(runner.train_dataloader, 'sampler', None)
         if saved.get('sampler_seed') is not None and hasattr(sampler, 'seed'):
             sampler.seed = saved['sampler_seed']
+        if not self.by_epoch:
+            print_log(
+                'Iteration-based checkpoints: the resumed loop replays the '
+                'data pipeline up to the checkpoint, which draws from the '
+                'restored random state, so augmentations after the resume '
+                'differ from the uninterrupted run (epoch-based loops repeat '
+                'it exactly).', 'current', logging.WARNING)
         loader = runner.train_dataloader
         if getattr(loader, 'num_workers', 0) and getattr(
                 loader, 'persistent_workers', False):
