@@ -16,6 +16,7 @@ from .mimic_cxr import (IMAGENOME_SPLIT_NAMES, image_path, load_image_records,
                         load_imagenome_split, read_csv_fields,
                         read_report_section, read_text, report_path,
                         resolve_csv)
+from .skip_invalid import SkipInvalidImagesMixin
 
 _COORDINATES = ('original_x1', 'original_y1', 'original_x2', 'original_y2')
 _OBJECT_FIELDS = ('bbox_name', ) + _COORDINATES
@@ -184,7 +185,7 @@ def read_gold_boxes(path: str) -> Dict[str, List[Dict]]:
 
 
 @DATASETS.register_module()
-class ChestImaGenomeDataset(BaseDetDataset):
+class ChestImaGenomeDataset(SkipInvalidImagesMixin, BaseDetDataset):
     """Frontal MIMIC-CXR-JPG images with the 29 Chest ImaGenome regions.
 
     Joins, on ``subject_id``/``study_id``/``dicom_id``: a split (Chest

@@ -30,6 +30,7 @@ from crrg.registry import DATASETS
 from crrg.structures import normalize_whitespace
 from crrg.utils import DataFormatError
 from .r2gen import R2GEN_SETTINGS, REFERENCE_STYLES, make_reference
+from .skip_invalid import SkipInvalidImagesMixin
 
 IU_XRAY_SPLITS = ('train', 'val', 'test')
 _REQUIRED_KEYS = ('id', 'report', 'image_path')
@@ -209,7 +210,7 @@ def make_iu_xray_splits(entries: Sequence[dict],
 
 
 @DATASETS.register_module()
-class IUXrayDataset(BaseDataset):
+class IUXrayDataset(SkipInvalidImagesMixin, BaseDataset):
     """IU X-ray studies (two views + report) in R2Gen's layout.
 
     Each data info holds ``img_paths`` (the two views' absolute paths, frontal

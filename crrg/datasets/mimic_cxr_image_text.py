@@ -21,6 +21,7 @@ from crrg.structures import split_sections
 from crrg.utils import DataFormatError
 from .mimic_cxr import (FRONTAL_VIEWS, image_path, load_image_records,
                         report_path)
+from .skip_invalid import SkipInvalidImagesMixin
 
 IMAGE_VIEW_MODES = ('study', 'augment')
 
@@ -56,7 +57,7 @@ def read_generated_reports(path: str) -> Dict[int, str]:
 
 
 @DATASETS.register_module()
-class MimicCxrImageTextDataset(BaseDataset):
+class MimicCxrImageTextDataset(SkipInvalidImagesMixin, BaseDataset):
     """MIMIC-CXR studies as (two image views, two text views) pairs.
 
     Each data info holds ``img_paths`` ([frontal image, second view]),
@@ -84,6 +85,9 @@ class MimicCxrImageTextDataset(BaseDataset):
             must be in it. A path of its own, not under ``data_root``.
         image_views (str): ``'study'`` or ``'augment'``. Defaults to
             'study'.
+        skip_invalid (bool): In training, skip (count and log) studies
+            whose image cannot be decoded instead of raising. Defaults to
+            False.
         pipeline (list): Transforms.
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
     """
@@ -101,6 +105,7 @@ class MimicCxrImageTextDataset(BaseDataset):
                  text_sections: Sequence[str] = ('findings', 'impression'),
                  report_file: Optional[str] = None,
                  image_views: str = 'study',
+                 skip_invalid: bool = False,
                  pipeline: Sequence[Union[dict, Callable]] = (),
                  **kwargs) -> None:
         if image_views not in IMAGE_VIEW_MODES:
@@ -114,6 +119,7 @@ class MimicCxrImageTextDataset(BaseDataset):
         self.split = split
         self.text_sections = tuple(text_sections)
         self.image_views = image_views
+        self.skip_invalid = skip_invalid
         self.num_skipped = 0
         super().__init__(data_root=data_root, pipeline=list(pipeline),
                          **kwargs)

@@ -20,6 +20,7 @@ from mmengine.dataset import BaseDataset
 from crrg.registry import DATASETS
 from crrg.utils import DataFormatError
 from .mimic_cxr import read_csv_fields
+from .skip_invalid import SkipInvalidImagesMixin
 
 RSNA_SPLITS = ('train', 'val', 'test')
 
@@ -64,7 +65,7 @@ def stratified_fraction(labels: dict, fraction: float, seed: int = 0) -> list:
 
 
 @DATASETS.register_module()
-class RSNAPneumoniaDataset(BaseDataset):
+class RSNAPneumoniaDataset(SkipInvalidImagesMixin, BaseDataset):
     """RSNA pneumonia labels, one per patient, on a seeded patient split.
 
     Each data info holds ``img_path``, ``gt_label`` (0/1) and ``patient_id``.
@@ -81,7 +82,10 @@ class RSNAPneumoniaDataset(BaseDataset):
             (stratified; e.g. 0.01, 0.1, 1.0). Ignored for val/test.
             Defaults to 1.0.
         fraction_seed (int): Seed of that subset. Defaults to 0.
-        pipeline (list): Transforms.
+        skip_invalid (bool): In training, skip (count and log) images that
+            cannot be decoded instead of raising. Defaults to False.
+        pipeline (list): Transforms, starting with
+            ``LoadXrayImageFromFile`` (DICOM windowing, MONOCHROME1).
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
     """
 
@@ -97,6 +101,7 @@ class RSNAPneumoniaDataset(BaseDataset):
                  split_seed: int = 0,
                  train_fraction: float = 1.0,
                  fraction_seed: int = 0,
+                 skip_invalid: bool = False,
                  pipeline: Sequence[Union[dict, Callable]] = (),
                  **kwargs) -> None:
         if split not in RSNA_SPLITS:
@@ -109,6 +114,7 @@ class RSNAPneumoniaDataset(BaseDataset):
         self.split_seed = split_seed
         self.train_fraction = train_fraction
         self.fraction_seed = fraction_seed
+        self.skip_invalid = skip_invalid
         super().__init__(ann_file=ann_file, data_root=data_root,
                          pipeline=list(pipeline), **kwargs)
 

@@ -6,3 +6,21 @@ class DataFormatError(ValueError):
 
     The message names the file, the record and the field.
     """
+
+
+class ImageDecodeError(DataFormatError):
+    """An image file cannot be turned into pixels crrg can use.
+
+    Raised by :class:`crrg.datasets.transforms.LoadXrayImageFromFile` for a
+    missing, empty, truncated or undecodable file, an unsupported DICOM and
+    an image below the minimum size. The message names the file and the
+    reason. Datasets skip and count such images under ``skip_invalid=True``.
+    """
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint's weights do not fit the model it is loaded into.
+
+    The message summarises the missing, unexpected and shape-mismatched
+    keys and says how to load the matching part anyway.
+    """

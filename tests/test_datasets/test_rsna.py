@@ -9,7 +9,8 @@ from crrg.testing import make_synthetic_rsna
 from crrg.testing.synthetic.rsna import write_dicom
 from crrg.registry import DATASETS, TRANSFORMS
 
-PIPELINE = [dict(type='LoadDicomImage'), dict(type='mmpretrain.PackInputs')]
+PIPELINE = [dict(type='LoadXrayImageFromFile'),
+            dict(type='mmpretrain.PackInputs')]
 
 
 @pytest.fixture(scope='module')
@@ -35,10 +36,14 @@ def test_twin_layout_and_dicoms(twin):
                                   f'{patient}.dcm'))
     assert ds.PatientID == patient and ds.Modality == 'CR'
     assert ds.pixel_array.shape == (64, 64)
-    img = TRANSFORMS.build(dict(type='LoadDicomImage'))(
+    img = TRANSFORMS.build(dict(type='LoadXrayImageFromFile'))(
         dict(img_path=ds.filename))['img']
     assert img.shape == (64, 64, 3) and img.dtype == np.uint8
     assert img.max() == 255 and img.min() == 0
+    # the former name still builds the same loader
+    again = TRANSFORMS.build(dict(type='LoadDicomImage'))(
+        dict(img_path=ds.filename))['img']
+    np.testing.assert_array_equal(again, img)
 
 
 def test_monochrome1_is_inverted(tmp_path):
@@ -48,7 +53,7 @@ def test_monochrome1_is_inverted(tmp_path):
     ds = pydicom.dcmread(path)
     ds.PhotometricInterpretation = 'MONOCHROME1'
     ds.save_as(path, enforce_file_format=True)
-    img = TRANSFORMS.build(dict(type='LoadDicomImage'))(
+    img = TRANSFORMS.build(dict(type='LoadXrayImageFromFile', min_size=1))(
         dict(img_path=path))['img'][..., 0]
     assert img[0, 0] == 255 and img[0, -1] == 0
 

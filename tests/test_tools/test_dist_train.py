@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = 'configs/region_detector/faster-rcnn_tiny_synthetic.py'
@@ -36,3 +37,8 @@ def test_two_process_gloo_training(synthetic_twin, tmp_path):
     # 12 training images, 2 ranks x batch 2: 3 iterations per epoch
     assert 'Epoch(train) [1][3/3]' in out
     assert osp.isfile(osp.join(work, 'epoch_1.pth'))
+    # the checkpoint carries both ranks' random states (seeded 0 and 1)
+    ranks = torch.load(osp.join(work, 'epoch_1.pth'),
+                       weights_only=True)['rng_state']['ranks']
+    assert len(ranks) == 2
+    assert not torch.equal(ranks[0]['torch'], ranks[1]['torch'])

@@ -21,7 +21,7 @@ rrg_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape',
 rrg_test_meta_keys = rrg_meta_keys + ('instances', )
 
 train_pipeline = [
-    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='LoadXrayImageFromFile', color_type='color'),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='Resize', scale=(image_size, image_size), keep_ratio=True),
     dict(type='Pad', size=(image_size, image_size), pad_val=dict(img=0)),
@@ -39,7 +39,7 @@ train_pipeline = [
     dict(type='PackDetInputs', meta_keys=rrg_meta_keys),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='LoadXrayImageFromFile', color_type='color'),
     dict(type='Resize', scale=(image_size, image_size), keep_ratio=True),
     dict(type='Pad', size=(image_size, image_size), pad_val=dict(img=0)),
     dict(type='LoadAnnotations', with_bbox=True),

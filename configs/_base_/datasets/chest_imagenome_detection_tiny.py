@@ -10,7 +10,7 @@ skip_invalid = True
 split_protocol = 'mimic'
 
 train_pipeline = [
-    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='LoadXrayImageFromFile', color_type='color'),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='Resize', scale=(image_size, image_size), keep_ratio=True),
     dict(type='Pad', size=(image_size, image_size), pad_val=dict(img=0)),
@@ -28,7 +28,7 @@ train_pipeline = [
     dict(type='PackDetInputs', meta_keys={{_base_.rrg_meta_keys}}),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='LoadXrayImageFromFile', color_type='color'),
     dict(type='Resize', scale=(image_size, image_size), keep_ratio=True),
     dict(type='Pad', size=(image_size, image_size), pad_val=dict(img=0)),
     dict(type='LoadAnnotations', with_bbox=True),

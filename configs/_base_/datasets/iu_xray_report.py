@@ -5,12 +5,12 @@ data_root = 'data/iu_xray/'  # holds annotation.json and images/
 image_size = 224
 
 train_view_pipeline = [
-    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='LoadXrayImageFromFile', color_type='color'),
     dict(type='mmpretrain.Resize', scale=(image_size, image_size)),
     dict(type='mmpretrain.ColorJitter', brightness=0.1, contrast=0.1),
 ]
 test_view_pipeline = [
-    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='LoadXrayImageFromFile', color_type='color'),
     dict(type='mmpretrain.Resize', scale=(image_size, image_size)),
 ]
 report_meta_keys = ('gt_report', 'img_id', 'img_paths')

@@ -6,7 +6,7 @@ data_root = 'data/synthetic_iu/'
 image_size = 128
 
 view_pipeline = [
-    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='LoadXrayImageFromFile', color_type='color'),
     dict(type='mmpretrain.Resize', scale=(image_size, image_size)),
 ]
 pipeline = [

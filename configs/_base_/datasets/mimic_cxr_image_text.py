@@ -6,7 +6,7 @@ data_root = 'data/mimic/'  # holds mimic-cxr-jpg/ and mimic-cxr-reports/
 image_size = 224
 
 view_pipeline = [
-    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='LoadXrayImageFromFile', color_type='color'),
     dict(
         type='mmpretrain.RandomResizedCrop',
         scale=image_size,

@@ -7,14 +7,14 @@ image_size = 224
 train_fraction = 0.01
 
 train_pipeline = [
-    dict(type='LoadDicomImage'),
+    dict(type='LoadXrayImageFromFile'),
     dict(type='mmpretrain.ResizeEdge', scale=256, edge='short'),
     dict(type='mmpretrain.CenterCrop', crop_size=image_size),
     dict(type='mmpretrain.ColorJitter', brightness=0.2, contrast=0.2),
     dict(type='mmpretrain.PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadDicomImage'),
+    dict(type='LoadXrayImageFromFile'),
     dict(type='mmpretrain.ResizeEdge', scale=256, edge='short'),
     dict(type='mmpretrain.CenterCrop', crop_size=image_size),
     dict(type='mmpretrain.PackInputs'),

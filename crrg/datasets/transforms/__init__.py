@@ -1,8 +1,8 @@
-from .loading import LoadDicomImage
+from .loading import LoadDicomImage, LoadXrayImageFromFile
 from .noise import RandomGaussianNoise
 from .views import MultiImageViews, RandomSentenceShuffle, SampleTextViews
 
 __all__ = [
-    'LoadDicomImage', 'RandomGaussianNoise', 'MultiImageViews',
-    'RandomSentenceShuffle', 'SampleTextViews'
+    'LoadXrayImageFromFile', 'LoadDicomImage', 'RandomGaussianNoise',
+    'MultiImageViews', 'RandomSentenceShuffle', 'SampleTextViews'
 ]

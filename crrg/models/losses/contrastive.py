@@ -5,8 +5,13 @@ Every loss takes the L2-normalised embeddings of the two image views
 (B, D), and the logit scale ``s`` (the model's learnable ``exp(logit_scale)``).
 ``CE(X)`` is the cross-entropy of the logits X against the diagonal targets.
 Under torch.distributed the embeddings are first gathered across ranks with
-open_clip's ``gather_features`` (the local slice keeps its gradient), so each
-rank computes the loss of the global batch, as CXR-CLIP and open_clip do.
+open_clip's ``gather_features(..., gather_with_grad=True)`` (an autograd
+all-gather, as CXR-CLIP's ``all_gather`` with gradient), so each rank computes
+the loss of the global batch and its backward pass reaches the features of
+every rank. Each rank thus receives ``world_size`` times the global-batch
+gradient of its own features, and DDP's average over ranks yields exactly the
+single-process gradient of the same global batch (gathering without gradient
+would give ``1 / world_size`` of it).
 """
 from typing import Dict
 
@@ -20,14 +25,19 @@ from crrg.registry import MODELS
 
 
 def gather_views(views: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    """Gather ``I1, I2, T1, T2`` (each (B, D)) across ranks; identity on one."""
+    """Gather ``I1, I2, T1, T2`` (each (B, D)) across ranks, with gradient.
+
+    Returns (W * B, D) per view, rank 0's rows first; identity on one process.
+    """
     world_size = get_world_size()
     if world_size == 1:
         return views
     rank = get_rank()
-    i1, t1 = gather_features(views['I1'], views['T1'], rank=rank,
+    i1, t1 = gather_features(views['I1'], views['T1'],
+                             gather_with_grad=True, rank=rank,
                              world_size=world_size)
-    i2, t2 = gather_features(views['I2'], views['T2'], rank=rank,
+    i2, t2 = gather_features(views['I2'], views['T2'],
+                             gather_with_grad=True, rank=rank,
                              world_size=world_size)
     return dict(I1=i1, I2=i2, T1=t1, T2=t2)
 

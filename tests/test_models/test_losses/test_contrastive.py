@@ -83,31 +83,57 @@ def test_temperature_behaviour():
     assert values[3] < 1e-3
 
 
-def _distributed_worker(rank, world_size, init_file, views, scale, out):
+def _total_loss(views, scale):
+    return (MultiViewSupervisedContrastiveLoss()(views, scale) +
+            ImageContrastiveLoss()(views, scale) +
+            TextContrastiveLoss()(views, scale))
+
+
+def _project(inputs, weight):
+    """A shared linear tower: (B, 6) inputs -> normalised (B, D) views."""
+    return {k: F.normalize(v @ weight, dim=-1) for k, v in inputs.items()}
+
+
+def _inputs(batch=8, seed=4):
+    gen = torch.Generator().manual_seed(seed)
+    return {k: torch.randn(batch, 6, generator=gen)
+            for k in ('I1', 'I2', 'T1', 'T2')}
+
+
+def _distributed_worker(rank, world_size, init_file, inputs, weight, scale,
+                        out):
     import torch.distributed as dist
     dist.init_process_group('gloo', init_method=f'file://{init_file}',
                             rank=rank, world_size=world_size)
-    per_rank = len(views['I1']) // world_size
-    local = {k: v[rank * per_rank:(rank + 1) * per_rank].clone()
-             .requires_grad_(True) for k, v in views.items()}
-    total = (MultiViewSupervisedContrastiveLoss()(local, scale) +
-             ImageContrastiveLoss()(local, scale) +
-             TextContrastiveLoss()(local, scale))
+    per_rank = len(inputs['I1']) // world_size
+    local = {k: v[rank * per_rank:(rank + 1) * per_rank]
+             for k, v in inputs.items()}
+    weight = weight.clone().requires_grad_(True)
+    total = _total_loss(_project(local, weight), scale)
     total.backward()
-    out[rank] = float(total)
+    # what DDP applies: the mean over ranks of the parameter gradients
+    grad = weight.grad.clone()
+    dist.all_reduce(grad)
+    out[rank] = (float(total), grad / world_size)
     dist.destroy_process_group()
 
 
-def test_two_process_gloo_loss_equals_single_process():
-    views, scale = _views(batch=8, seed=4), torch.tensor(7.0)
-    single = float(MultiViewSupervisedContrastiveLoss()(views, scale) +
-                   ImageContrastiveLoss()(views, scale) +
-                   TextContrastiveLoss()(views, scale))
+def test_two_process_gloo_loss_and_gradient_equal_single_process():
+    """The W-process update equals the 1-process one on the same batch."""
+    inputs, scale = _inputs(), torch.tensor(7.0)
+    weight = torch.randn(6, 8, generator=torch.Generator().manual_seed(5))
+    single_weight = weight.clone().requires_grad_(True)
+    single = _total_loss(_project(inputs, single_weight), scale)
+    single.backward()
     with tempfile.TemporaryDirectory() as tmp:
         manager = mp.Manager()
         out = manager.dict()
         mp.spawn(_distributed_worker,
-                 args=(2, os.path.join(tmp, 'init'), views, scale, out),
+                 args=(2, os.path.join(tmp, 'init'), inputs, weight, scale,
+                       out),
                  nprocs=2, join=True)
-        assert out[0] == pytest.approx(single, abs=1e-5)
-        assert out[1] == pytest.approx(single, abs=1e-5)
+        for rank in (0, 1):
+            loss, grad = out[rank]
+            assert loss == pytest.approx(float(single), abs=1e-5)
+            torch.testing.assert_close(grad, single_weight.grad, atol=1e-6,
+                                       rtol=1e-5)
