@@ -118,6 +118,7 @@ def _distributed_worker(rank, world_size, init_file, inputs, weight, scale,
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_process_gloo_loss_and_gradient_equal_single_process():
     """The W-process update equals the 1-process one on the same batch."""
     inputs, scale = _inputs(), torch.tensor(7.0)
