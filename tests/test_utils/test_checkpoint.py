@@ -122,6 +122,7 @@ def test_no_common_key_is_refused_even_with_allow_partial(tmp_path):
         load_model_checkpoint(_Net(), path, allow_partial=True)
 
 
+@pytest.mark.slow
 def test_safe_globals_hold_when_crrg_is_a_namespace_package(tmp_path):
     """A checkout folder named ``crrg`` makes ``import crrg`` a namespace
     package: crrg/__init__.py never runs, importing crrg's modules still

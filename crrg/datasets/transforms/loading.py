@@ -144,9 +144,14 @@ def read_dicom(path: str, data: Optional[bytes] = None) -> Tuple[np.ndarray,
             'pylibjpeg-openjpeg, python-gdcm)') from err
     photometric = str(ds.get('PhotometricInterpretation', 'MONOCHROME2'))
     if photometric in ('MONOCHROME1', 'MONOCHROME2'):
-        values = apply_modality_lut(pixels, ds)
-        windowed = apply_voi_lut(values, ds, index=0, prefer_lut=True)
-        low, high = _voi_output_range(ds, windowed)
+        try:
+            values = apply_modality_lut(pixels, ds)
+            windowed = apply_voi_lut(values, ds, index=0, prefer_lut=True)
+            low, high = _voi_output_range(ds, windowed)
+        except (ValueError, TypeError, KeyError, IndexError) as err:
+            raise ImageDecodeError(
+                f'{path}: invalid rescale / VOI LUT / window fields '
+                f'({type(err).__name__}: {err})') from err
         img = scale_to_uint8(windowed, low, high)
         if photometric == 'MONOCHROME1':
             img = 255 - img

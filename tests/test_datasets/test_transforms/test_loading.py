@@ -131,6 +131,16 @@ def test_rle_and_jpeg_baseline_dicom_decode(tmp_path):
     assert np.abs(load(tmp_path / 'jpeg.dcm')['img'] - reference).max() <= 3
 
 
+def test_invalid_window_is_named(tmp_path):
+    path = str(tmp_path / 'window.dcm')
+    write_dicom(path, np.zeros((40, 40), np.uint8), 'p4')
+    ds = pydicom.dcmread(path)
+    ds.WindowCenter, ds.WindowWidth = 100, 0
+    ds.save_as(path, enforce_file_format=True)
+    with pytest.raises(ImageDecodeError, match='window.dcm: invalid rescale'):
+        load(path)
+
+
 def _jpeg(tmp_path, name='ok.jpg', size=64):
     img = (np.arange(size * size).reshape(size, size) % 251).astype(np.uint8)
     path = tmp_path / name
