@@ -19,7 +19,7 @@ model = dict(
 # keep the checkpoint with the best validation AUC
 default_hooks = dict(
     checkpoint=dict(
-        type='CheckpointHook',
+        type='AtomicCheckpointHook',
         interval=10,
         max_keep_ckpts=1,
         save_best='binary/auc',

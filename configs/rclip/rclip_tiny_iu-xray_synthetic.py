@@ -8,7 +8,7 @@
 _base_ = ['./rclip_tiny_synthetic.py']
 data_root = 'data/synthetic_iu/'
 view_pipeline = [
-    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='LoadXrayImageFromFile', color_type='color'),
     dict(
         type='mmpretrain.RandomResizedCrop',
         scale=128,
@@ -32,7 +32,7 @@ train_dataloader = dict(
             dict(type='mmpretrain.PackInputs', meta_keys=('texts', 'img_id')),
         ]))
 test_view_pipeline = [
-    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='LoadXrayImageFromFile', color_type='color'),
     dict(type='mmpretrain.ResizeEdge', scale=128, edge='short'),
     dict(type='mmpretrain.CenterCrop', crop_size=128),
 ]

@@ -27,7 +27,7 @@ model = dict(
     embed_dim=64)
 
 view_pipeline = [
-    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='LoadXrayImageFromFile', color_type='color'),
     dict(
         type='mmpretrain.RandomResizedCrop',
         scale=image_size,
@@ -60,7 +60,7 @@ default_hooks = dict(logger=dict(interval=10),
                      checkpoint=dict(interval=10, max_keep_ckpts=1))
 
 test_view_pipeline = [
-    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='LoadXrayImageFromFile', color_type='color'),
     dict(type='mmpretrain.ResizeEdge', scale=image_size, edge='short'),
     dict(type='mmpretrain.CenterCrop', crop_size=image_size),
 ]

@@ -20,7 +20,7 @@ from crrg.registry import DATASETS
 from crrg.structures import split_sections
 from crrg.utils import DataFormatError
 from .mimic_cxr import (FRONTAL_VIEWS, image_path, load_image_records,
-                        report_path)
+                        read_text, report_path)
 from .skip_invalid import SkipInvalidImagesMixin
 
 IMAGE_VIEW_MODES = ('study', 'augment')
@@ -85,9 +85,9 @@ class MimicCxrImageTextDataset(SkipInvalidImagesMixin, BaseDataset):
             must be in it. A path of its own, not under ``data_root``.
         image_views (str): ``'study'`` or ``'augment'``. Defaults to
             'study'.
-        skip_invalid (bool): In training, skip (count and log) studies
-            whose image cannot be decoded instead of raising. Defaults to
-            False.
+        skip_invalid (bool): Skip (count and log) studies whose report is
+            not UTF-8 text, and in training studies whose image cannot be
+            decoded, instead of raising. Defaults to False.
         pipeline (list): Transforms.
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
     """
@@ -138,8 +138,13 @@ class MimicCxrImageTextDataset(SkipInvalidImagesMixin, BaseDataset):
         if not osp.isfile(path):
             raise FileNotFoundError(
                 f'{path}: report file of study {study["study_id"]} not found')
-        with open(path, encoding='utf-8') as f:
-            sections = split_sections(f.read())
+        try:
+            sections = split_sections(read_text(path, 'report file'))
+        except DataFormatError:
+            if not self.skip_invalid:
+                raise
+            self.num_unreadable_reports += 1
+            return None
         texts = [sections.get(name) for name in self.text_sections]
         return [t for t in texts if t] or None
 
@@ -152,6 +157,7 @@ class MimicCxrImageTextDataset(SkipInvalidImagesMixin, BaseDataset):
         generated = (read_generated_reports(self.report_file)
                      if self.report_file else None)
         data_list, self.num_skipped = [], 0
+        self.num_unreadable_reports = 0
         for study_id, images in studies.items():
             frontal = [r for r in images if r['view_position'] in FRONTAL_VIEWS]
             if not frontal:
@@ -175,6 +181,12 @@ class MimicCxrImageTextDataset(SkipInvalidImagesMixin, BaseDataset):
                     texts=texts,
                     study_id=study_id,
                     subject_id=frontal[0]['subject_id']))
+        if self.num_unreadable_reports:
+            print_log(
+                f'MimicCxrImageTextDataset: {self.num_unreadable_reports} of '
+                f'the skipped studies of split {self.split!r} have a report '
+                'that is not UTF-8 text (skip_invalid=True).', 'current',
+                logging.WARNING)
         if self.num_skipped:
             print_log(
                 f'MimicCxrImageTextDataset: skipped {self.num_skipped} '

@@ -124,3 +124,23 @@ def test_pipeline_batch_trains_rclip(synthetic_twin, tmp_path):
     assert [v.shape for v in data['inputs']] == [(4, 3, 32, 32)] * 2
     losses = model(**data, mode='loss')
     assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_non_utf8_report_is_named_or_counted(synthetic_twin, tmp_path):
+    import shutil
+    root, _ = synthetic_twin
+    copy = tmp_path / 'twin'
+    shutil.copytree(root, copy)
+    info = build(copy).get_data_info(0)
+    study, subject = info['study_id'], info['subject_id']
+    from crrg.datasets.mimic_cxr import report_path
+    path = osp.join(copy, 'mimic-cxr-reports', report_path(subject, study))
+    with open(path, 'ab') as f:
+        f.write(b'\n FINDINGS: caf\xe9 \xff\n')
+    with pytest.raises(DataFormatError, match=re.escape(path)):
+        build(copy)
+    dataset = build(copy, skip_invalid=True)
+    assert dataset.num_unreadable_reports == 1
+    assert study not in {
+        dataset.get_data_info(i)['study_id'] for i in range(len(dataset))}
+    assert len(dataset) == len(build(root)) - 1

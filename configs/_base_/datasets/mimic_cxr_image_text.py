@@ -40,7 +40,7 @@ train_dataloader = dict(
 # per study: the frontal image (short side resized, centre crop) and the first
 # available text section (FINDINGS, else IMPRESSION).
 test_view_pipeline = [
-    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='LoadXrayImageFromFile', color_type='color'),
     dict(type='mmpretrain.ResizeEdge', scale=image_size, edge='short'),
     dict(type='mmpretrain.CenterCrop', crop_size=image_size),
 ]

@@ -8,7 +8,7 @@ image_size = 224
 
 report_meta_keys = ('gt_report', 'img_id', 'img_path', 'study_id')
 train_pipeline = [
-    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='LoadXrayImageFromFile', color_type='color'),
     dict(type='mmpretrain.Resize', scale=(image_size, image_size)),
     dict(type='mmpretrain.PackInputs', meta_keys=report_meta_keys),
 ]
