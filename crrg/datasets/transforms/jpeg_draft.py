@@ -8,6 +8,8 @@ from PIL import Image
 from crrg.registry import TRANSFORMS
 from crrg.utils.errors import DataFormatError
 
+EIGHT_BIT_MODES = ('L', 'LA', 'P', 'RGB', 'RGBA', 'YCbCr', 'CMYK')
+
 
 @TRANSFORMS.register_module()
 class LoadResizedImage(Resize):
@@ -22,7 +24,8 @@ class LoadResizedImage(Resize):
     ``Resize(scale, keep_ratio)`` computes from the ORIGINAL size. So
     ``img_shape``, ``scale_factor`` (relative to the original image) and the
     boxes are those of the full-decode path; only the pixels differ by the
-    decoder's rounding. Other formats (PNG, ...) are decoded at full size.
+    decoder's rounding. Other 8-bit formats (PNG, ...) are decoded at full
+    size; 16-bit images are refused (the X-ray loader keeps their depth).
 
     Put it where ``Resize`` was and drop ``LoadImageFromFile``;
     ``LoadAnnotations`` needs no image and may come first, since boxes are
@@ -69,7 +72,12 @@ class LoadResizedImage(Resize):
             with Image.open(path) as pil:
                 width, height = pil.size
                 target = self.target_size(width, height)
-                gray = pil.mode in ('L', 'I;16', 'I', 'F') or \
+                if pil.mode not in EIGHT_BIT_MODES:
+                    raise DataFormatError(
+                        f'{path}: {pil.mode} pixels (e.g. a 16-bit PNG); '
+                        'LoadResizedImage reads 8-bit images, use the X-ray '
+                        'loader (LoadXrayImageFromFile) for this file.')
+                gray = pil.mode in ('L', 'LA') or \
                     self.color_type == 'grayscale'
                 mode = 'L' if gray else 'RGB'
                 # ``draft`` keeps the decoded size >= the requested one.

@@ -320,17 +320,18 @@ class GPT2Decoder:
             tokens = torch.cat(
                 [tokens.view(active * k, -1)[order],
                  next_token.view(-1, 1)], dim=1).view(active, k, -1)
-            beam_scores = next_scores
-            ids = next_token.flatten()
-            self._compact(cache, order, step + 2)
+            beam_scores, ids = next_scores, next_token.flatten()
             if bool(done.any()):
                 keep = (~done).nonzero().flatten()
                 if keep.numel() == 0:
                     break
                 rows = (keep[:, None] * k + torch.arange(k)).flatten()
-                self._compact(cache, rows, step + 2)
                 regions, tokens = regions[keep], tokens[keep]
-                beam_scores, ids = beam_scores[keep], ids[rows]
+                beam_scores, ids, order = beam_scores[keep], ids[rows], order[
+                    rows]
+            # one copy moves the surviving beams' cache rows into place
+            if not torch.equal(order, torch.arange(order.numel())):
+                self._compact(cache, order, step + 2)
         return [max(hyps, key=lambda h: h[0])[1] for hyps in finished]
 
     @staticmethod

@@ -89,6 +89,10 @@ def test_reduced_decode_errors(tmp_path):
     bad.write_bytes(b'\xff\xd8\xff\xe0 not a jpeg')
     with pytest.raises(DataFormatError, match='bad.jpg'):
         fast_path(str(bad), (512, 512))
+    deep = tmp_path / 'deep.png'
+    Image.fromarray(np.full((64, 64), 4000, np.uint16)).save(deep)
+    with pytest.raises(DataFormatError, match='16-bit'):
+        fast_path(str(deep), (512, 512))
     with pytest.raises(ValueError, match='color_type'):
         TRANSFORMS.build(dict(type='LoadResizedImage', scale=512,
                               color_type='unchanged'))
