@@ -1,98 +1,387 @@
-"""Batched vs per-region sentence generation of the region-guided model.
+"""Report generation speed on a CPU at the real shape, against RGRG's code.
 
-crrg decodes all selected regions of all images of a batch in ONE
-``generate`` call (KV cache, pseudo self-attention prefix); the naive
-reference calls ``generate`` once per region. Region features come from the
-model's own detector (random weights); only the generation is timed.
+One run prints, interleaved and as the minimum of ``--repeats`` runs:
+
+1. sentence generation at GPT-2 medium's shape (24 layers x 1024, 16 heads,
+   vocabulary 50,257; random weights) for 10 regions x 20 and x 60 new
+   tokens, greedy and beam 4: RGRG's own ``LanguageModel.generate`` (from a
+   local checkout given by ``--rgrg``) vs crrg's ``GPT2RegionHead.generate``
+   with fp32 / bf16 / int8 weights; every contender writes exactly the
+   requested number of tokens;
+2. the floor of each crrg precision: weight bytes per step / memory bandwidth
+   and FLOPs / GEMM throughput, both measured in the same run;
+3. end-to-end latency of one 512 px image (R50-FPN region detector +
+   selector + generator, random weights of the real shape);
+4. JPEG decode throughput per core on 2,500 x 3,000 images: full decode +
+   resize vs ``LoadResizedImage`` (DCT-scaled decode).
+
+RGRG's ``src/language_model/language_model.py`` is imported from the
+checkout, never copied. Shims, all in :func:`load_rgrg`: a stub ``torchinfo``
+when it is not installed, ``transformers.generation_beam_search`` aliased to
+today's ``transformers.generation.beam_search``, and ``from_pretrained``
+returning a randomly initialised GPT-2 medium instead of downloading
+``healx/gpt-2-pubmed-medium``; its eos id is set to -1 so it never stops
+early (crrg gets ``min_new_tokens`` for the same purpose). Get a checkout
+with e.g. ``git --git-dir=<bare rgrg repo> archive HEAD src/language_model
+| tar -x -C /tmp/rgrg`` (outside the repository).
 
 Usage::
 
-    python benchmarks/generation.py [--images 4] [--regions 8]
+    python benchmarks/generation.py [--rgrg /tmp/rgrg] [--repeats 4]
+        [--sections gen e2e jpeg] [--threads 2]
 """
 import argparse
+import copy
+import importlib.util
+import os.path as osp
+import sys
 import tempfile
 import time
+import types
+from functools import partial
+from typing import Callable, Dict, List
 
+import numpy as np
 import torch
-from mmengine.config import Config
 from mmengine.logging import print_log
 
-from crrg.testing import train_report_tokenizer
-from crrg.registry import MODELS
-from crrg.utils.setup_env import register_all_modules
-
+GPT2_MEDIUM = dict(n_layer=24, n_embd=1024, n_head=16, n_positions=1024)
+VOCAB = 50257
 SENTENCES = [
     'the heart is normal in size.', 'no pleural effusion is seen.',
     'there is a right lower lobe opacity.', 'the lungs are clear.'
 ] * 10
 
 
-def build(config: str, tokenizer: str, real: bool, max_new_tokens: int):
-    model_cfg = Config.fromfile(config).model
-    gen = model_cfg.generator
-    gen.tokenizer = tokenizer
-    gen.pretrained = None
-    gen.max_new_tokens = max_new_tokens
-    gen.num_beams = 1
-    if real:
-        model_cfg.detector.backbone.init_cfg = None
-        gen.gpt2_config = dict(
-            n_layer=24, n_embd=1024, n_head=16)
-    return MODELS.build(model_cfg).eval()
+def log(msg: str) -> None:
+    print_log(msg, logger='current')
 
 
-def bench(name: str, model, size: int, images: int, regions: int) -> None:
+def best_of(fn: Callable, repeats: int) -> float:
+    """Minimum wall time of ``repeats`` calls (after one warm-up)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def interleaved(contenders: Dict[str, Callable], repeats: int,
+                warm_up: bool = True) -> dict:
+    """Minimum time per contender, the contenders run in turn each round."""
+    for fn in contenders.values() if warm_up else ():
+        fn()
+    times = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: min(t) for name, t in times.items()}
+
+
+# ---------------------------------------------------------------- machine
+def measure_bandwidth(repeats: int) -> float:
+    """Read bandwidth in bytes/s: summing a 1 GiB fp32 tensor."""
+    big = torch.ones(256 * 1024 * 1024)
+    seconds = best_of(lambda: big.sum(), repeats)
+    return big.numel() * 4 / seconds
+
+
+def measure_gemm(repeats: int) -> Dict[str, float]:
+    """GEMM throughput (FLOP/s) of the three precisions at M = 512."""
+    m, k, n = 512, 1024, 4096
+    x = torch.randn(m, k)
+    w = torch.randn(n, k) * 0.02
+    from crrg.models.utils.fast_gpt2 import _Linear
+    out = {}
+    for precision in ('fp32', 'bf16', 'int8'):
+        lin = _Linear(w, torch.zeros(n), precision, transposed=False)
+        out[precision] = 2 * m * k * n / best_of(lambda: lin(x), repeats)
+    return out
+
+
+# ------------------------------------------------------------------ RGRG
+def load_rgrg(checkout: str):
+    """RGRG's ``LanguageModel`` class with the smallest shims (see top)."""
+    path = osp.join(checkout, 'src', 'language_model', 'language_model.py')
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'--rgrg {checkout}: no src/language_model/language_model.py; '
+            'pass the root of a ttanida/rgrg checkout.')
+    try:
+        import torchinfo  # noqa: F401
+    except ImportError:
+        sys.modules['torchinfo'] = types.SimpleNamespace(summary=None)
+    import transformers.generation.beam_search as beam_search
+    sys.modules.setdefault('transformers.generation_beam_search', beam_search)
+    spec = importlib.util.spec_from_file_location('rgrg_language_model', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    class RandomGPT2:
+        """``from_pretrained`` -> random weights of GPT-2 medium's shape."""
+
+        @staticmethod
+        def from_pretrained(name):
+            return GPT2LMHeadModel(GPT2Config(vocab_size=VOCAB,
+                                              **GPT2_MEDIUM))
+
+    module.GPT2LMHeadModel = RandomGPT2
+    return module.LanguageModel
+
+
+# ------------------------------------------------------------------ crrg
+def build_head(tokenizer: str, in_channels: int = 1024):
+    """GPT2RegionHead with random GPT-2 medium weights, vocabulary 50,257."""
+    from crrg.models.heads import GPT2RegionHead
+    head = GPT2RegionHead(
+        in_channels=in_channels, tokenizer=tokenizer,
+        gpt2_config=dict(GPT2_MEDIUM))
+    # The tokenizer trained here is small; the LM gets GPT-2's vocabulary
+    # size (ids beyond the tokenizer's decode to nothing; only time counts).
+    head.lm.resize_token_embeddings(VOCAB)
+    return head.eval()
+
+
+def bench_generation(args, tokenizer: str, bandwidth: float,
+                     gemm: Dict[str, float]) -> List[str]:
+    torch.manual_seed(0)
+    head = build_head(tokenizer)
+    rgrg = None
+    if args.rgrg:
+        rgrg = load_rgrg(args.rgrg)().eval()
+        rgrg.eos_token_id = -1  # never stop early: exact token counts
+    else:
+        log('RGRG column skipped: pass --rgrg <checkout of ttanida/rgrg>')
+    feats = torch.randn(args.regions, 1024)
+    # warm-up: pack the bf16 / int8 weights, touch every code path once
+    head.max_new_tokens, head.min_new_tokens = 2, 2
+    for beams in args.beams:
+        head.num_beams = beams
+        for precision in ('fp32', 'bf16', 'int8'):
+            head.decode_precision = precision
+            head.generate(feats)
+        if rgrg is not None:
+            rgrg.generate(feats, max_length=3, num_beams=beams)
+    rows = []
+    for beams in args.beams:
+        for tokens in args.tokens:
+            head.max_new_tokens = head.min_new_tokens = tokens
+            head.num_beams = beams
+
+            def crrg_run(precision):
+                def run():
+                    head.decode_precision = precision
+                    head.generate(feats)
+                return run
+
+            contenders = {}
+            if rgrg is not None:
+                contenders['RGRG'] = partial(
+                    rgrg.generate, feats, max_length=tokens + 1,
+                    num_beams=beams)
+            for precision in ('fp32', 'bf16', 'int8'):
+                contenders[f'crrg {precision}'] = crrg_run(precision)
+            times = interleaved(contenders, args.repeats, warm_up=False)
+            name = 'greedy' if beams == 1 else f'beam {beams}'
+            ref = times.get('RGRG')
+            for contender, seconds in times.items():
+                floor = ''
+                if contender.startswith('crrg'):
+                    precision = contender.split()[1]
+                    head.decode_precision = precision
+                    dec = head.decoder
+                    params = sum(p.numel() for p in head.lm.parameters())
+                    steps = tokens
+                    mem = dec.weight_bytes_per_step * steps / bandwidth
+                    flops = 2 * params * args.regions * beams * steps
+                    comp = flops / gemm[precision]
+                    floor = (f'{mem:.2f} s | {comp:.2f} s | '
+                             f'{seconds / max(mem, comp):.2f}x')
+                else:
+                    floor = '- | - | -'
+                speed = f'{ref / seconds:.1f}x' if ref else '-'
+                rows.append(f'| {args.regions} x {tokens}, {name} | '
+                            f'{contender} | {seconds:.2f} s | {speed} | '
+                            f'{floor} |')
+                log(rows[-1])
+    return rows
+
+
+# ---------------------------------------------------------------- e2e
+def bench_end_to_end(args, tokenizer: str) -> List[str]:
+    from mmengine.config import Config
     from mmdet.structures import DetDataSample
-    samples = [
-        DetDataSample(metainfo=dict(img_shape=(size, size),
-                                    batch_input_shape=(size, size)))
-        for _ in range(images)
+
+    from crrg.registry import MODELS
+    torch.manual_seed(0)
+    cfg = Config.fromfile(
+        'configs/rrg/rrg-generator_r50_fpn_gpt2-pubmed-medium_opt_'
+        'imagenome.py').model
+    cfg.detector.backbone.init_cfg = None
+    cfg.generator.update(
+        pretrained=None, tokenizer=tokenizer, gpt2_config=dict(GPT2_MEDIUM),
+        num_beams=1, max_new_tokens=20, min_new_tokens=20)
+    model = MODELS.build(cfg).eval()
+    model.generator.lm.resize_token_embeddings(VOCAB)
+    size = 512
+    inputs = torch.randn(1, 3, size, size)
+    sample = DetDataSample(metainfo=dict(
+        img_shape=(size, size), batch_input_shape=(size, size),
+        ori_shape=(size, size), scale_factor=(1., 1.)))
+    det = model.detector
+    det_cl = copy.deepcopy(det).to(memory_format=torch.channels_last)
+    rows = []
+    feats = {}
+
+    def detect(detector, channels_last: bool, bf16: bool):
+        def run():
+            x = inputs.contiguous(memory_format=torch.channels_last) \
+                if channels_last else inputs
+            with torch.no_grad(), torch.autocast('cpu', torch.bfloat16,
+                                                 enabled=bf16):
+                feats['regions'] = detector.predict_regions(x, [sample])
+        return run
+
+    contenders = {
+        'detector fp32': detect(det, False, False),
+        'detector fp32 channels-last': detect(det_cl, True, False)
+    }
+    try:
+        detect(det_cl, True, True)()
+        contenders['detector bf16 channels-last'] = detect(det_cl, True, True)
+    except (RuntimeError, NotImplementedError) as err:
+        rows.append(f'detector bf16: not possible ({str(err)[:120]})')
+        log(rows[-1])
+    times = interleaved(contenders, args.repeats)
+    detect(det, False, False)()
+    regions = feats['regions']
+    sel_time = best_of(
+        lambda: model.selector.predict(regions.features), args.repeats)
+    region_feats = regions.features[0, :args.regions].float()
+    gen = {}
+    for precision in ('fp32', 'int8'):
+        model.generator.decode_precision = precision
+        gen[precision] = best_of(
+            lambda: model.generator.generate(region_feats), args.repeats)
+    for name, seconds in times.items():
+        rows.append(f'| {name} | {seconds:.2f} s |')
+    rows.append(f'| selector | {sel_time * 1000:.1f} ms |')
+    for precision, seconds in gen.items():
+        rows.append(f'| generator {precision}, {args.regions} regions x 20 '
+                    f'tokens greedy | {seconds:.2f} s |')
+    fastest_det = min(times.values())
+    for precision, seconds in gen.items():
+        rows.append(f'| one image end to end, generator {precision} | '
+                    f'{fastest_det + sel_time + seconds:.2f} s |')
+    for row in rows:
+        log(row)
+    return rows
+
+
+# ---------------------------------------------------------------- jpeg
+def make_jpeg(path: str, seed: int, width: int = 2500,
+              height: int = 3000) -> int:
+    """A grey X-ray-like JPEG at quality 95 (as MIMIC-CXR-JPG), ~1.5 MB.
+
+    MIMIC-CXR-JPG averages ~1.5 MB per image (570 GB / 377,110 images); the
+    smooth structure plus mild noise lands at that size, which matters: the
+    entropy decoding that DCT scaling cannot skip grows with the file size.
+
+    Returns:
+        int: The file size in bytes.
+    """
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = 110 + 50 * np.sin(xx / 180 + seed) * np.cos(yy / 240)
+    img += 30 * np.exp(-((xx - width / 2)**2 + (yy - height / 2)**2) /
+                       (2 * 500**2))
+    img += rng.normal(0, 2.5, size=img.shape)
+    Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(
+        path, quality=95)
+    return osp.getsize(path)
+
+
+def bench_jpeg(args) -> List[str]:
+    import cv2
+    from mmcv.transforms import LoadImageFromFile
+    from mmdet.datasets.transforms import Resize
+
+    from crrg.datasets.transforms import LoadResizedImage
+    cv2.setNumThreads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths, sizes = [], []
+        for i in range(args.jpegs):
+            paths.append(osp.join(tmp, f'{i}.jpg'))
+            sizes.append(make_jpeg(paths[-1], i))
+        load = LoadImageFromFile(color_type='color')
+        resize = Resize(scale=(512, 512), keep_ratio=True)
+        fast = LoadResizedImage(scale=(512, 512), keep_ratio=True)
+
+        def full():
+            for p in paths:
+                resize(load(dict(img_path=p)))
+
+        def reduced():
+            for p in paths:
+                fast(dict(img_path=p))
+
+        times = interleaved({'full': full, 'reduced': reduced},
+                            args.repeats)
+    log(f'{args.jpegs} JPEGs of 2500 x 3000, mean '
+        f'{np.mean(sizes) / 1e6:.2f} MB, one core')
+    rows = [
+        f'| {name} decode + resize to 512 | '
+        f'{args.jpegs / seconds:.1f} img/s |' for name, seconds in
+        times.items()
     ]
-    with torch.no_grad():
-        feats = model.detector.predict_regions(
-            torch.randn(images, 3, size, size), samples).features
-    feats = feats[:, :regions].reshape(-1, feats.size(-1))
-    head = model.generator
-    # Random weights may stop at once: decode exactly max_new_tokens.
-    head.lm.generation_config.min_new_tokens = head.max_new_tokens
-    head.generate(feats[:1])  # warm-up
-    start = time.perf_counter()
-    head.generate(feats)
-    batched = time.perf_counter() - start
-    start = time.perf_counter()
-    for row in feats:
-        head.generate(row[None])
-    naive = time.perf_counter() - start
-    print_log(
-        f'{name}: {images} images x {regions} regions, '
-        f'max {head.max_new_tokens} new tokens | batched '
-        f'{images / batched:.2f} img/s ({batched:.2f} s) | per-region loop '
-        f'{images / naive:.2f} img/s ({naive:.2f} s) | speed-up '
-        f'{naive / batched:.1f}x',
-        logger='current')
+    rows.append(f'| speed-up | {times["full"] / times["reduced"]:.1f}x |')
+    for row in rows:
+        log(row)
+    return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('--images', type=int, default=4)
-    parser.add_argument('--regions', type=int, default=8)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument('--rgrg', help='root of a ttanida/rgrg checkout')
+    parser.add_argument('--repeats', type=int, default=4)
+    parser.add_argument('--regions', type=int, default=10)
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch threads (default: torch\'s)')
+    parser.add_argument('--tokens', type=int, nargs='+', default=[20, 60])
+    parser.add_argument('--beams', type=int, nargs='+', default=[1, 4])
+    parser.add_argument('--jpegs', type=int, default=8)
+    parser.add_argument('--sections', nargs='+', default=['gen', 'e2e',
+                                                          'jpeg'])
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from crrg.testing import train_report_tokenizer
+    from crrg.utils.setup_env import register_all_modules
     register_all_modules()
-    torch.manual_seed(0)
+    log(f'torch {torch.__version__}, {torch.get_num_threads()} threads, '
+        f'CPU capability {torch.backends.cpu.get_cpu_capability()}')
     with tempfile.TemporaryDirectory() as tok:
         train_report_tokenizer(SENTENCES, tok, vocab_size=500)
-        tiny = build('configs/rrg/rrg-generator_tiny_synthetic.py', tok,
-                     real=False, max_new_tokens=30)
-        bench('(a) tiny config, 256 px', tiny, 256, args.images,
-              args.regions)
-        real = build(
-            'configs/rrg/'
-            'rrg-generator_r50_fpn_gpt2-pubmed-medium_opt_imagenome.py',
-            tok, real=True, max_new_tokens=8)
-    # The vocabulary is the trained tokenizer's (500), not GPT-2's 50257:
-    # the output layer is ~15% of GPT-2 medium's per-token cost.
-    bench('(b) R50-FPN 512 px + GPT-2-medium shape (random)', real, 512, 2,
-          4)
+        if 'gen' in args.sections:
+            bandwidth = measure_bandwidth(args.repeats)
+            gemm = measure_gemm(args.repeats)
+            log(f'bandwidth {bandwidth / 1e9:.1f} GB/s; GEMM ' + ', '.join(
+                f'{k} {v / 1e9:.0f} GFLOP/s' for k, v in gemm.items()))
+            log('| regions x tokens, search | contender | time | vs RGRG | '
+                'bandwidth floor | compute floor | time / floor |')
+            bench_generation(args, tok, bandwidth, gemm)
+        if 'e2e' in args.sections:
+            bench_end_to_end(args, tok)
+    if 'jpeg' in args.sections:
+        bench_jpeg(args)
 
 
 if __name__ == '__main__':

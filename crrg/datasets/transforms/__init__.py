@@ -1,8 +1,10 @@
+from .jpeg_draft import LoadResizedImage
 from .loading import LoadDicomImage, LoadXrayImageFromFile
 from .noise import RandomGaussianNoise
 from .views import MultiImageViews, RandomSentenceShuffle, SampleTextViews
 
 __all__ = [
-    'LoadXrayImageFromFile', 'LoadDicomImage', 'RandomGaussianNoise',
-    'MultiImageViews', 'RandomSentenceShuffle', 'SampleTextViews'
+    'LoadXrayImageFromFile', 'LoadDicomImage', 'LoadResizedImage',
+    'RandomGaussianNoise', 'MultiImageViews', 'RandomSentenceShuffle',
+    'SampleTextViews'
 ]

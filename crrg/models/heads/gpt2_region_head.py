@@ -1,4 +1,4 @@
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmengine.model import BaseModule
@@ -8,6 +8,7 @@ from transformers.cache_utils import DynamicCache
 
 from crrg.registry import MODELS
 from ..utils import missing_checkpoint_error
+from ..utils.fast_gpt2 import PRECISIONS, GPT2Decoder
 
 EXPECTED_FILES = ('config.json', 'model.safetensors (or pytorch_model.bin)',
                   'tokenizer files: vocab.json + merges.txt '
@@ -20,12 +21,22 @@ class GPT2RegionHead(BaseModule):
 
     The region vector goes through an MLP ``in_channels -> n_embd -> n_embd``;
     per layer, two Linear maps turn it into ONE extra key and value slot
-    placed in front of the word keys (RGRG's pseudo self-attention). The slot
-    is passed to GPT-2 as a 1-token ``past_key_values`` prefix, so training
-    and ``generate()`` (greedy or beam, batched, with the KV cache) share the
-    code path. Word positions start at 1 in both (the prefix slot occupies
-    position 0 and has no position embedding); positions come from ``wpe``,
-    not from the word embedding table as in RGRG's code.
+    placed in front of the word keys (RGRG's pseudo self-attention). In
+    training the slot is passed to GPT-2 as a 1-token ``past_key_values``
+    prefix; ``generate()`` decodes all regions at once with
+    :class:`~crrg.models.utils.fast_gpt2.GPT2Decoder` (static KV cache whose
+    slot 0 is the region's, finished sentences leave the batch, beam search
+    batched over regions), which follows transformers' greedy / beam search.
+    Word positions start at 1 in both (the prefix slot occupies position 0
+    and has no position embedding); positions come from ``wpe``, not from the
+    word embedding table as in RGRG's code.
+
+    ``decode_precision`` is the one switch of the fast path: ``'fp32'``
+    (default; the model's own weights, the same tokens as
+    ``GPT2LMHeadModel.generate``), ``'bf16'`` (bf16 weight copies) or
+    ``'int8'`` (per-channel int8 weights, dynamically quantised activations).
+    Training always uses the fp32 weights; the packed copies are rebuilt when
+    the weights change. See ``docs/benchmarks.md`` for speed and agreement.
 
     Targets are ``<|endoftext|> sentence <|endoftext|>``; the loss covers the
     sentence tokens and the final eos.
@@ -42,12 +53,18 @@ class GPT2RegionHead(BaseModule):
         local_files_only (bool): Never reach the hub. Defaults to True.
         freeze_lm (bool): Freeze GPT-2; only the region MLP and the
             injection layers train. Defaults to True.
-        max_new_tokens (int): Max tokens per sentence. Defaults to 60.
+        max_new_tokens (int): Max tokens per sentence (must be below
+            ``n_positions``: word positions 1..max_new_tokens). Defaults to
+            60.
+        min_new_tokens (int): eos is not allowed before this many tokens
+            (as transformers' ``min_new_tokens``). Defaults to 0.
         max_report_tokens (int): Token budget of a report (applied when the
             report is assembled: sentences are added in region order until
             the report's token count reaches the budget; the sentence that
             crosses it is the last one kept). Defaults to 300.
         num_beams (int): 1 = greedy. Defaults to 1.
+        decode_precision (str): ``'fp32'``, ``'bf16'`` or ``'int8'`` weights
+            for ``generate``. Defaults to ``'fp32'``.
         loss_weight (float): Multiplier of the LM loss. Defaults to 1.0.
         init_cfg (dict, optional): mmengine init config.
     """
@@ -62,9 +79,14 @@ class GPT2RegionHead(BaseModule):
                  max_new_tokens: int = 60,
                  max_report_tokens: int = 300,
                  num_beams: int = 1,
+                 decode_precision: str = 'fp32',
+                 min_new_tokens: int = 0,
                  loss_weight: float = 1.0,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if decode_precision not in PRECISIONS:
+            raise ValueError(f'GPT2RegionHead: decode_precision must be one '
+                             f'of {PRECISIONS}, got {decode_precision!r}')
         tokenizer = tokenizer or pretrained
         if tokenizer is None:
             raise ValueError('GPT2RegionHead: set `tokenizer` (a directory '
@@ -93,6 +115,11 @@ class GPT2RegionHead(BaseModule):
             cfg['eos_token_id'] = self.tokenizer.eos_token_id
             self.lm = GPT2LMHeadModel(GPT2Config(**cfg))
         config = self.lm.config
+        if max_new_tokens >= config.n_positions:
+            raise ValueError(
+                f'GPT2RegionHead: max_new_tokens={max_new_tokens} needs word '
+                f'positions up to {max_new_tokens}, but the GPT-2 has '
+                f'n_positions={config.n_positions}; lower max_new_tokens.')
         self.num_layers = config.n_layer
         self.num_heads = config.n_head
         self.head_dim = config.n_embd // config.n_head
@@ -111,7 +138,11 @@ class GPT2RegionHead(BaseModule):
         self.max_new_tokens = max_new_tokens
         self.max_report_tokens = max_report_tokens
         self.num_beams = num_beams
+        self.min_new_tokens = min_new_tokens
+        self.decode_precision = decode_precision
         self.loss_weight = loss_weight
+        # precision -> (weights key, decoder); see ``decoder``.
+        self._decoders: Dict[str, tuple] = {}
 
     def train(self, mode: bool = True) -> 'GPT2RegionHead':
         """Keep a frozen GPT-2 in eval mode (no dropout)."""
@@ -120,8 +151,24 @@ class GPT2RegionHead(BaseModule):
             self.lm.eval()
         return self
 
-    def region_prefix(self, features: Tensor) -> DynamicCache:
+    def region_slots(self, features: Tensor) -> Tuple[Tensor, Tensor]:
         """One key/value slot per layer from the region features.
+
+        Args:
+            features (Tensor): (N, C) region features.
+
+        Returns:
+            tuple[Tensor, Tensor]: keys and values, each of shape
+            (num_layers, N, n_head, head_dim).
+        """
+        vec = self.region_mlp(features)
+        shape = (vec.size(0), self.num_heads, self.head_dim)
+        keys = torch.stack([m(vec).view(shape) for m in self.key_maps])
+        values = torch.stack([m(vec).view(shape) for m in self.value_maps])
+        return keys, values
+
+    def region_prefix(self, features: Tensor) -> DynamicCache:
+        """The region slots as a 1-token GPT-2 ``past_key_values`` prefix.
 
         Args:
             features (Tensor): (N, C) region features.
@@ -130,14 +177,21 @@ class GPT2RegionHead(BaseModule):
             DynamicCache: per layer keys and values of shape
             (N, n_head, 1, head_dim).
         """
-        vec = self.region_mlp(features)
-        n = vec.size(0)
-        legacy = []
-        for key_map, value_map in zip(self.key_maps, self.value_maps):
-            key = key_map(vec).view(n, self.num_heads, 1, self.head_dim)
-            value = value_map(vec).view(n, self.num_heads, 1, self.head_dim)
-            legacy.append((key, value))
-        return DynamicCache.from_legacy_cache(tuple(legacy))
+        keys, values = self.region_slots(features)
+        return DynamicCache.from_legacy_cache(
+            tuple((k[:, :, None], v[:, :, None])
+                  for k, v in zip(keys, values)))
+
+    @property
+    def decoder(self) -> GPT2Decoder:
+        """The decoder of ``decode_precision``, packed on first use and
+        repacked when GPT-2's weights were replaced or modified in place."""
+        key = tuple((p.data_ptr(), p._version) for p in self.lm.parameters())
+        cached = self._decoders.get(self.decode_precision)
+        if cached is None or cached[0] != key:
+            cached = (key, GPT2Decoder(self.lm, self.decode_precision))
+            self._decoders[self.decode_precision] = cached
+        return cached[1]
 
     def count_tokens(self, text: str) -> int:
         """Number of tokens of ``text``."""
@@ -154,7 +208,8 @@ class GPT2RegionHead(BaseModule):
             dict: ``loss_lm`` (scalar), mean over target tokens.
         """
         tok = self.tokenizer
-        max_len = self.lm.config.n_positions - 2
+        # bos + sentence + eos take word positions 1..n_positions - 1.
+        max_len = self.lm.config.n_positions - 3
         ids = [[tok.bos_token_id] + tok(s)['input_ids'][:max_len] +
                [tok.eos_token_id] for s in sentences]
         length = max(len(i) for i in ids)
@@ -191,33 +246,19 @@ class GPT2RegionHead(BaseModule):
         Returns:
             list[str]: N sentences (stripped).
         """
-        n = features.size(0)
-        if n == 0:
+        if features.size(0) == 0:
             return []
         tok = self.tokenizer
-        prefix = self.region_prefix(features)
-        if self.num_beams > 1:
-            # generate() expands input_ids with repeat_interleave; do the
-            # same to the prefix cache.
-            prefix = DynamicCache.from_legacy_cache(
-                tuple((k.repeat_interleave(self.num_beams, 0),
-                       v.repeat_interleave(self.num_beams, 0))
-                      for k, v in prefix.to_legacy_cache()))
-        # GPT-2 takes the legacy tuple format in ``generate()``.
-        prefix = prefix.to_legacy_cache()
-        # The first column stands for the prefix slot already in the cache.
-        input_ids = torch.full((n, 2), tok.bos_token_id, dtype=torch.long,
-                               device=features.device)
-        out = self.lm.generate(
-            input_ids=input_ids,
-            attention_mask=torch.ones_like(input_ids),
-            past_key_values=prefix,
+        keys, values = self.region_slots(features)
+        ids = self.decoder.generate(
+            keys,
+            values,
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id,
             max_new_tokens=self.max_new_tokens,
             num_beams=self.num_beams,
-            do_sample=False,
-            eos_token_id=tok.eos_token_id,
-            pad_token_id=tok.pad_token_id)
+            min_new_tokens=self.min_new_tokens)
         return [
             s.strip()
-            for s in tok.batch_decode(out[:, 2:], skip_special_tokens=True)
+            for s in tok.batch_decode(ids, skip_special_tokens=True)
         ]

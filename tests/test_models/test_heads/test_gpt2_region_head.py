@@ -1,5 +1,7 @@
+import numpy as np
 import pytest
 import torch
+from transformers.cache_utils import DynamicCache
 
 from crrg.models.heads import GPT2RegionHead
 from crrg.testing import train_report_tokenizer
@@ -99,3 +101,170 @@ def test_missing_pretrained_lists_files(tmp_path, tokenizer_dir):
     for word in ('config.json', 'model.safetensors', 'vocab.json',
                  'HF_HUB_OFFLINE=1', 'local directory'):
         assert word in msg
+
+
+def reference_generate(head, feats, num_beams):
+    """transformers' ``generate`` on the region prefix (the reference)."""
+    tok = head.tokenizer
+    prefix = head.region_prefix(feats)
+    if num_beams > 1:
+        prefix = DynamicCache.from_legacy_cache(tuple(
+            (k.repeat_interleave(num_beams, 0),
+             v.repeat_interleave(num_beams, 0))
+            for k, v in prefix.to_legacy_cache()))
+    # The first column stands for the prefix slot already in the cache.
+    input_ids = torch.full((len(feats), 2), tok.bos_token_id)
+    out = head.lm.generate(
+        input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+        past_key_values=prefix.to_legacy_cache(),
+        max_new_tokens=head.max_new_tokens, min_new_tokens=head.min_new_tokens,
+        num_beams=num_beams, do_sample=False, eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id)
+    return [s.strip()
+            for s in tok.batch_decode(out[:, 2:], skip_special_tokens=True)]
+
+
+def test_long_sentence_fits_position_table(tokenizer_dir):
+    # bos + sentence + eos at word positions 1.. must stay below n_positions
+    head = make_head(tokenizer_dir, max_new_tokens=4,
+                     gpt2_config=dict(n_layer=1, n_embd=32, n_head=2,
+                                      n_positions=12))
+    long = ' '.join(SENTENCES[:4])
+    assert head.count_tokens(long) > 12
+    loss = head.loss(torch.randn(2, 16), [long, SENTENCES[0]])['loss_lm']
+    assert torch.isfinite(loss)
+    with pytest.raises(ValueError, match='n_positions=12'):
+        make_head(tokenizer_dir, max_new_tokens=12,
+                  gpt2_config=dict(n_layer=1, n_embd=32, n_head=2,
+                                   n_positions=12))
+
+
+@pytest.fixture(scope='module')
+def trained_head(tokenizer_dir):
+    """A tiny GPT-2 head trained to write one sentence per feature cluster."""
+    torch.manual_seed(0)
+    head = make_head(tokenizer_dir, freeze_lm=False, max_new_tokens=16,
+                     gpt2_config=dict(n_layer=2, n_embd=64, n_head=4))
+    centres = torch.randn(len(CLUSTER_SENTENCES), 16) * 2
+    opt = torch.optim.Adam(head.parameters(), lr=3e-3)
+    head.train()
+    for _ in range(120):
+        labels = torch.randint(len(CLUSTER_SENTENCES), (16, ))
+        feats = centres[labels] + 0.3 * torch.randn(16, 16)
+        loss = head.loss(feats, [CLUSTER_SENTENCES[i] for i in labels])
+        opt.zero_grad()
+        loss['loss_lm'].backward()
+        opt.step()
+    return head.eval(), centres
+
+
+CLUSTER_SENTENCES = [
+    'the heart is normal in size.', 'no pleural effusion is seen.',
+    'there is a right lower lobe opacity.', 'the lungs are clear.',
+    'the heart is enlarged.', 'there is a small left pleural effusion.',
+    'no pneumothorax is seen.', 'the mediastinum is normal.'
+]
+
+
+@pytest.mark.parametrize('num_beams', [1, 3])
+def test_fp32_decoder_equals_transformers_generate(trained_head, num_beams):
+    head, centres = trained_head
+    torch.manual_seed(1)
+    # trained clusters (stop at eos) and far-off features (run to the limit)
+    feats = torch.cat([centres + 0.3 * torch.randn_like(centres),
+                       torch.randn(4, 16) * 6])
+    head.num_beams = num_beams
+    try:
+        ours = head.generate(feats)
+        ref = reference_generate(head, feats, num_beams)
+    finally:
+        head.num_beams = 1
+    assert ours == ref
+    assert sum(s in CLUSTER_SENTENCES for s in ours) >= len(centres) // 2
+
+
+def test_min_new_tokens_and_no_padding_warning(tokenizer_dir, caplog):
+    from transformers.utils import logging as hf_logging
+    head = make_head(tokenizer_dir, max_new_tokens=6, min_new_tokens=6).eval()
+    hf_logging.enable_propagation()
+    try:
+        with caplog.at_level('WARNING'):
+            out = head.generate(torch.randn(3, 16))
+            head.num_beams = 2
+            head.generate(torch.randn(3, 16))
+    finally:
+        hf_logging.disable_propagation()
+    assert 'right-padding' not in caplog.text
+    ids = head.decoder.generate(*head.region_slots(torch.randn(3, 16)),
+                                head.tokenizer.bos_token_id,
+                                head.tokenizer.eos_token_id, 6,
+                                min_new_tokens=6)
+    assert [len(i) for i in ids] == [6, 6, 6]
+    assert len(out) == 3
+
+
+def test_decoder_repacked_after_weights_change(trained_head):
+    head, centres = trained_head
+    head.decode_precision = 'bf16'
+    try:
+        first = head.decoder
+        assert head.decoder is first
+        before = head.generate(centres)
+        state = {k: v.clone() for k, v in head.lm.state_dict().items()}
+        with torch.no_grad():
+            head.lm.transformer.wte.weight.mul_(-1)
+        assert head.decoder is not first
+        assert head.generate(centres) != before
+        head.lm.load_state_dict(state)
+        assert head.generate(centres) == before
+    finally:
+        head.decode_precision = 'fp32'
+    with pytest.raises(ValueError, match='decode_precision'):
+        make_head(trained_head[0].tokenizer.name_or_path,
+                  decode_precision='fp16')
+
+
+def corpus_scores(reports, references):
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+
+    from crrg.structures import clean_report
+    res = {i: [clean_report(r, 'mimic_cxr')] for i, r in enumerate(reports)}
+    gts = {i: [clean_report(r, 'mimic_cxr')]
+           for i, r in enumerate(references)}
+    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    cider, _ = Cider().compute_score(gts, res)
+    return bleu[3], cider
+
+
+@pytest.mark.parametrize('precision', ['bf16', 'int8'])
+def test_quality_guard_fast_precisions(trained_head, precision):
+    """bf16 / int8 reports: BLEU-4 and CIDEr within 0.01 of fp32, the same
+    sentence for >= 95% of regions (greedy and beam 3)."""
+    head, centres = trained_head
+    torch.manual_seed(2)
+    images, regions = 12, 6
+    labels = torch.randint(len(centres), (images, regions))
+    feats = (centres[labels] + 0.5 * torch.randn(images, regions, 16)).view(
+        -1, 16)
+    references = [' '.join(CLUSTER_SENTENCES[i] for i in row)
+                  for row in labels.tolist()]
+    for num_beams in (1, 3):
+        head.num_beams = num_beams
+        outputs = {}
+        for p in ('fp32', precision):
+            head.decode_precision = p
+            outputs[p] = head.generate(feats)
+        head.num_beams, head.decode_precision = 1, 'fp32'
+        same = np.mean([a == b for a, b in zip(*outputs.values())])
+        assert same >= 0.95
+        scores = {
+            p: corpus_scores([
+                ' '.join(s[i * regions:(i + 1) * regions])
+                for i in range(images)
+            ], references)
+            for p, s in outputs.items()
+        }
+        assert scores['fp32'][0] > 0.3  # the guard runs on a trained model
+        for ref, fast in zip(scores['fp32'], scores[precision]):
+            assert abs(ref - fast) < 0.01

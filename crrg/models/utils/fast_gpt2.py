@@ -1,0 +1,346 @@
+"""Decoding GPT-2 with a region prefix slot: packed weights, static KV cache.
+
+``GPT2RegionHead.generate`` writes one sentence per selected region. At the
+real shape (GPT-2 medium, 10 regions) every decoding step reads all 355 M
+weights for a batch of 10 rows, so a step costs what streaming the weights
+costs, and the Python overhead of a generic ``generate()`` loop comes on top.
+:class:`GPT2Decoder` is that loop written for this one case:
+
+- the weights of a ``GPT2LMHeadModel`` are packed once in one of three
+  precisions: ``'fp32'`` (the model's own tensors, the same ``addmm`` as
+  transformers' ``Conv1D``: the exact path), ``'bf16'`` (bf16 copies, oneDNN
+  bf16 GEMMs, activations and the residual stream stay fp32), ``'int8'``
+  (per-output-channel symmetric int8 weights, fbgemm dynamic-quantised GEMMs:
+  activations quantised per call, int8 dot products with VNNI where the CPU has
+  it, fp32 output);
+- one preallocated fp32 KV cache ``(layers, 2, rows, heads,
+  1 + max_new_tokens, head_dim)`` (bf16 attention is slower on CPUs); slot 0
+  holds the region's pseudo self-attention key/value, word position ``p``
+  (from ``wpe``) goes to slot ``p``;
+- greedy rows that emit ``eos`` leave the batch (the cache rows of the others
+  are moved up), and a beam search over all regions at once drops a region
+  once its search is done.
+
+Greedy and beam search follow transformers' ``generate()`` (greedy with
+``min_new_tokens``; beam search with ``length_penalty=1``,
+``early_stopping=False``), so with ``'fp32'`` the token ids equal
+``GPT2LMHeadModel.generate`` on the same prefix cache.
+"""
+import warnings
+from functools import partial
+from typing import List, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from transformers.activations import ACT2FN
+
+PRECISIONS = ('fp32', 'bf16', 'int8')
+
+
+class _Linear:
+    """``y = x @ W + b`` of a transformers ``Conv1D`` (weight (in, out)) or
+    of the tied LM head (weight (out, in), no bias), packed for decoding.
+
+    Args:
+        weight (Tensor): (in, out) if ``transposed`` else (out, in).
+        bias (Tensor, optional): (out,).
+        precision (str): One of :data:`PRECISIONS`.
+        transposed (bool): ``weight`` is stored (in, out) (``Conv1D``).
+    """
+
+    def __init__(self, weight: Tensor, bias: Optional[Tensor], precision: str,
+                 transposed: bool) -> None:
+        self.precision = precision
+        weight = weight.detach()
+        self.bias = None if bias is None else bias.detach()
+        if precision == 'fp32':
+            # The model's own tensors, used as transformers uses them.
+            self.weight = weight
+            self.transposed = transposed
+            return
+        out_in = (weight.t() if transposed else weight).float().contiguous()
+        if precision == 'bf16':
+            self.weight = out_in.to(torch.bfloat16)
+        else:
+            scale = (out_in.abs().amax(dim=1) / 127).clamp_min(1e-8)
+            # torch.ao's quantised tensors are deprecated in recent torch but
+            # still the only int8 x int8 (VNNI) CPU GEMM it ships; the
+            # deprecation notice is about the API, not about this call.
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', UserWarning)
+                qweight = torch.quantize_per_channel(
+                    out_in, scale.double(),
+                    torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8)
+                self.weight = torch.ops.quantized.linear_prepack(
+                    qweight, None if bias is None else self.bias.float())
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """(M, in) fp32 -> (M, out) fp32."""
+        if self.precision == 'fp32':
+            if not self.transposed:
+                return F.linear(x, self.weight, self.bias)
+            return torch.addmm(self.bias, x, self.weight)
+        if self.precision == 'bf16':
+            out = F.linear(x.to(torch.bfloat16), self.weight).float()
+            return out if self.bias is None else out.add_(self.bias)
+        return torch.ops.quantized.linear_dynamic(x, self.weight, True)
+
+
+class GPT2Decoder:
+    """Greedy / beam decoding of a ``GPT2LMHeadModel`` after a 1-slot prefix.
+
+    Args:
+        lm (GPT2LMHeadModel): The model; its weights are packed, not copied
+            for ``'fp32'``. Rebuild the decoder after the weights change.
+        precision (str): ``'fp32'`` (exact), ``'bf16'`` or ``'int8'``.
+    """
+
+    def __init__(self, lm, precision: str = 'fp32') -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f'GPT2Decoder: precision must be one of '
+                             f'{PRECISIONS}, got {precision!r}')
+        config = lm.config
+        self.precision = precision
+        self.num_heads = config.n_head
+        self.head_dim = config.n_embd // config.n_head
+        self.embed_dim = config.n_embd
+        self.eps = config.layer_norm_epsilon
+        self.act = ACT2FN[config.activation_function]
+        if precision != 'fp32' and config.activation_function == 'gelu_new':
+            # the same tanh approximation in one kernel (3x faster here)
+            self.act = partial(F.gelu, approximate='tanh')
+        gpt = lm.transformer
+        self.wte = gpt.wte.weight.detach()
+        self.wpe = gpt.wpe.weight.detach()
+        self.ln_f = (gpt.ln_f.weight.detach(), gpt.ln_f.bias.detach())
+        self.layers = []
+        for block in gpt.h:
+            self.layers.append(dict(
+                ln_1=(block.ln_1.weight.detach(), block.ln_1.bias.detach()),
+                ln_2=(block.ln_2.weight.detach(), block.ln_2.bias.detach()),
+                qkv=self._pack(block.attn.c_attn, precision),
+                proj=self._pack(block.attn.c_proj, precision),
+                fc=self._pack(block.mlp.c_fc, precision),
+                out=self._pack(block.mlp.c_proj, precision)))
+        self.lm_head = _Linear(lm.lm_head.weight, lm.lm_head.bias, precision,
+                               transposed=False)
+
+    @staticmethod
+    def _pack(conv1d, precision: str) -> _Linear:
+        return _Linear(conv1d.weight, conv1d.bias, precision, transposed=True)
+
+    @property
+    def weight_bytes_per_step(self) -> int:
+        """Bytes of weights one decoding step reads (all layers + LM head)."""
+        total = 0
+        for layer in self.layers + [dict(head=self.lm_head)]:
+            for lin in layer.values():
+                if isinstance(lin, _Linear):
+                    w = lin.weight
+                    if lin.precision == 'int8':
+                        total += w.unpack()[0].numel()
+                    else:
+                        total += w.numel() * w.element_size()
+        return total
+
+    def _layer_norm(self, x: Tensor, params) -> Tensor:
+        return F.layer_norm(x, (self.embed_dim, ), params[0], params[1],
+                            self.eps)
+
+    def step(self, ids: Tensor, pos: int, cache: Tensor) -> Tensor:
+        """One token per row at word position ``pos``.
+
+        Args:
+            ids (Tensor): (B,) token ids, B <= cache rows.
+            pos (int): Word position (>= 1); keys/values go to slot ``pos``.
+            cache (Tensor): (layers, 2, rows, heads, slots, head_dim); rows
+                ``:B`` are the active ones.
+
+        Returns:
+            Tensor: (B, vocab) fp32 logits.
+        """
+        b = ids.size(0)
+        x = self.wte[ids] + self.wpe[pos]
+        shape = (b, self.num_heads, self.head_dim)
+        for i, layer in enumerate(self.layers):
+            h = self._layer_norm(x, layer['ln_1'])
+            q, k, v = layer['qkv'](h).split(self.embed_dim, dim=1)
+            keys, values = cache[i, 0, :b], cache[i, 1, :b]
+            keys[:, :, pos] = k.view(shape)
+            values[:, :, pos] = v.view(shape)
+            att = F.scaled_dot_product_attention(
+                q.view(b, self.num_heads, 1, self.head_dim),
+                keys[:, :, :pos + 1], values[:, :, :pos + 1])
+            x = x + layer['proj'](att.reshape(b, self.embed_dim).float())
+            h = self._layer_norm(x, layer['ln_2'])
+            x = x + layer['out'](self.act(layer['fc'](h)))
+        return self.lm_head(self._layer_norm(x, self.ln_f))
+
+    def _new_cache(self, prefix_keys: Tensor, prefix_values: Tensor,
+                   rows: int, slots: int) -> Tensor:
+        """Static cache with the prefix in slot 0 (repeated to ``rows``)."""
+        layers, n = prefix_keys.shape[:2]
+        cache = prefix_keys.new_zeros(
+            (layers, 2, rows, self.num_heads, slots, self.head_dim))
+        repeat = rows // n
+        cache[:, 0, :, :, 0] = prefix_keys.repeat_interleave(repeat, dim=1)
+        cache[:, 1, :, :, 0] = prefix_values.repeat_interleave(repeat, dim=1)
+        return cache
+
+    @torch.no_grad()
+    def generate(self,
+                 prefix_keys: Tensor,
+                 prefix_values: Tensor,
+                 bos_token_id: int,
+                 eos_token_id: int,
+                 max_new_tokens: int,
+                 num_beams: int = 1,
+                 min_new_tokens: int = 0) -> List[List[int]]:
+        """Decode one sequence per prefix.
+
+        Args:
+            prefix_keys (Tensor): (layers, N, heads, head_dim) slot-0 keys.
+            prefix_values (Tensor): (layers, N, heads, head_dim) values.
+            bos_token_id (int): First input token (word position 1).
+            eos_token_id (int): Ends a sequence.
+            max_new_tokens (int): Tokens generated at most (eos included).
+            num_beams (int): 1 = greedy.
+            min_new_tokens (int): eos is forbidden before this many tokens.
+
+        Returns:
+            list[list[int]]: N token lists, without bos and eos.
+        """
+        n = prefix_keys.size(1)
+        if n == 0:
+            return []
+        if num_beams > 1:
+            return self._beam_search(prefix_keys, prefix_values, bos_token_id,
+                                     eos_token_id, max_new_tokens, num_beams,
+                                     min_new_tokens)
+        cache = self._new_cache(prefix_keys, prefix_values, n,
+                                max_new_tokens + 1)
+        ids = torch.full((n, ), bos_token_id, dtype=torch.long)
+        rows = torch.arange(n)
+        outputs: List[List[int]] = [[] for _ in range(n)]
+        for step in range(max_new_tokens):
+            logits = self.step(ids, step + 1, cache)
+            if step < min_new_tokens:
+                logits[:, eos_token_id] = -float('inf')
+            ids = logits.argmax(dim=-1)
+            done = ids == eos_token_id
+            for row, token, stop in zip(rows.tolist(), ids.tolist(),
+                                        done.tolist()):
+                if not stop:
+                    outputs[row].append(token)
+            if bool(done.any()):
+                keep = (~done).nonzero().flatten()
+                if keep.numel() == 0:
+                    break
+                self._compact(cache, keep, step + 2)
+                rows, ids = rows[keep], ids[keep]
+        return outputs
+
+    @staticmethod
+    def _compact(cache: Tensor, keep: Tensor, filled: int) -> None:
+        """Move cache rows ``keep`` (first ``filled`` slots) to the front."""
+        cache[:, :, :keep.numel(), :, :filled] = cache[:, :, keep, :, :filled]
+
+    def _beam_search(self, prefix_keys: Tensor, prefix_values: Tensor,
+                     bos_token_id: int, eos_token_id: int,
+                     max_new_tokens: int, num_beams: int,
+                     min_new_tokens: int) -> List[List[int]]:
+        """Beam search over all N prefixes at once (N * num_beams rows).
+
+        As transformers' beam search with ``length_penalty=1.0`` and
+        ``early_stopping=False``: per step the ``2 * num_beams`` best
+        continuations of each region; those ending in eos among the first
+        ``num_beams`` become finished hypotheses scored by sum of log-probs
+        / generated length; the best ``num_beams`` others continue. A region
+        is done when it has ``num_beams`` hypotheses and its best running
+        beam, normalised by the current length, cannot beat the worst; done
+        regions leave the batch. At ``max_new_tokens`` the first
+        ``num_beams`` continuations all become hypotheses.
+        """
+        n, k = prefix_keys.size(1), num_beams
+        cache = self._new_cache(prefix_keys, prefix_values, n * k,
+                                max_new_tokens + 1)
+        regions = torch.arange(n)
+        beam_scores = torch.zeros(n, k)
+        beam_scores[:, 1:] = -1e9
+        tokens = torch.empty(n, k, 0, dtype=torch.long)
+        ids = torch.full((n * k, ), bos_token_id, dtype=torch.long)
+        finished: List[List[tuple]] = [[] for _ in range(n)]
+        for step in range(max_new_tokens):
+            active = regions.numel()
+            logits = self.step(ids, step + 1, cache)
+            if step < min_new_tokens:
+                logits[:, eos_token_id] = -float('inf')
+            vocab = logits.size(-1)
+            scores = F.log_softmax(logits, dim=-1).view(active, k, vocab)
+            scores = (scores + beam_scores[..., None]).view(active, k * vocab)
+            top_scores, top = scores.topk(2 * k, dim=1)
+            top_beam = (top // vocab).tolist()
+            top_token = (top % vocab).tolist()
+            top_scores = top_scores.tolist()
+            length = step + 1
+            last = step == max_new_tokens - 1
+            next_scores, next_beam, next_token, done = [], [], [], []
+            for a, region in enumerate(regions.tolist()):
+                hyps = finished[region]
+                scores_a, beams_a, tokens_a = [], [], []
+                for rank in range(2 * k):
+                    beam, token = top_beam[a][rank], top_token[a][rank]
+                    score = top_scores[a][rank]
+                    if rank < k and (token == eos_token_id or last):
+                        seq = tokens[a, beam].tolist()
+                        if token != eos_token_id:
+                            seq.append(token)
+                        self._add_hypothesis(hyps, seq, score / length, k)
+                    if token != eos_token_id and len(tokens_a) < k:
+                        scores_a.append(score)
+                        beams_a.append(beam)
+                        tokens_a.append(token)
+                next_scores.append(scores_a)
+                next_beam.append(beams_a)
+                next_token.append(tokens_a)
+                # transformers: done once num_beams hypotheses exist and the
+                # best running score, normalised by the length so far,
+                # cannot beat the worst of them.
+                done.append(
+                    len(hyps) >= k
+                    and min(h[0] for h in hyps) >= scores_a[0] / length)
+            if last:
+                break
+            next_scores = torch.tensor(next_scores)
+            next_beam = torch.tensor(next_beam)
+            next_token = torch.tensor(next_token)
+            done = torch.tensor(done)
+            order = (torch.arange(active)[:, None] * k + next_beam).flatten()
+            tokens = torch.cat(
+                [tokens.view(active * k, -1)[order],
+                 next_token.view(-1, 1)], dim=1).view(active, k, -1)
+            beam_scores, ids = next_scores, next_token.flatten()
+            if bool(done.any()):
+                keep = (~done).nonzero().flatten()
+                if keep.numel() == 0:
+                    break
+                rows = (keep[:, None] * k + torch.arange(k)).flatten()
+                regions, tokens = regions[keep], tokens[keep]
+                beam_scores, ids, order = beam_scores[keep], ids[rows], order[
+                    rows]
+            # one copy moves the surviving beams' cache rows into place
+            if not torch.equal(order, torch.arange(order.numel())):
+                self._compact(cache, order, step + 2)
+        return [max(hyps, key=lambda h: h[0])[1] for hyps in finished]
+
+    @staticmethod
+    def _add_hypothesis(hyps: List[tuple], tokens: List[int], score: float,
+                        num_beams: int) -> None:
+        """Keep the ``num_beams`` best (score, tokens) of a region."""
+        if len(hyps) < num_beams:
+            hyps.append((score, tokens))
+        else:
+            worst = min(range(len(hyps)), key=lambda i: hyps[i][0])
+            if score > hyps[worst][0]:
+                hyps[worst] = (score, tokens)
