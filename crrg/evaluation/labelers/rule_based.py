@@ -18,10 +18,14 @@ crrg's own phrase lists and rules and without a parser:
    resolved*, *normal X*) makes it negative; otherwise an uncertainty cue
    (*possible*, *may*, *suspicious for*, *X or Y*, *versus*, *borderline*,
    *obscured*, a stable heart size ...) makes it uncertain; otherwise it is
-   positive. Where the CheXpert labeler follows dependency edges, cues here
-   reach over word windows inside a clause; clauses end at sentence ends,
-   ``;``, ``:`` and words such as *but*, *however*, *although*, *which*.
-   Pseudo-negations (*no change in X*, *no interval increase*) are ignored.
+   positive. Cues that hedge an interpretation (*concerning for*,
+   *suggestive of*, *worrisome for*, *may represent*) reach forward only:
+   in *opacity may represent atelectasis* the opacity stays positive.
+   Where the CheXpert labeler follows dependency edges, cues here reach
+   over word windows inside a clause; clauses end at sentence ends, ``;``,
+   ``:``, *, there* / *, with* and words such as *but*, *however*,
+   *although*, *which*. Pseudo-negations (*no change in X*, *no interval
+   increase*) are ignored.
 3. **Aggregation per report**, as the CheXpert labeler does: a condition
    with both negative and uncertain mentions is uncertain; negative and
    positive, or uncertain and positive, give positive. *No Finding* is
@@ -202,6 +206,18 @@ _UNCERTAIN = (
     (r'(?:poorly|incompletely|not well|not clearly) (?:evaluated|'
      r'visualized|seen|assessed)', 6), (r'obscur\w*', 6), (r'\?', 4),
     (r'may represent', 6), (r'presum\w*', 6), (r'cannot be excluded', 8))
+#: uncertainty cues that reach forward only: what they hedge follows them
+#: (the CheXpert labeler's ``nmod:for`` / ``nmod:of`` / ``dobj`` rules: in
+#: *opacity concerning for pneumonia* only pneumonia is uncertain)
+_UNCERTAIN_FORWARD_ONLY = re.compile(
+    r'(?:suggestion of|question of|suggest(?:s|ive|ing)?|'
+    r'concern(?:ing)? for|worrisome|may represent)')
+#: a modal followed by one of these verbs hedges the interpretation that
+#: follows, not its subject (*opacity may represent atelectasis*)
+_INTERPRETS = re.compile(
+    r' (?:also |possibly |potentially )?(?:represent|reflect|indicat|includ|'
+    r'suggest|be (?:due|related|secondary)|relate|correspond|account)')
+_MODAL = re.compile(r'(?:may|might|could|would)')
 #: heart-size mentions that a stable/unchanged cue makes uncertain
 _STABLE_TARGETS = r'(?:cardiomediastin|mediastin|pericardial|contour|configur'\
     r'|silhouette|size|heart|shadow|cardiac)'
@@ -219,8 +235,8 @@ _PSEUDO_NEGATION = re.compile(
     r'\bnot significantly changed\b|\bgram negative\b|'
     r'\bno (?:definite )?(?:new|other)\b')
 _CLAUSE_BREAK = re.compile(
-    r'[;:]|\b(?:but|however|although|though|except|aside from|apart from|'
-    r'other than|whereas|which|while|yet|and (?:the|there))\b')
+    r'[;:]|, (?:there|with)\b|\b(?:but|however|although|though|except|'
+    r'aside from|apart from|other than|whereas|which|while|yet|and (?:the|there))\b')
 _SENTENCE_BREAK = re.compile(r'(?<=[.!?])\s+|\n+')
 
 
@@ -283,7 +299,7 @@ def _classify(clause: str, start: int, end: int, pseudo) -> int:
         if m.end() <= start and _words(clause[m.end():start]) <= 10:
             return UNCERTAIN
         if m.start() >= end and _words(clause[end:m.start()]) <= 6 \
-                and not m.group().startswith('no'):
+                and not re.match(r'no\b', m.group()):
             return UNCERTAIN
     for pattern, window in _NEG_FORWARD_RE:
         for m in pattern.finditer(before):
@@ -300,7 +316,10 @@ def _classify(clause: str, start: int, end: int, pseudo) -> int:
         for m in pattern.finditer(clause):
             if m.end() <= start and _words(clause[m.end():start]) < window:
                 return UNCERTAIN
-            if m.start() >= end and _words(clause[end:m.start()]) < window:
+            if m.start() >= end and _words(clause[end:m.start()]) < window \
+                    and not _UNCERTAIN_FORWARD_ONLY.fullmatch(m.group()) \
+                    and not (_MODAL.fullmatch(m.group())
+                             and _INTERPRETS.match(clause, m.end())):
                 return UNCERTAIN
     mention = clause[start:end]
     if _STABLE_TARGET_RE.search(mention) and (
