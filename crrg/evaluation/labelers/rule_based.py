@@ -14,8 +14,9 @@ crrg's own phrase lists and rules and without a parser:
 2. **Classification of each mention**, in the CheXpert labeler's order:
    pre-negation uncertainty (*cannot exclude X*, *X is not excluded*, *no new
    X*) makes it uncertain; otherwise a negation (*no X*, *without X*, *free
-   of X*, *X is normal / within normal limits / not enlarged / has
-   resolved*, *normal X*) makes it negative; otherwise an uncertainty cue
+   of X*, *X rather than*, *X is normal / within normal limits / not
+   enlarged / has resolved*, *normal X* (not reaching a new finding after
+   a comma or *with*)) makes it negative; otherwise an uncertainty cue
    (*possible*, *may*, *suspicious for*, *X or Y*, *versus*, *borderline*,
    *obscured*, a stable heart size ...) makes it uncertain; otherwise it is
    positive. Cues that hedge an interpretation (*concerning for*,
@@ -171,7 +172,16 @@ _NEG_FORWARD = (
     (r'to exclude', 8), (r'exclude[ds]?', 6), (r'no longer', 8),
     (r'normal', 6), (r'unremarkable', 6),
     (r'within (?:the )?normal limits', 8), (r'resolving', 3),
-    (r'cleared', 4), (r'disappearance of', 6))
+    (r'cleared', 4), (r'disappearance of', 6), (r'rather than', 4))
+#: forward negations that reach over a list of what they modify (*normal
+#: cardiac size, mediastinum and ...*) but not into a new finding (the
+#: CheXpert labeler's amod edge): *normal heart size, mild edema* and
+#: *normal heart size with mild edema* do not negate the edema
+_NEG_FORWARD_NP = re.compile(r'normal|unremarkable')
+_NP_BREAK = re.compile(
+    r'\bwith\b|, (?:mild|moderate|small|large|severe|trace|tiny|minimal|'
+    r'new|increas|decreas|persist|worsen|improv|left|right|bilateral|patchy|'
+    r'focal|diffuse)')
 #: negation cues after a mention: (pattern, largest gap in words)
 _NEG_BACKWARD = (
     (r'(?:is |are |appears? |remains? |seems? |looks? |was |were )?'
@@ -305,7 +315,10 @@ def _classify(clause: str, start: int, end: int, pseudo) -> int:
         for m in pattern.finditer(before):
             if _overlaps(m.span(), pseudo):
                 continue
-            if _words(before[m.end():]) < window:
+            gap = before[m.end():]
+            if _NEG_FORWARD_NP.fullmatch(m.group()) and _NP_BREAK.search(gap):
+                continue
+            if _words(gap) < window:
                 return NEGATIVE
     for pattern, window in _NEG_BACKWARD_RE:
         m = pattern.search(after)

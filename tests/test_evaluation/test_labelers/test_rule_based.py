@@ -40,6 +40,14 @@ def labels_of(text):
      {'Cardiomegaly': N, 'No Finding': P}),
     ('The previously seen effusion has resolved.',
      {'Pleural Effusion': N, 'No Finding': P}),
+    # "normal" negates the noun phrase it modifies, not the next finding
+    ('Normal heart size, mild pulmonary edema.',
+     {'Cardiomegaly': N, 'Edema': P}),
+    ('Normal cardiac silhouette with small left effusion.',
+     {'Cardiomegaly': N, 'Pleural Effusion': P}),
+    ('Normal size of the heart.', {'Cardiomegaly': N, 'No Finding': P}),
+    ('Atelectasis rather than pneumonia.',
+     {'Atelectasis': P, 'Pneumonia': N}),
     # a clause break stops the negation
     ('Cardiomegaly but no effusion.',
      {'Cardiomegaly': P, 'Pleural Effusion': N}),
