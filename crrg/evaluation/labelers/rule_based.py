@@ -14,7 +14,7 @@ crrg's own phrase lists and rules and without a parser:
 2. **Classification of each mention**, in the CheXpert labeler's order:
    pre-negation uncertainty (*cannot exclude X*, *X is not excluded*, *no new
    X*) makes it uncertain; otherwise a negation (*no X*, *without X*, *free
-   of X*, *X rather than*, *X is normal / within normal limits / not
+   of X*, *rather than X*, *X is normal / within normal limits / not
    enlarged / has resolved*, *normal X* (not reaching a new finding after
    a comma or *with*)) makes it negative; otherwise an uncertainty cue
    (*possible*, *may*, *suspicious for*, *X or Y*, *versus*, *borderline*,
