@@ -51,6 +51,7 @@ def test_imagenome_protocol_on_real_layout(real_sample):
     with pytest.raises(DataFormatError, match="split 'valid'") as err:
         ChestImaGenomeDataset(require_all_regions=True, **valid)
     assert 'fewer than 29 boxes 1' in str(err.value)
+    assert 'require_all_regions' in str(err.value)
 
 
 def test_mimic_protocol_on_real_layout(real_sample):
