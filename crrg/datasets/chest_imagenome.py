@@ -430,11 +430,17 @@ class ChestImaGenomeDataset(SkipInvalidImagesMixin, BaseDetDataset):
                 level=30)
         print_log(f'{where}: {summary}', logger='current')
         if not data_list:
+            if filtered and not skipped:
+                hint = ('every image was dropped by the filters (' +
+                        ', '.join(f'{k} {v}' for k, v in filtered.items()) +
+                        '): check require_findings / require_all_regions')
+            else:
+                hint = ('check data_root and the split, report, scene-graph '
+                        'and image paths' +
+                        (f'; first problem: {skipped[0]}' if skipped else ''))
             raise DataFormatError(
-                f'{where}: no usable image in split {self.split!r} ({summary})'
-                '; check data_root and the split, report, scene-graph and '
-                'image paths' + (f'; first problem: {skipped[0]}'
-                                 if skipped else ''))
+                f'{where}: no usable image in split {self.split!r} '
+                f'({summary}); {hint}')
         return data_list
 
     def filter_data(self) -> List[Dict]:

@@ -222,8 +222,9 @@ def load_imagenome_split(split_file: str,
         in the split file's order, and counts ``listed``, ``avoided``,
         ``ignored``.
     """
-    table = read_csv_fields(
-        split_file, ('subject_id', 'study_id', 'dicom_id', 'ViewPosition'))
+    # RGRG reads subject_id, study_id, dicom_id (and path) only; the view,
+    # when the file lacks it, comes from the metadata
+    table = read_csv_fields(split_file, ('subject_id', 'study_id', 'dicom_id'))
     avoid = read_dicom_ids(images_to_avoid) if images_to_avoid else set()
     ignore = set(ignore)
     avoided = table['dicom_id'].isin(avoid)

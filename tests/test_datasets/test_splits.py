@@ -51,6 +51,22 @@ def test_imagenome_protocol_on_real_layout(real_sample):
     with pytest.raises(DataFormatError, match="split 'valid'") as err:
         ChestImaGenomeDataset(require_all_regions=True, **valid)
     assert 'fewer than 29 boxes 1' in str(err.value)
+    assert 'require_all_regions' in str(err.value)
+
+
+def test_imagenome_split_without_view_column(tmp_path):
+    # RGRG reads only subject_id, study_id, dicom_id and path of the split
+    # files; the view comes from MIMIC-CXR-JPG's metadata
+    import pandas as pd
+    write_real_layout_sample(str(tmp_path))
+    split_csv = osp.join(tmp_path, 'chest-imagenome', 'silver_dataset',
+                         'splits', 'test.csv')
+    table = pd.read_csv(split_csv)
+    table.drop(columns=['ViewPosition']).to_csv(split_csv, index=False)
+    test = ChestImaGenomeDataset(data_root=str(tmp_path), split='test',
+                                 split_protocol='imagenome', test_mode=True,
+                                 pipeline=[])
+    assert _ids(test) == [IMAGES[3][0]]
 
 
 def test_mimic_protocol_on_real_layout(real_sample):

@@ -14,14 +14,19 @@ crrg's own phrase lists and rules and without a parser:
 2. **Classification of each mention**, in the CheXpert labeler's order:
    pre-negation uncertainty (*cannot exclude X*, *X is not excluded*, *no new
    X*) makes it uncertain; otherwise a negation (*no X*, *without X*, *free
-   of X*, *X is normal / within normal limits / not enlarged / has
-   resolved*, *normal X*) makes it negative; otherwise an uncertainty cue
+   of X*, *rather than X*, *X is normal / within normal limits / not
+   enlarged / has resolved*, *normal X* (not reaching a new finding after
+   a comma or *with*)) makes it negative; otherwise an uncertainty cue
    (*possible*, *may*, *suspicious for*, *X or Y*, *versus*, *borderline*,
    *obscured*, a stable heart size ...) makes it uncertain; otherwise it is
-   positive. Where the CheXpert labeler follows dependency edges, cues here
-   reach over word windows inside a clause; clauses end at sentence ends,
-   ``;``, ``:`` and words such as *but*, *however*, *although*, *which*.
-   Pseudo-negations (*no change in X*, *no interval increase*) are ignored.
+   positive. Cues that hedge an interpretation (*concerning for*,
+   *suggestive of*, *worrisome for*, *may represent*) reach forward only:
+   in *opacity may represent atelectasis* the opacity stays positive.
+   Where the CheXpert labeler follows dependency edges, cues here reach
+   over word windows inside a clause; clauses end at sentence ends, ``;``,
+   ``:``, *, there* / *, with* and words such as *but*, *however*,
+   *although*, *which*. Pseudo-negations (*no change in X*, *no interval
+   increase*) are ignored.
 3. **Aggregation per report**, as the CheXpert labeler does: a condition
    with both negative and uncertain mentions is uncertain; negative and
    positive, or uncertain and positive, give positive. *No Finding* is
@@ -167,7 +172,16 @@ _NEG_FORWARD = (
     (r'to exclude', 8), (r'exclude[ds]?', 6), (r'no longer', 8),
     (r'normal', 6), (r'unremarkable', 6),
     (r'within (?:the )?normal limits', 8), (r'resolving', 3),
-    (r'cleared', 4), (r'disappearance of', 6))
+    (r'cleared', 4), (r'disappearance of', 6), (r'rather than', 4))
+#: forward negations that reach over a list of what they modify (*normal
+#: cardiac size, mediastinum and ...*) but not into a new finding (the
+#: CheXpert labeler's amod edge): *normal heart size, mild edema* and
+#: *normal heart size with mild edema* do not negate the edema
+_NEG_FORWARD_NP = re.compile(r'normal|unremarkable')
+_NP_BREAK = re.compile(
+    r'\bwith\b|, (?:mild|moderate|small|large|severe|trace|tiny|minimal|'
+    r'new|increas|decreas|persist|worsen|improv|left|right|bilateral|patchy|'
+    r'focal|diffuse)')
 #: negation cues after a mention: (pattern, largest gap in words)
 _NEG_BACKWARD = (
     (r'(?:is |are |appears? |remains? |seems? |looks? |was |were )?'
@@ -202,6 +216,18 @@ _UNCERTAIN = (
     (r'(?:poorly|incompletely|not well|not clearly) (?:evaluated|'
      r'visualized|seen|assessed)', 6), (r'obscur\w*', 6), (r'\?', 4),
     (r'may represent', 6), (r'presum\w*', 6), (r'cannot be excluded', 8))
+#: uncertainty cues that reach forward only: what they hedge follows them
+#: (the CheXpert labeler's ``nmod:for`` / ``nmod:of`` / ``dobj`` rules: in
+#: *opacity concerning for pneumonia* only pneumonia is uncertain)
+_UNCERTAIN_FORWARD_ONLY = re.compile(
+    r'(?:suggestion of|question of|suggest(?:s|ive|ing)?|'
+    r'concern(?:ing)? for|worrisome|may represent)')
+#: a modal followed by one of these verbs hedges the interpretation that
+#: follows, not its subject (*opacity may represent atelectasis*)
+_INTERPRETS = re.compile(
+    r' (?:also |possibly |potentially )?(?:represent|reflect|indicat|includ|'
+    r'suggest|be (?:due|related|secondary)|relate|correspond|account)')
+_MODAL = re.compile(r'(?:may|might|could|would)')
 #: heart-size mentions that a stable/unchanged cue makes uncertain
 _STABLE_TARGETS = r'(?:cardiomediastin|mediastin|pericardial|contour|configur'\
     r'|silhouette|size|heart|shadow|cardiac)'
@@ -219,8 +245,8 @@ _PSEUDO_NEGATION = re.compile(
     r'\bnot significantly changed\b|\bgram negative\b|'
     r'\bno (?:definite )?(?:new|other)\b')
 _CLAUSE_BREAK = re.compile(
-    r'[;:]|\b(?:but|however|although|though|except|aside from|apart from|'
-    r'other than|whereas|which|while|yet|and (?:the|there))\b')
+    r'[;:]|, (?:there|with)\b|\b(?:but|however|although|though|except|'
+    r'aside from|apart from|other than|whereas|which|while|yet|and (?:the|there))\b')
 _SENTENCE_BREAK = re.compile(r'(?<=[.!?])\s+|\n+')
 
 
@@ -283,13 +309,16 @@ def _classify(clause: str, start: int, end: int, pseudo) -> int:
         if m.end() <= start and _words(clause[m.end():start]) <= 10:
             return UNCERTAIN
         if m.start() >= end and _words(clause[end:m.start()]) <= 6 \
-                and not m.group().startswith('no'):
+                and not re.match(r'no\b', m.group()):
             return UNCERTAIN
     for pattern, window in _NEG_FORWARD_RE:
         for m in pattern.finditer(before):
             if _overlaps(m.span(), pseudo):
                 continue
-            if _words(before[m.end():]) < window:
+            gap = before[m.end():]
+            if _NEG_FORWARD_NP.fullmatch(m.group()) and _NP_BREAK.search(gap):
+                continue
+            if _words(gap) < window:
                 return NEGATIVE
     for pattern, window in _NEG_BACKWARD_RE:
         m = pattern.search(after)
@@ -300,7 +329,10 @@ def _classify(clause: str, start: int, end: int, pseudo) -> int:
         for m in pattern.finditer(clause):
             if m.end() <= start and _words(clause[m.end():start]) < window:
                 return UNCERTAIN
-            if m.start() >= end and _words(clause[end:m.start()]) < window:
+            if m.start() >= end and _words(clause[end:m.start()]) < window \
+                    and not _UNCERTAIN_FORWARD_ONLY.fullmatch(m.group()) \
+                    and not (_MODAL.fullmatch(m.group())
+                             and _INTERPRETS.match(clause, m.end())):
                 return UNCERTAIN
     mention = clause[start:end]
     if _STABLE_TARGET_RE.search(mention) and (

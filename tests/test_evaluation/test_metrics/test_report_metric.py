@@ -1,8 +1,9 @@
 import json
 import math
 import os.path as osp
-import subprocess
+import runpy
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -107,14 +108,18 @@ def test_mismatched_ids_raise():
         score_reports({'1': 'a'}, {'2': 'a'})
 
 
-def test_metric_through_mmengine_evaluator(ours):
+def test_metric_through_mmengine_evaluator(ours, monkeypatch):
+    # the plumbing (batches gathered in order, keys prefixed); METEOR's Java
+    # run is checked against pycocoevalcap in the agreement test
+    monkeypatch.setattr('pycocoevalcap.meteor.meteor.Meteor', _NoMeteor)
     evaluator = Evaluator(dict(type='ReportGenerationMetric'))
     samples = [dict(pred_report=PREDICTIONS[k], gt_report=REFERENCES[k])
                for k in sorted(REFERENCES)]
     evaluator.process(samples[:2])
     evaluator.process(samples[2:])
     metrics = evaluator.evaluate(len(samples))
-    for key in METRIC_KEYS:
+    assert metrics['report/meteor'] == 0.0  # the stand-in
+    for key in set(METRIC_KEYS) - {'meteor'}:
         assert metrics[f'report/{key}'] == pytest.approx(ours[key], abs=1e-9)
 
 
@@ -149,20 +154,35 @@ def _write(path, rows):
     return str(path)
 
 
-def _cli(*args):
-    return subprocess.run(
-        [sys.executable, 'tools/eval_reports.py', *args], cwd=ROOT,
-        capture_output=True, text=True, timeout=300)
+def _cli(capsys, *args):
+    """tools/eval_reports.py in this process (no second torch import)."""
+    argv = sys.argv
+    sys.argv = ['tools/eval_reports.py', *map(str, args)]
+    try:
+        runpy.run_path(osp.join(ROOT, 'tools', 'eval_reports.py'),
+                       run_name='__main__')
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    finally:
+        sys.argv = argv
+    captured = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=captured.out,
+                           stderr=captured.err)
 
 
-def test_cli_scores_in_any_order_and_writes_json(tmp_path, ours):
+def test_cli_scores_in_any_order_and_writes_json(tmp_path, ours, capsys,
+                                                 monkeypatch):
+    # CIDEr and CE are checked here; METEOR's Java run is the agreement
+    # test's
+    monkeypatch.setattr('pycocoevalcap.meteor.meteor.Meteor', _NoMeteor)
     ids = sorted(REFERENCES)
     pred = _write(tmp_path / 'pred.jsonl',
                   [dict(id=i, report=PREDICTIONS[i]) for i in ids])
     gt = _write(tmp_path / 'gt.jsonl',
                 [dict(id=i, report=REFERENCES[i]) for i in reversed(ids)])
     out = tmp_path / 'metrics.json'
-    proc = _cli(pred, gt, '--out', str(out))
+    proc = _cli(capsys, pred, gt, '--out', str(out))
     assert proc.returncode == 0, proc.stderr
     assert 'report/bleu_4' in proc.stdout
     assert 'ce_rules/f1_micro5_unc-pos' in proc.stdout
@@ -178,7 +198,7 @@ def test_cli_scores_in_any_order_and_writes_json(tmp_path, ours):
         ce['f1_micro14_unc-pos'])
 
 
-def test_cli_lists_every_problem_with_line_numbers(tmp_path):
+def test_cli_lists_every_problem_with_line_numbers(tmp_path, capsys):
     pred = _write(tmp_path / 'pred.jsonl', [
         dict(id='a', report='x'), '{not json', dict(id='a', report='y'),
         dict(id='b', report=3), dict(id='c', report='only here')
@@ -187,7 +207,7 @@ def test_cli_lists_every_problem_with_line_numbers(tmp_path):
         dict(id='a', report='x'), dict(id='z', report='no prediction'),
         dict(report='no id')
     ])
-    proc = _cli(pred, gt)
+    proc = _cli(capsys, pred, gt)
     assert proc.returncode == 2
     err = proc.stderr
     assert f'{pred}:2: not valid JSON' in err
@@ -198,7 +218,9 @@ def test_cli_lists_every_problem_with_line_numbers(tmp_path):
     assert f'{gt}:3: expected an object' in err
 
 
-def test_cli_allow_missing_scores_intersection(tmp_path):
+def test_cli_allow_missing_scores_intersection(tmp_path, capsys,
+                                               monkeypatch):
+    monkeypatch.setattr('pycocoevalcap.meteor.meteor.Meteor', _NoMeteor)
     pred = _write(tmp_path / 'pred.jsonl', [
         dict(id='a', report='the lungs are clear'),
         dict(id='c', report='extra')
@@ -208,7 +230,7 @@ def test_cli_allow_missing_scores_intersection(tmp_path):
         dict(id='z', report='no prediction'),
         dict(id='y', report='no prediction either')
     ])
-    proc = _cli(pred, gt, '--allow-missing')
+    proc = _cli(capsys, pred, gt, '--allow-missing')
     assert proc.returncode == 0, proc.stderr
     assert 'scoring 1 shared ids; dropped 1 prediction(s)' in proc.stdout
     assert 'and 2 reference(s) without prediction' in proc.stdout
