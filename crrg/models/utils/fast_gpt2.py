@@ -181,7 +181,8 @@ class GPT2Decoder:
                    rows: int, slots: int) -> Tensor:
         """Static cache with the prefix in slot 0 (repeated to ``rows``)."""
         layers, n = prefix_keys.shape[:2]
-        cache = prefix_keys.new_zeros(
+        # slots past the current position are written before they are read
+        cache = prefix_keys.new_empty(
             (layers, 2, rows, self.num_heads, slots, self.head_dim))
         repeat = rows // n
         cache[:, 0, :, :, 0] = prefix_keys.repeat_interleave(repeat, dim=1)
