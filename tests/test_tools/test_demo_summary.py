@@ -40,9 +40,11 @@ def test_summary_reads_every_stage(tmp_path, capsys):
         'selection/f1_micro': 0.707, 'selection/precision': 0.578,
         'selection/recall': 0.911}, 3000)
     write_test_json(work, 'generator', '20261201_130000', {
-        'report/bleu_4': 0.517, 'report/cider': 1.704}, 4000)
-    (work / 'constant_baseline.json').write_text(
-        json.dumps({'bleu_4': 0.345, 'cider': 1.039}))
+        'report/bleu_4': 0.517, 'report/cider': 1.704,
+        'ce_rules/f1_micro5_unc-pos': 0.6}, 4000)
+    (work / 'constant_baseline.json').write_text(json.dumps({
+        'report/bleu_4': 0.345, 'report/cider': 1.039,
+        'ce_rules/f1_micro5_unc-pos': 0.2}))
     write_test_json(work, 'probe_rclip', 't1', {'binary/auc': 0.971}, 5000)
     write_test_json(work, 'probe_random', 't2', {'binary/auc': 0.658}, 5000)
 
@@ -56,6 +58,8 @@ def test_summary_reads_every_stage(tmp_path, capsys):
     bleu = rows[('3 reports', 'BLEU-4')]
     assert (bleu['value'], bleu['baseline']) == (0.517, 0.345)
     assert rows[('3 reports', 'METEOR')]['value'] is None
+    ce = rows[('3 reports', 'CE F1 micro-5 (rules, unc.=pos.)')]
+    assert (ce['value'], ce['baseline']) == (0.6, 0.2)
     probe = rows[('6 R-CLIP probe (RSNA 1%)', 'AUC')]
     assert (probe['value'], probe['baseline']) == (0.971, 0.658)
 
