@@ -265,11 +265,11 @@ class ZeroShotPneumonia:
     def __call__(self, path: str) -> float:
         """Probability (0..1) that the image at ``path`` shows pneumonia."""
         import torch
+        from mmengine.dataset import default_collate
         data = self.pipeline(dict(img_path=path))
         with torch.no_grad():
             batch = self.model.data_preprocessor(
-                dict(inputs=[data['inputs']],
-                     data_samples=[data['data_samples']]), False)
+                default_collate([data]), False)
             inputs = batch['inputs']
             image = self.model.encode_image(
                 inputs[0] if isinstance(inputs, (list, tuple)) else inputs)
