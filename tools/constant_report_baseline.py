@@ -2,7 +2,8 @@
 
 The baseline gives every test image the most common reference report of the
 training split; a report generator worth its name must beat it. Prints the
-report metrics (and writes them with ``--out``).
+report metrics and the rule-based clinical-efficacy scores (and writes them
+with ``--out``).
 
     python tools/constant_report_baseline.py configs/rrg/rrg-generator_tiny_synthetic.py
 """
@@ -12,7 +13,10 @@ from collections import Counter
 
 from mmengine.config import Config, DictAction
 
-from crrg.evaluation.metrics.report_metric import format_table, score_reports
+from crrg.evaluation.metrics.clinical_efficacy_metric import \
+    score_clinical_efficacy
+from crrg.evaluation.metrics.report_metric import score_reports
+from crrg.evaluation.summary import format_metric_table
 from crrg.registry import DATASETS
 from crrg.utils import register_all_modules
 
@@ -40,9 +44,17 @@ def main() -> None:
     report, count = Counter(train.values()).most_common(1)[0]
     print(f'most common training report ({count} of {len(train)}): '
           f'{report!r}')
-    metrics = score_reports({i: report for i in test}, test)
+    ids = sorted(test, key=str)
+    metrics = {
+        f'report/{k}': v
+        for k, v in score_reports({i: report for i in ids}, test).items()
+    }
+    metrics.update({
+        f'ce_rules/{k}': v for k, v in score_clinical_efficacy(
+            [report] * len(ids), [test[i] for i in ids]).items()
+    })
     print(f'constant-report baseline on {len(test)} test images:')
-    print(format_table(metrics))
+    print(format_metric_table(metrics, 'constant report', published=False))
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(metrics, f, indent=2)

@@ -5,6 +5,13 @@ lines are matched by id in any order. Example::
 
     python tools/eval_reports.py pred.jsonl gt.jsonl --out metrics.json
 
+Besides BLEU-1..4, METEOR, ROUGE-L, CIDEr and TF-IDF it prints the clinical
+efficacy (CE) scores from the weight-free rule-based CheXpert labeler
+(``ce_rules/...``), from CheXbert with ``--chexbert chexbert.pth
+--chexbert-tokenizer DIR`` (``ce_chexbert/...``) and RadGraph F1 with
+``--radgraph DIR`` (``radgraph/...``). ``--cider-df corpus.jsonl`` takes
+CIDEr's document frequencies from that corpus (RGRG's mode).
+
 Problems (malformed lines, missing keys, non-string reports, duplicate ids,
 ids on one side only) are all listed with file and line number, and the exit
 code is 2. ``--allow-missing`` scores the ids both files share and says how
@@ -12,10 +19,18 @@ many were dropped from each side.
 """
 import argparse
 import json
+import os.path as osp
 import sys
 from typing import Dict, List, Tuple
 
-from crrg.evaluation.metrics.report_metric import format_table, score_reports
+from crrg.evaluation.labelers import CheXbertLabeler
+from crrg.evaluation.metrics.clinical_efficacy_metric import \
+    score_clinical_efficacy
+from crrg.evaluation.metrics.radgraph_metric import (build_radgraph_annotator,
+                                                     score_radgraph)
+from crrg.evaluation.metrics.report_metric import (load_report_corpus,
+                                                   score_reports)
+from crrg.evaluation.summary import format_metric_table
 
 
 def read_reports(path: str) -> Tuple[Dict[str, str], Dict[str, int],
@@ -73,7 +88,25 @@ def main() -> int:
         choices=['mimic_cxr', 'iu_xray', 'none'],
         default='mimic_cxr',
         help='report cleaning applied to both sides (default: mimic_cxr)')
+    parser.add_argument(
+        '--cider-df',
+        help='JSONL ({"report": ...}) or text corpus whose document '
+        'frequencies CIDEr uses (RGRG mode); default: the references scored')
+    parser.add_argument(
+        '--no-rules', action='store_true',
+        help='skip the rule-based CE scores')
+    parser.add_argument('--chexbert', help="CheXbert's chexbert.pth")
+    parser.add_argument(
+        '--chexbert-tokenizer',
+        help="folder with bert-base-uncased's vocab.txt (with --chexbert)")
+    parser.add_argument(
+        '--radgraph', help='local RadGraph model folder (holds '
+        'radgraph-xl/config.json, weights.th, vocabulary/)')
+    parser.add_argument('--radgraph-type', default='radgraph-xl')
     args = parser.parse_args()
+    if args.chexbert and not args.chexbert_tokenizer:
+        parser.error('--chexbert needs --chexbert-tokenizer DIR (a folder '
+                     "with bert-base-uncased's vocab.txt)")
 
     preds, pred_lines, problems = read_reports(args.pred)
     refs, ref_lines, ref_problems = read_reports(args.gt)
@@ -98,11 +131,35 @@ def main() -> int:
     if not shared:
         print('eval_reports: no id is in both files', file=sys.stderr)
         return 2
-    metrics = score_reports({i: preds[i] for i in shared},
-                            {i: refs[i] for i in shared},
-                            None if args.clean == 'none' else args.clean)
-    print(f'{len(shared)} reports')
-    print(format_table(metrics))
+    corpus = load_report_corpus(args.cider_df) if args.cider_df else None
+    pred_list = [preds[i] for i in shared]
+    ref_list = [refs[i] for i in shared]
+    scores = score_reports({i: preds[i] for i in shared},
+                           {i: refs[i] for i in shared},
+                           None if args.clean == 'none' else args.clean,
+                           cider_df_corpus=corpus)
+    metrics = {f'report/{k}': v for k, v in scores.items()}
+    if not args.no_rules:
+        metrics.update({
+            f'ce_rules/{k}': v
+            for k, v in score_clinical_efficacy(pred_list, ref_list).items()
+        })
+    if args.chexbert:
+        labeler = CheXbertLabeler(args.chexbert, args.chexbert_tokenizer)
+        metrics.update({
+            f'ce_chexbert/{k}': v for k, v in score_clinical_efficacy(
+                pred_list, ref_list, labeler).items()
+        })
+    if args.radgraph:
+        annotator = build_radgraph_annotator(args.radgraph,
+                                             args.radgraph_type)
+        metrics.update({
+            f'radgraph/{k}': v
+            for k, v in score_radgraph(pred_list, ref_list, annotator).items()
+        })
+    print(f'{len(shared)} reports; CIDEr document frequencies from '
+          f'{args.cider_df or "the references scored"}')
+    print(format_metric_table(metrics, osp.basename(args.pred)))
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(metrics, f, indent=2)

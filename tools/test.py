@@ -1,18 +1,33 @@
 """Test a crrg checkpoint with its config's test loop and evaluators.
 
+A report generator's evaluators get the clinical-efficacy scores of the
+weight-free rule-based CheXpert labeler added (``--no-ce`` skips them), and
+CheXbert CE scores / RadGraph F1 with ``--chexbert``/``--radgraph`` (local
+weights only). The checkpoint is loaded strictly (every parameter of the
+model must be in it and nothing else); ``--allow-partial`` loads the
+matching weights anyway. After the run, one table of every metric is
+printed and written as ``metrics.json`` and ``metrics.md`` (report
+generators: beside the published figures of ``docs/results.md``) to the
+run's log folder or ``--table-dir``.
+
 Example::
 
     python tools/test.py configs/region_detector/faster-rcnn_tiny_synthetic.py \
-        work_dirs/faster-rcnn_tiny_synthetic/epoch_24.pth
+        work_dirs/faster-rcnn_tiny_synthetic/epoch_24.pth --out preds.pkl
 """
 import argparse
 import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
+from mmengine.evaluator import DumpResults
 from mmengine.runner import Runner
 
-from crrg.utils import init_cpu_distributed, register_all_modules
+from crrg.evaluation import (ClinicalEfficacyMetric, RadGraphMetric,
+                             ReportGenerationMetric)
+from crrg.evaluation.summary import format_metric_table, write_metric_table
+from crrg.utils import (init_cpu_distributed, load_model_checkpoint,
+                        register_all_modules)
 
 
 def parse_args() -> argparse.Namespace:
@@ -21,7 +36,32 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save logs and metrics')
     parser.add_argument(
-        '--out', help='dump the raw predictions to this pickle file')
+        '--out',
+        help='dump the raw predictions (data samples) to this .pkl file')
+    parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='load a checkpoint whose keys do not all match the model')
+    parser.add_argument(
+        '--no-ce',
+        action='store_true',
+        help='do not add the rule-based CE metric to report evaluators')
+    parser.add_argument('--chexbert', help="CheXbert's chexbert.pth: add "
+                        'CheXbert CE scores to report evaluators')
+    parser.add_argument(
+        '--chexbert-tokenizer',
+        help="folder with bert-base-uncased's vocab.txt (with --chexbert)")
+    parser.add_argument(
+        '--radgraph', help='local RadGraph model folder: add RadGraph F1 '
+        'to report evaluators')
+    parser.add_argument('--radgraph-type', default='radgraph-xl')
+    parser.add_argument(
+        '--table-dir',
+        help='where to write metrics.json / metrics.md (default: the run '
+        'log folder)')
+    parser.add_argument(
+        '--name', help='row title of this run in metrics.md (default: the '
+        'config name)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -34,9 +74,43 @@ def parse_args() -> argparse.Namespace:
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
+    if args.chexbert and not args.chexbert_tokenizer:
+        parser.error('--chexbert needs --chexbert-tokenizer DIR (a folder '
+                     "with bert-base-uncased's vocab.txt)")
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        parser.error(f'--out {args.out}: the dump is a pickle, the file name '
+                     'must end with .pkl or .pickle')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
+
+
+def add_report_metrics(metrics: list, args: argparse.Namespace) -> None:
+    """Add CE (rules, CheXbert) and RadGraph metrics beside a report metric.
+
+    Each is added once per ``ReportGenerationMetric`` found, reading the same
+    data-sample keys, unless the evaluator already has that metric.
+    """
+    reports = [m for m in metrics if isinstance(m, ReportGenerationMetric)]
+    have = {getattr(m, 'prefix', None) for m in metrics}
+    for report in reports[:1]:
+        keys = dict(pred_key=report.pred_key, gt_key=report.gt_key)
+        if not args.no_ce and 'ce_rules' not in have:
+            metrics.append(ClinicalEfficacyMetric(**keys))
+        if args.chexbert and 'ce_chexbert' not in have:
+            metrics.append(
+                ClinicalEfficacyMetric(
+                    labeler=dict(
+                        type='CheXbertLabeler',
+                        checkpoint=args.chexbert,
+                        tokenizer=args.chexbert_tokenizer),
+                    **keys))
+        if args.radgraph and 'radgraph' not in have:
+            metrics.append(
+                RadGraphMetric(
+                    model_dir=args.radgraph,
+                    model_type=args.radgraph_type,
+                    **keys))
 
 
 def main() -> None:
@@ -47,17 +121,28 @@ def main() -> None:
     init_cpu_distributed(args.launcher)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    config_name = osp.splitext(osp.basename(args.config))[0]
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
+        cfg.work_dir = osp.join('./work_dirs', config_name)
+    # the runner's own loading is lenient; crrg loads strictly below
+    cfg.load_from = None
+    cfg.resume = False
     runner = Runner.from_cfg(cfg)
+    load_model_checkpoint(
+        runner.model, args.checkpoint, allow_partial=args.allow_partial)
+    add_report_metrics(runner.test_evaluator.metrics, args)
     if args.out is not None:
         runner.test_evaluator.metrics.append(
-            dict(type='DumpResults', out_file_path=args.out))
-    runner.test()
+            DumpResults(out_file_path=args.out))
+    metrics = runner.test()
+    if runner.rank == 0:
+        name = args.name or config_name
+        table_dir = args.table_dir or runner.log_dir
+        json_path, md_path = write_metric_table(metrics, table_dir, name)
+        print(format_metric_table(metrics, name))
+        print(f'metrics written to {json_path} and {md_path}')
 
 
 if __name__ == '__main__':

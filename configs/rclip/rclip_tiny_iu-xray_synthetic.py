@@ -31,3 +31,21 @@ train_dataloader = dict(
             dict(type='RandomSentenceShuffle', index=1, prob=0.5),
             dict(type='mmpretrain.PackInputs', meta_keys=('texts', 'img_id')),
         ]))
+test_view_pipeline = [
+    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='mmpretrain.ResizeEdge', scale=128, edge='short'),
+    dict(type='mmpretrain.CenterCrop', crop_size=128),
+]
+test_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type='IUXrayDataset',
+        data_root=data_root,
+        split='test',
+        pipeline=[
+            dict(type='MultiImageViews', transforms=test_view_pipeline,
+                 num_views=1),
+            dict(type='SampleTextViews', source_key='gt_report', num_views=1,
+                 random_draw=False),
+            dict(type='mmpretrain.PackInputs', meta_keys=('texts', 'img_id')),
+        ]))

@@ -58,3 +58,23 @@ param_scheduler = [
 train_cfg = dict(max_epochs=10)
 default_hooks = dict(logger=dict(interval=10),
                      checkpoint=dict(interval=10, max_keep_ckpts=1))
+
+test_view_pipeline = [
+    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='mmpretrain.ResizeEdge', scale=image_size, edge='short'),
+    dict(type='mmpretrain.CenterCrop', crop_size=image_size),
+]
+test_dataloader = dict(
+    batch_size=32,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        data_root=data_root,
+        pipeline=[
+            dict(type='MultiImageViews', transforms=test_view_pipeline,
+                 num_views=1),
+            dict(type='SampleTextViews', num_views=1, random_draw=False),
+            dict(
+                type='mmpretrain.PackInputs',
+                meta_keys=('texts', 'study_id', 'img_paths')),
+        ]))

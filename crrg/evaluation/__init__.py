@@ -1,1 +1,2 @@
+from .labelers import *  # noqa: F401,F403
 from .metrics import *  # noqa: F401,F403

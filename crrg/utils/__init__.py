@@ -1,9 +1,10 @@
-from .checkpoint import allow_mmengine_checkpoint_types
+from .checkpoint import allow_mmengine_checkpoint_types, load_model_checkpoint
 from .dist import init_cpu_distributed
-from .errors import DataFormatError
+from .errors import CheckpointMismatchError, DataFormatError
 from .setup_env import register_all_modules
 
 __all__ = [
     'register_all_modules', 'allow_mmengine_checkpoint_types',
-    'init_cpu_distributed', 'DataFormatError'
+    'init_cpu_distributed', 'DataFormatError', 'CheckpointMismatchError',
+    'load_model_checkpoint'
 ]

@@ -6,3 +6,11 @@ class DataFormatError(ValueError):
 
     The message names the file, the record and the field.
     """
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint's weights do not match the model's parameters.
+
+    The message summarises the missing and unexpected keys and says how to
+    load anyway (``--allow-partial``).
+    """

@@ -35,3 +35,33 @@ train_dataloader = dict(
         split='train',
         image_views='study',
         pipeline=train_pipeline))
+
+# Testing: image-text retrieval (Recall@1/5/10) on the test split, one pair
+# per study: the frontal image (short side resized, centre crop) and the first
+# available text section (FINDINGS, else IMPRESSION).
+test_view_pipeline = [
+    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='mmpretrain.ResizeEdge', scale=image_size, edge='short'),
+    dict(type='mmpretrain.CenterCrop', crop_size=image_size),
+]
+test_pipeline = [
+    dict(type='MultiImageViews', transforms=test_view_pipeline, num_views=1),
+    dict(type='SampleTextViews', num_views=1, random_draw=False),
+    dict(
+        type='mmpretrain.PackInputs',
+        meta_keys=('texts', 'study_id', 'img_paths')),
+]
+test_dataloader = dict(
+    batch_size=64,
+    num_workers=4,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='test',
+        image_views='augment',
+        pipeline=test_pipeline))
+test_evaluator = dict(type='ImageTextRetrievalMetric', topk=(1, 5, 10))

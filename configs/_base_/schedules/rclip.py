@@ -25,3 +25,4 @@ val_cfg = None
 val_dataloader = None
 val_evaluator = None
 auto_scale_lr = dict(enable=False, base_batch_size=32)
+test_cfg = dict(type='TestLoop')

@@ -4,9 +4,16 @@ BLEU-1..4, METEOR, ROUGE-L and CIDEr are pycocoevalcap's scorers (the code
 R2Gen, RGRG and CRRG-CLIP evaluate with), applied to reports cleaned by
 :func:`crrg.structures.clean_report` (R2Gen's lower-casing,
 punctuation-stripping cleaner; no PTB tokenisation). BLEU is the corpus-level
-score pycocoevalcap reports; the others are means over reports. CIDEr's
-document frequencies come from the references being scored (pycocoevalcap's
-``Cider``, i.e. CIDEr-D's corpus mode).
+score pycocoevalcap reports; the others are means over reports.
+
+CIDEr (pycocoevalcap's CIDEr-D) has two modes. By default the document
+frequencies come from the references being scored (pycocoevalcap's
+``Cider``: each study's references count once per n-gram). Given a
+``cider_df_corpus`` (e.g. the validation or training references), they come
+from that corpus instead, one document per report, as RGRG computes CIDEr
+(``CustomCiderScorer``: pycocoevalcap's ``compute_cider`` with a fixed
+document-frequency table; the log "reference length" stays the log of the
+number of reports scored, as in RGRG's code).
 
 TF-IDF similarity is the mean over reports of the cosine similarity between
 the TF-IDF vectors of a generated report and of its reference, with
@@ -19,6 +26,9 @@ is used for TF-IDF.
 An empty generated report is scored as it is (pycocoevalcap accepts it: it
 gets 0 from each per-report metric and adds no length to corpus BLEU).
 """
+import json
+import os.path as osp
+from collections import defaultdict
 from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -64,9 +74,75 @@ def tfidf_similarity(predictions: Sequence[str],
     return float(sims.mean())
 
 
+def load_report_corpus(path: str) -> List[str]:
+    """Reports of a CIDEr document-frequency corpus file.
+
+    Args:
+        path (str): JSON Lines with a ``"report"`` string per line (the
+            format of ``tools/eval_reports.py``) or plain text, one report per
+            line.
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: A JSONL line without a string ``"report"`` (file and line
+            named), or no report at all.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: CIDEr document-frequency corpus '
+                                'not found')
+    reports = []
+    with open(path, encoding='utf-8') as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            if path.endswith(('.jsonl', '.json')):
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise ValueError(f'{path}:{number}: not valid JSON '
+                                     f'({e.msg})') from e
+                if not isinstance(record, dict) or not isinstance(
+                        record.get('report'), str):
+                    raise ValueError(f'{path}:{number}: expected an object '
+                                     'with a string "report"')
+                reports.append(record['report'])
+            else:
+                reports.append(line.rstrip('\n'))
+    if not reports:
+        raise ValueError(f'{path}: no report in the CIDEr corpus')
+    return reports
+
+
+def cider_document_frequency(corpus: Sequence[str],
+                             clean: Optional[str] = 'mimic_cxr') -> dict:
+    """n-gram (1..4) -> number of corpus reports containing it.
+
+    Each report is one document, cleaned as the scored reports are.
+    """
+    from pycocoevalcap.cider.cider_scorer import CiderScorer
+    scorer = CiderScorer(n=4)
+    for report in corpus:
+        scorer.cook_append(None, [prepare_report(report, clean)])
+    scorer.compute_doc_freq()
+    return scorer.document_frequency
+
+
+def cider_with_df(gts: Mapping[str, List[str]], res: Mapping[str, List[str]],
+                  document_frequency: Mapping) -> float:
+    """Mean CIDEr-D with a fixed document-frequency table (RGRG's mode)."""
+    from pycocoevalcap.cider.cider_scorer import CiderScorer
+    scorer = CiderScorer(n=4, sigma=6.0)
+    for key in gts:
+        scorer += (res[key][0], gts[key])
+    scorer.document_frequency = defaultdict(float, document_frequency)
+    return float(np.mean(scorer.compute_cider()))
+
+
 def score_reports(predictions: Mapping[str, str],
                   references: Mapping[str, Union[str, Sequence[str]]],
-                  clean: Optional[str] = 'mimic_cxr') -> Dict[str, float]:
+                  clean: Optional[str] = 'mimic_cxr',
+                  cider_df_corpus: Optional[Sequence[str]] = None
+                  ) -> Dict[str, float]:
     """Score generated reports against references.
 
     Args:
@@ -75,6 +151,9 @@ def score_reports(predictions: Mapping[str, str],
             reference or a list of references; same ids as ``predictions``.
         clean (str, optional): ``'mimic_cxr'`` or ``'iu_xray'`` cleaning of
             both sides, or None to only normalise white space.
+        cider_df_corpus (Sequence[str], optional): Reports whose document
+            frequencies CIDEr uses (RGRG's mode); None for pycocoevalcap's
+            corpus mode (the references scored).
 
     Returns:
         dict[str, float]: ``bleu_1`` ... ``bleu_4``, ``meteor``, ``rouge_l``,
@@ -110,7 +189,11 @@ def score_reports(predictions: Mapping[str, str],
     finally:
         del meteor_scorer
     rouge, _ = Rouge().compute_score(gts, res)
-    cider, _ = Cider().compute_score(gts, res)
+    if cider_df_corpus is None:
+        cider, _ = Cider().compute_score(gts, res)
+    else:
+        cider = cider_with_df(
+            gts, res, cider_document_frequency(cider_df_corpus, clean))
     tfidf = tfidf_similarity([res[i][0] for i in ids],
                              [gts[i][0] for i in ids])
     values = [*bleu, meteor, rouge, cider, tfidf]
@@ -138,6 +221,10 @@ class ReportGenerationMetric(BaseMetric):
             'gt_report'.
         clean (str, optional): Cleaning rule, ``'mimic_cxr'``,
             ``'iu_xray'`` or None. Defaults to 'mimic_cxr'.
+        cider_df_file (str, optional): A report corpus (see
+            :func:`load_report_corpus`) whose document frequencies CIDEr
+            uses, as RGRG does with the validation references. None (the
+            default) takes them from the references scored (pycocoevalcap).
         collect_device (str): Defaults to 'cpu'.
         prefix (str, optional): Defaults to 'report'.
     """
@@ -147,12 +234,16 @@ class ReportGenerationMetric(BaseMetric):
                  pred_key: str = 'pred_report',
                  gt_key: str = 'gt_report',
                  clean: Optional[str] = 'mimic_cxr',
+                 cider_df_file: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.pred_key = pred_key
         self.gt_key = gt_key
         self.clean = clean
+        self.cider_df_file = cider_df_file
+        self.cider_df_corpus = None if cider_df_file is None else \
+            load_report_corpus(cider_df_file)
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
@@ -167,7 +258,8 @@ class ReportGenerationMetric(BaseMetric):
     def compute_metrics(self, results: List) -> Dict[str, float]:
         predictions = {str(i): pred for i, (pred, _) in enumerate(results)}
         references = {str(i): ref for i, (_, ref) in enumerate(results)}
-        metrics = score_reports(predictions, references, self.clean)
+        metrics = score_reports(predictions, references, self.clean,
+                                self.cider_df_corpus)
         MMLogger.get_current_instance().info(
             f'Report metrics over {len(results)} reports:\n' +
             format_table(metrics))

@@ -141,3 +141,47 @@ class RCLIP(BaseModel):
             images = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
             return self.encode_image(images)
         raise RuntimeError(f'RCLIP: invalid mode "{mode}"')
+
+
+#: CXR-CLIP's zero-shot RSNA pneumonia prompts (class 0, class 1)
+RSNA_PNEUMONIA_PROMPTS = ('No evidence of pneumonia',
+                          'Findings suggesting pneumonia.')
+
+
+@MODELS.register_module()
+class RCLIPZeroShot(RCLIP):
+    """An :class:`RCLIP` that classifies images zero-shot with text prompts.
+
+    Its parameters are RCLIP's, so an R-CLIP checkpoint loads strictly. In
+    predict mode each image embedding is compared with the prompts'
+    embeddings by cosine similarity and the similarities are soft-maxed over
+    the classes (CXR-CLIP's zero-shot evaluation; with two classes the
+    probability order does not depend on a temperature). Each data sample
+    gets ``pred_score`` (C,) class probabilities and ``pred_label``, which
+    :class:`crrg.evaluation.BinaryClassificationMetric` reads.
+
+    Args:
+        prompts (Sequence[str]): One prompt per class, class 0 first.
+            Defaults to :data:`RSNA_PNEUMONIA_PROMPTS`.
+        **kwargs: :class:`RCLIP` arguments.
+    """
+
+    def __init__(self, prompts: Sequence[str] = RSNA_PNEUMONIA_PROMPTS,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        if len(prompts) < 2:
+            raise ValueError('RCLIPZeroShot: need one prompt per class (at '
+                             f'least 2), got {list(prompts)}')
+        self.prompts = list(prompts)
+
+    def predict(self, inputs: Union[List[Tensor], Tensor],
+                data_samples: Optional[list] = None) -> list:
+        images = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        image_embeds = self.encode_image(images)
+        prompt_embeds = self.encode_text(self.prompts)
+        probs = (image_embeds @ prompt_embeds.T).softmax(dim=-1)
+        if data_samples is None:
+            data_samples = [DataSample() for _ in range(images.size(0))]
+        for sample, prob in zip(data_samples, probs):
+            sample.set_pred_score(prob).set_pred_label(prob.argmax())
+        return data_samples

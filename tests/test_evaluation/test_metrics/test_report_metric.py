@@ -164,10 +164,18 @@ def test_cli_scores_in_any_order_and_writes_json(tmp_path, ours):
     out = tmp_path / 'metrics.json'
     proc = _cli(pred, gt, '--out', str(out))
     assert proc.returncode == 0, proc.stderr
-    assert 'bleu_4' in proc.stdout
+    assert 'report/bleu_4' in proc.stdout
+    assert 'ce_rules/f1_micro5_unc-pos' in proc.stdout
     metrics = json.loads(out.read_text())
-    assert list(metrics) == list(METRIC_KEYS)
-    assert metrics['cider'] == pytest.approx(ours['cider'])
+    assert [k for k in metrics if k.startswith('report/')] == [
+        f'report/{k}' for k in METRIC_KEYS]
+    assert metrics['report/cider'] == pytest.approx(ours['cider'])
+    # the rule-based CE scores of the same pairs
+    from crrg.evaluation import score_clinical_efficacy
+    ce = score_clinical_efficacy([PREDICTIONS[i] for i in ids],
+                                 [REFERENCES[i] for i in ids])
+    assert metrics['ce_rules/f1_micro14_unc-pos'] == pytest.approx(
+        ce['f1_micro14_unc-pos'])
 
 
 def test_cli_lists_every_problem_with_line_numbers(tmp_path):
@@ -204,3 +212,46 @@ def test_cli_allow_missing_scores_intersection(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert 'scoring 1 shared ids; dropped 1 prediction(s)' in proc.stdout
     assert 'and 2 reference(s) without prediction' in proc.stdout
+
+
+def test_cider_modes_corpus_and_fixed_document_frequencies(tmp_path):
+    from pycocoevalcap.cider.cider_scorer import CiderScorer
+
+    from crrg.evaluation.metrics.report_metric import (
+        cider_document_frequency, cider_with_df, load_report_corpus)
+    refs = {'1': 'The heart is normal. No effusion.',
+            '2': 'Small left effusion.', '3': 'The heart is enlarged.'}
+    preds = {'1': 'The heart is normal.', '2': 'Small right effusion.',
+             '3': 'The heart is normal.'}
+    corpus_mode = score_reports(preds, refs)['cider']
+    # df from the very references scored (one per study) = corpus mode
+    same = score_reports(preds, refs, cider_df_corpus=list(refs.values()))
+    assert same['cider'] == pytest.approx(corpus_mode)
+    # a corpus in which "heart" is everywhere weighs it down
+    other = ['the heart is normal'] * 3 + ['small left effusion']
+    fixed = score_reports(preds, refs, cider_df_corpus=other)['cider']
+    assert fixed != pytest.approx(corpus_mode)
+    df = cider_document_frequency(other)
+    assert df[('heart', )] == 3 and df[('small', 'left')] == 1
+    gts = {k: [clean_report(v)] for k, v in refs.items()}
+    res = {k: [clean_report(v)] for k, v in preds.items()}
+    assert cider_with_df(gts, res, df) == pytest.approx(fixed)
+    # RGRG's compute_cider_df passes the corpus as ONE image's references
+    # (CiderScorer(refs=corpus)): each n-gram then has document frequency 1
+    scorer = CiderScorer(refs=other)
+    scorer.compute_doc_freq()
+    assert set(scorer.document_frequency.values()) == {1.0}
+    # corpus files: JSONL with "report", or plain lines
+    jsonl = tmp_path / 'val.jsonl'
+    jsonl.write_text('{"id": 1, "report": "a b"}\n\n{"report": "c"}\n')
+    assert load_report_corpus(str(jsonl)) == ['a b', 'c']
+    (tmp_path / 'bad.jsonl').write_text('{"id": 1}\n')
+    with pytest.raises(ValueError, match='bad.jsonl:1'):
+        load_report_corpus(str(tmp_path / 'bad.jsonl'))
+    text = tmp_path / 'val.txt'
+    text.write_text('first report\nsecond report\n')
+    assert load_report_corpus(str(text)) == ['first report', 'second report']
+    evaluator = Evaluator(
+        dict(type='ReportGenerationMetric', cider_df_file=str(text)))
+    assert evaluator.metrics[0].cider_df_corpus == ['first report',
+                                                    'second report']

@@ -222,3 +222,26 @@ def test_open_clip_vision_tower_swaps_in_by_config(tokenizer_dir):
     losses = model(**data, mode='loss')
     sum(losses.values()).backward()
     assert model.backbone.visual.conv1.weight.grad is not None
+
+
+def test_zero_shot_predict_is_softmax_over_prompt_cosines(tokenizer_dir):
+    cfg = dict(tiny_rclip_cfg(tokenizer_dir), type='RCLIPZeroShot',
+               prompts=['No evidence of pneumonia',
+                        'Findings suggesting pneumonia.'],
+               data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor'))
+    model = MODELS.build(cfg).eval()
+    # an R-CLIP checkpoint loads strictly: same parameters
+    plain = MODELS.build(tiny_rclip_cfg(tokenizer_dir))
+    model.load_state_dict(plain.state_dict(), strict=True)
+    images = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        samples = model(images, [DataSample() for _ in range(3)],
+                        mode='predict')
+        sims = model.encode_image(images) @ model.encode_text(
+            model.prompts).T
+    probs = torch.stack([s.pred_score for s in samples])
+    assert torch.allclose(probs, sims.softmax(-1), atol=1e-6)
+    assert torch.allclose(probs.sum(-1), torch.ones(3))
+    assert [int(s.pred_label) for s in samples] == probs.argmax(-1).tolist()
+    with pytest.raises(ValueError, match='one prompt per class'):
+        MODELS.build(dict(cfg, prompts=['only one']))

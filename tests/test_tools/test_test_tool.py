@@ -1,0 +1,112 @@
+"""tools/test.py: strict loading, --out, one metric table; R-CLIP testing."""
+import json
+import os.path as osp
+import pickle
+import runpy
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from crrg.registry import MODELS
+from crrg.testing import make_synthetic_rsna, train_wordpiece_tokenizer
+from crrg.utils import CheckpointMismatchError
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CLIP_CFG = osp.join(ROOT, 'configs/rclip/rclip_tiny_synthetic.py')
+ZERO_SHOT_CFG = osp.join(ROOT,
+                         'configs/rclip/rclip_tiny_zero-shot_rsna_synthetic.py')
+
+
+def run_test_tool(*args):
+    argv = sys.argv
+    sys.argv = ['tools/test.py', *map(str, args)]
+    try:
+        runpy.run_path(osp.join(ROOT, 'tools/test.py'), run_name='__main__')
+    finally:
+        sys.argv = argv
+
+
+@pytest.fixture(scope='module')
+def clip_setup(synthetic_twin, tmp_path_factory):
+    root, _ = synthetic_twin
+    work = tmp_path_factory.mktemp('rclip_test')
+    tokenizer = str(work / 'tokenizer')
+    train_wordpiece_tokenizer(
+        ['the heart is normal', 'small left pleural effusion',
+         'no pneumothorax', 'opacity in the right lower lung zone'] * 10,
+        tokenizer, vocab_size=200)
+    options = [
+        f'model.text_encoder.tokenizer={tokenizer}',
+        f'test_dataloader.dataset.data_root={root}/',
+        'test_dataloader.batch_size=4'
+    ]
+    cfg = Config.fromfile(CLIP_CFG)
+    cfg.merge_from_dict(dict(o.split('=', 1) for o in options[:1]))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    checkpoint = str(work / 'rclip.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
+    return work, checkpoint, options, model
+
+
+def test_rclip_retrieval_with_out_and_metric_table(clip_setup, capsys):
+    work, checkpoint, options, _ = clip_setup
+    out = work / 'preds.pkl'
+    run_test_tool(CLIP_CFG, checkpoint, '--work-dir', work / 'run',
+                  '--out', out, '--table-dir', work / 'table',
+                  '--cfg-options', *options)
+    table = json.loads((work / 'table' / 'metrics.json').read_text())
+    metrics = table['metrics']
+    for key in ('i2t_R@1', 'i2t_R@5', 'i2t_R@10', 't2i_R@1', 'mean_R@10'):
+        assert 0.0 <= metrics[f'retrieval/{key}'] <= 1.0
+    # 4 test studies: everything is within the top 5
+    assert metrics['retrieval/i2t_R@5'] == 1.0
+    assert '| retrieval/i2t_R@1 |' in (work / 'table' / 'metrics.md'
+                                       ).read_text()
+    assert 'retrieval/t2i_R@10' in capsys.readouterr().out
+    with open(out, 'rb') as f:
+        dumped = pickle.load(f)
+    assert len(dumped) == 4
+    assert dumped[0]['image_embedding'].shape == (64, )
+    assert dumped[0]['text_embedding'].shape == (64, )
+
+
+def test_strict_loading_and_allow_partial(clip_setup):
+    work, _, options, model = clip_setup
+    state = model.state_dict()
+    state.pop('logit_scale')
+    state['extra.weight'] = torch.zeros(1)
+    partial = str(work / 'partial.pth')
+    torch.save({'state_dict': state}, partial)
+    with pytest.raises(CheckpointMismatchError) as err:
+        run_test_tool(CLIP_CFG, partial, '--work-dir', work / 'strict',
+                      '--cfg-options', *options)
+    message = str(err.value)
+    assert '1 missing key(s)' in message and 'logit_scale' in message
+    assert '1 unexpected key(s)' in message and '--allow-partial' in message
+    run_test_tool(CLIP_CFG, partial, '--allow-partial', '--work-dir',
+                  work / 'partial', '--table-dir', work / 'partial_table',
+                  '--cfg-options', *options)
+    assert (work / 'partial_table' / 'metrics.json').is_file()
+
+
+def test_out_must_be_a_pickle(clip_setup):
+    work, checkpoint, options, _ = clip_setup
+    with pytest.raises(SystemExit):
+        run_test_tool(CLIP_CFG, checkpoint, '--out', work / 'preds.json')
+
+
+def test_rclip_zero_shot_rsna(clip_setup, tmp_path):
+    _, checkpoint, options, _ = clip_setup
+    make_synthetic_rsna(str(tmp_path / 'rsna'), num_patients=60,
+                        image_size=64)
+    run_test_tool(ZERO_SHOT_CFG, checkpoint, '--work-dir', tmp_path / 'run',
+                  '--table-dir', tmp_path / 'table', '--cfg-options',
+                  options[0], f'test_dataloader.dataset.data_root='
+                  f'{tmp_path}/rsna/')
+    metrics = json.loads(
+        (tmp_path / 'table' / 'metrics.json').read_text())['metrics']
+    assert 0.0 <= metrics['binary/auc'] <= 1.0
+    assert 0.0 <= metrics['binary/accuracy'] <= 1.0
