@@ -9,7 +9,8 @@
 #   5. writes explained reports (text, JSON, picture) for two test images
 #   6. R-CLIP: trains the tiny CLIP on a larger MIMIC twin (data/synthetic_clip),
 #      then the RSNA pneumonia linear probe (1% of the synthetic RSNA twin's
-#      training split) on its frozen image tower and on a random one
+#      training split) on its frozen image tower and on a random one, and the
+#      zero-shot RSNA pneumonia AUC of the R-CLIP
 #   7. prints one table of every stage's headline figures (work_dirs/demo/summary.md)
 #      and the command that opens the web demo on the trained model
 # Everything goes to work_dirs/demo; rerunning retrains from scratch. Each command
@@ -89,7 +90,7 @@ PYEOF
 ${PY} tools/infer.py "${GEN_CFG}" "$(last_ckpt "${WORK}/generator")" "${IMAGES[@]}" \
   --out "${WORK}/infer" --cfg-options "model.generator.tokenizer=${WORK}/generator/tokenizer"
 
-step "R-CLIP pre-training, then the 1% RSNA linear probe vs a random encoder"
+step "R-CLIP pre-training, the 1% RSNA linear probe vs a random encoder, zero-shot RSNA"
 CLIP_DATA=data/synthetic_clip
 RSNA_DATA=data/synthetic_rsna
 CLIP_CFG=configs/rclip/rclip_tiny_synthetic.py
@@ -114,7 +115,12 @@ for INIT in rclip random; do
   run "probe_${INIT}_test" ${PY} tools/test.py "${PROBE_CFG}" "$(last_ckpt "${WORK}/probe_${INIT}")" \
     --work-dir "${WORK}/probe_${INIT}" --cfg-options "${OPT}"
 done
+ZS_CFG=configs/rclip/rclip_tiny_zero-shot_rsna_synthetic.py
+run rclip_zero_shot_test ${PY} tools/test.py "${ZS_CFG}" "$(last_ckpt "${WORK}/rclip")" \
+  --work-dir "${WORK}/rclip_zero_shot" \
+  --cfg-options "model.text_encoder.tokenizer=${WORK}/rclip/tokenizer"
+
 step "summary"
-DEMO_CMD="${PY} tools/demo_app.py  # then open http://127.0.0.1:7860"
+DEMO_CMD="${PY} tools/demo_app.py  # serves the trained models on http://127.0.0.1:7860"
 ${PY} tools/demo_summary.py "${WORK}" --demo-command "${DEMO_CMD}"
 echo "full logs: ${LOGS}/"

@@ -41,7 +41,7 @@ from mmengine.logging import MMLogger  # noqa: E402
 #: the model tools/demo.sh trains, used when no CONFIG / CHECKPOINT is given
 DEFAULT_WORK_DIR = 'work_dirs/demo'
 DEFAULT_CONFIG = 'configs/rrg/rrg-generator_tiny_synthetic.py'
-DEFAULT_CLIP_CONFIG = 'configs/rclip/rclip_tiny_synthetic.py'
+DEFAULT_CLIP_CONFIG = 'configs/rclip/rclip_tiny_zero-shot_rsna_synthetic.py'
 DEFAULT_SAMPLE_ROOT = 'data/synthetic'
 #: the real radiograph of the pydicom-data wheel (crrg.testing.real_data)
 REAL_SAMPLE = 'RG1_UNCR'
@@ -76,7 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help='override settings of the config, key=value')
     parser.add_argument(
         '--clip-config',
-        help='R-CLIP config for the zero-shot pneumonia probability '
+        help='zero-shot R-CLIP config (RCLIPZeroShot) for the pneumonia '
+        'probability '
         f'(default with the default model: {DEFAULT_CLIP_CONFIG} when '
         f'tools/demo.sh trained it)')
     parser.add_argument('--clip-checkpoint', help='R-CLIP checkpoint')
@@ -222,20 +223,21 @@ def collect_samples(patterns: Sequence[str] | None,
 class ZeroShotPneumonia:
     """R-CLIP's zero-shot pneumonia probability of one image.
 
-    CXR-CLIP's protocol: the image embedding is compared with the embeddings
-    of the prompts "No evidence of pneumonia" and "Findings suggesting
-    pneumonia."; the softmax of the scaled cosine similarities gives the
-    probability of the second.
+    Runs the config's ``RCLIPZeroShot`` (CXR-CLIP's protocol: the softmax
+    over the cosine similarities of the image with the prompts "No evidence
+    of pneumonia" and "Findings suggesting pneumonia.") through its test
+    pipeline, whose loader is replaced by crrg's X-ray loader (JPEG, PNG or
+    DICOM).
 
     Args:
-        config (str): R-CLIP config.
-        checkpoint (str): Its checkpoint.
+        config (str): A zero-shot R-CLIP config, e.g.
+            ``configs/rclip/rclip_tiny_zero-shot_rsna_synthetic.py``.
+        checkpoint (str): An R-CLIP checkpoint.
         cfg_options (dict, optional): Overrides of the config.
         device (str): Defaults to 'cpu'.
-        allow_partial (bool): Load a checkpoint that does not match the model.
+        allow_partial (bool): Load a checkpoint that does not match the
+            model. Defaults to False.
     """
-
-    PROMPTS = ('No evidence of pneumonia', 'Findings suggesting pneumonia.')
 
     def __init__(self,
                  config: str,
@@ -243,38 +245,38 @@ class ZeroShotPneumonia:
                  cfg_options: dict | None = None,
                  device: str = 'cpu',
                  allow_partial: bool = False) -> None:
-        import torch
         from mmcv.transforms import Compose
         from mmengine.registry import init_default_scope
 
-        from crrg.apis import build_model
+        from crrg.apis import test_pipeline_cfg
+        from crrg.registry import MODELS
+        from crrg.utils import load_model_checkpoint
         cfg = Config.fromfile(config)
         if cfg_options:
             cfg.merge_from_dict(cfg_options)
+        if cfg.model.get('type') != 'RCLIPZeroShot':
+            raise ValueError(
+                f'{config}: the zero-shot probability needs an RCLIPZeroShot '
+                f'config (model type {cfg.model.get("type")!r}), e.g. '
+                f'{DEFAULT_CLIP_CONFIG}')
         init_default_scope(cfg.get('default_scope', 'crrg'))
-        self.model = build_model(cfg, checkpoint, device)
-        size = int(cfg.get('image_size', 224))
-        self.pipeline = Compose([
-            dict(type=xray_loader_type()),
-            dict(type='mmpretrain.Resize', scale=(size, size)),
-            dict(type='mmpretrain.PackInputs'),
-        ])
-        with torch.no_grad():
-            self.prompts = self.model.encode_text(list(self.PROMPTS))
+        self.model = MODELS.build(cfg.model)
+        load_model_checkpoint(self.model, checkpoint,
+                              allow_partial=allow_partial)
+        self.model.to(device).eval()
+        pipeline = [dict(t) for t in test_pipeline_cfg(cfg)]
+        if 'Load' in str(pipeline[0].get('type', '')):
+            pipeline[0] = dict(type=xray_loader_type())
+        self.pipeline = Compose(pipeline)
 
     def __call__(self, path: str) -> float:
         """Probability (0..1) that the image at ``path`` shows pneumonia."""
         import torch
         from mmengine.dataset import default_collate
-        data = self.pipeline(dict(img_path=path))
         with torch.no_grad():
-            batch = self.model.data_preprocessor(
-                default_collate([data]), False)
-            inputs = batch['inputs']
-            image = self.model.encode_image(
-                inputs[0] if isinstance(inputs, (list, tuple)) else inputs)
-            logits = self.model.scale() * image @ self.prompts.t()
-        return float(logits.softmax(dim=-1)[0, 1])
+            sample = self.model.test_step(
+                default_collate([self.pipeline(dict(img_path=path))]))[0]
+        return float(sample.pred_score[1])
 
 
 def xray_loader_type() -> str:

@@ -40,7 +40,7 @@ REPORT_FIGURES = [
 #: linear probe and zero-shot figures: (figure, keys)
 PROBE_FIGURES = [('AUC', ('binary/auc', 'auc')),
                  ('accuracy', ('binary/accuracy', 'accuracy'))]
-ZERO_SHOT_KEYS = ('zero_shot/auc', 'zeroshot/auc', 'zero-shot/auc')
+ZERO_SHOT_KEYS = ('binary/auc', )
 
 
 def latest_test_metrics(work_dir: str) -> dict | None:
@@ -114,10 +114,8 @@ def collect(work_dir: str) -> list[dict]:
                          baseline=pick(test_of('probe_random'), keys),
                          baseline_name='random encoder'))
     zero_shot = pick(test_of('rclip_zero_shot'), ZERO_SHOT_KEYS)
-    if zero_shot is None:
-        zero_shot = pick(test_of('rclip'), ZERO_SHOT_KEYS)
     rows.append(dict(stage='6 R-CLIP zero-shot (RSNA)', figure='AUC',
-                     value=zero_shot, baseline=0.5 if zero_shot else None,
+                     value=zero_shot, baseline=None if zero_shot is None else 0.5,
                      baseline_name='chance'))
     return rows
 

@@ -47,6 +47,7 @@ def test_summary_reads_every_stage(tmp_path, capsys):
         'ce_rules/f1_micro5_unc-pos': 0.2}))
     write_test_json(work, 'probe_rclip', 't1', {'binary/auc': 0.971}, 5000)
     write_test_json(work, 'probe_random', 't2', {'binary/auc': 0.658}, 5000)
+    write_test_json(work, 'rclip_zero_shot', 't3', {'binary/auc': 0.61}, 6000)
 
     summary = load_summary()
     assert summary.main([str(work), '--demo-command', 'python x.py']) == 0
@@ -62,6 +63,9 @@ def test_summary_reads_every_stage(tmp_path, capsys):
     assert (ce['value'], ce['baseline']) == (0.6, 0.2)
     probe = rows[('6 R-CLIP probe (RSNA 1%)', 'AUC')]
     assert (probe['value'], probe['baseline']) == (0.971, 0.658)
+
+    zero_shot = rows[('6 R-CLIP zero-shot (RSNA)', 'AUC')]
+    assert (zero_shot['value'], zero_shot['baseline']) == (0.61, 0.5)
 
     table = (work / 'summary.md').read_text()
     assert '| 1 detector | mAP@0.5 | 0.980 |  |' in table
