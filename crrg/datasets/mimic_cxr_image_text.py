@@ -5,7 +5,10 @@ MIMIC-CXR-JPG (split and metadata CSVs, see :mod:`crrg.datasets.mimic_cxr`);
 texts are two sections of the study's report (FINDINGS and IMPRESSION by
 default) or, for R-CLIP-opt, a generated report read from a JSON-lines file
 with one ``{"study_id": int, "report": str}`` object per line (written by
-``tools/generate_reports.py``).
+``tools/generate_reports.py``). Back-translated texts (CXR-CLIP's text
+augmentation) come from a JSON-lines file with one ``{"study_id": int,
+"back_translations": {text: back-translated text}}`` object per line
+(written by ``tools/back_translate.py --image-text``).
 """
 import json
 import logging
@@ -55,6 +58,40 @@ def read_generated_reports(path: str) -> Dict[int, str]:
     return reports
 
 
+def read_back_translations(path: str) -> Dict[int, Dict[str, str]]:
+    """``study_id -> {text: back-translation}`` from a JSON-lines file.
+
+    Raises:
+        FileNotFoundError: The file is missing.
+        DataFormatError: A line is not JSON or lacks ``study_id`` /
+            ``back_translations`` (an object); names the file and the line.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{path}: back-translation file not found; write it with '
+            'tools/back_translate.py --image-text')
+    translations = {}
+    with open(path, encoding='utf-8') as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataFormatError(
+                    f'{path}: line {number} is not JSON ({err})') from err
+            if 'study_id' not in record or not isinstance(
+                    record.get('back_translations'), dict):
+                raise DataFormatError(
+                    f'{path}: line {number} needs "study_id" and a '
+                    '"back_translations" object')
+            translations[int(record['study_id'])] = {
+                str(k): str(v)
+                for k, v in record['back_translations'].items()
+            }
+    return translations
+
+
 @DATASETS.register_module()
 class MimicCxrImageTextDataset(BaseDataset):
     """MIMIC-CXR studies as (two image views, two text views) pairs.
@@ -82,6 +119,10 @@ class MimicCxrImageTextDataset(BaseDataset):
         report_file (str, optional): JSON-lines generated reports that
             replace the reference report (its one text); every kept study
             must be in it. A path of its own, not under ``data_root``.
+        back_translation_file (str, optional): JSON-lines back-translations
+            of the texts; each data info then has ``texts_augmented``
+            (aligned with ``texts``, None where a text has none), which
+            ``SampleTextViews`` draws from. A path of its own.
         image_views (str): ``'study'`` or ``'augment'``. Defaults to
             'study'.
         pipeline (list): Transforms.
@@ -100,6 +141,7 @@ class MimicCxrImageTextDataset(BaseDataset):
                  split: str = 'train',
                  text_sections: Sequence[str] = ('findings', 'impression'),
                  report_file: Optional[str] = None,
+                 back_translation_file: Optional[str] = None,
                  image_views: str = 'study',
                  pipeline: Sequence[Union[dict, Callable]] = (),
                  **kwargs) -> None:
@@ -111,6 +153,7 @@ class MimicCxrImageTextDataset(BaseDataset):
         self.metadata_file = osp.join(data_root, metadata_file)
         self.report_dir = osp.join(data_root, report_dir)
         self.report_file = report_file
+        self.back_translation_file = back_translation_file
         self.split = split
         self.text_sections = tuple(text_sections)
         self.image_views = image_views
@@ -145,6 +188,9 @@ class MimicCxrImageTextDataset(BaseDataset):
             studies.setdefault(record['study_id'], []).append(record)
         generated = (read_generated_reports(self.report_file)
                      if self.report_file else None)
+        back_translations = (read_back_translations(
+            self.back_translation_file) if self.back_translation_file else
+                             None)
         data_list, self.num_skipped = [], 0
         for study_id, images in studies.items():
             frontal = [r for r in images if r['view_position'] in FRONTAL_VIEWS]
@@ -169,6 +215,11 @@ class MimicCxrImageTextDataset(BaseDataset):
                     texts=texts,
                     study_id=study_id,
                     subject_id=frontal[0]['subject_id']))
+            if back_translations is not None:
+                translated = back_translations.get(study_id, {})
+                data_list[-1]['texts_augmented'] = [
+                    translated.get(t) for t in texts
+                ]
         if self.num_skipped:
             print_log(
                 f'MimicCxrImageTextDataset: skipped {self.num_skipped} '
