@@ -6,6 +6,13 @@ mmdet components by bare name (``type='FasterRCNN'``) and components of any
 other OpenMMLab library by scoped name (``type='mmpretrain.ResNet'``).
 ``locations`` lists the modules that register into each registry, so building
 by name imports them on demand.
+
+Importing this module also does the set-up crrg needs before any checkpoint
+is loaded (the safe-globals mmengine's checkpoints need under torch>=2.6's
+``weights_only`` loading): every crrg component is built through these
+registries, so the set-up happens however crrg was imported, even where
+``crrg/__init__.py`` never runs (a checkout folder named ``crrg`` on
+``PYTHONPATH`` makes ``crrg`` a namespace package).
 """
 from mmdet.registry import DATA_SAMPLERS as MMDET_DATA_SAMPLERS
 from mmdet.registry import DATASETS as MMDET_DATASETS
@@ -31,6 +38,10 @@ from mmdet.registry import VISUALIZERS as MMDET_VISUALIZERS
 from mmdet.registry import \
     WEIGHT_INITIALIZERS as MMDET_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
+
+from crrg.utils.checkpoint import allow_mmengine_checkpoint_types
+
+allow_mmengine_checkpoint_types()
 
 RUNNERS = Registry(
     'runner', parent=MMDET_RUNNERS, scope='crrg', locations=['crrg.engine'])

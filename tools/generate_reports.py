@@ -17,16 +17,11 @@ import json
 import os
 import os.path as osp
 
-import torch
-from mmcv.transforms import Compose
 from mmengine.config import Config, DictAction
-from mmengine.dataset import pseudo_collate
 from mmengine.logging import print_log
-from mmengine.registry import init_default_scope
 
-from crrg.apis import build_model, test_pipeline_cfg
+from crrg.apis import ReportInferencer
 from crrg.registry import DATASETS
-from crrg.utils.setup_env import register_all_modules
 
 
 def parse_args() -> argparse.Namespace:
@@ -40,6 +35,9 @@ def parse_args() -> argparse.Namespace:
                         help='dataset split (default: the config\'s)')
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='load a checkpoint whose keys do not match '
+                        'the model')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides of the report generator config')
     return parser.parse_args()
@@ -57,13 +55,12 @@ def build_studies(clip_config: str, split: str = None):
 
 def main() -> None:
     args = parse_args()
-    register_all_modules(init_default_scope=False)
     cfg = Config.fromfile(args.rrg_config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'crrg'))
-    model = build_model(cfg, args.rrg_checkpoint, args.device)
-    pipeline = Compose(test_pipeline_cfg(cfg))
+    inferencer = ReportInferencer(
+        model=cfg, weights=args.rrg_checkpoint, device=args.device,
+        allow_partial=args.allow_partial)
     studies = build_studies(args.clip_config, args.split)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     num_empty = 0
@@ -71,18 +68,15 @@ def main() -> None:
         for start in range(0, len(studies), args.batch_size):
             infos = [studies.get_data_info(i) for i in
                      range(start, min(start + args.batch_size, len(studies)))]
-            batch = [pipeline(dict(img_path=info['img_paths'][0],
-                                   img_id=str(info['study_id'])))
-                     for info in infos]
-            with torch.no_grad():
-                samples = model.test_step(pseudo_collate(batch))
-            for info, sample in zip(infos, samples):
-                num_empty += not sample.pred_report
+            preds = inferencer([info['img_paths'][0] for info in infos],
+                               batch_size=args.batch_size)['predictions']
+            for info, pred in zip(infos, preds):
+                num_empty += not pred['report']
                 f.write(json.dumps(dict(
                     study_id=info['study_id'],
                     subject_id=info['subject_id'],
                     img_path=info['img_paths'][0],
-                    report=sample.pred_report)) + '\n')
+                    report=pred['report'])) + '\n')
             print_log(f'{start + len(infos)}/{len(studies)} studies',
                       'current')
     print_log(f'wrote {len(studies)} generated reports to {args.out} '

@@ -1,10 +1,13 @@
 """Explainable report generation for chest X-ray images.
 
-Runs a region-guided report generator on image files and writes, per image,
-``<stem>.txt`` (the report), ``<stem>.json`` (the 29 regions: name, box in the
-original image's pixels, scores, detected/selected flags and sentence) and
-``<stem>.png`` (the selected regions drawn on the X-ray with their sentences),
-and prints a region table for each image.
+Runs a report generator through :class:`crrg.apis.ReportInferencer` on image
+files and writes, per image, ``<stem>.txt`` (the report), ``<stem>.json`` (the
+inferencer's prediction: image path, original shape, report and the 29
+regions with their box in the original image's pixels, scores,
+detected/selected flags and sentence) and ``<stem>.png`` (the selected regions
+drawn on the X-ray with their sentences), and prints a region table for each
+image. The exit code is 0 only when every input gave its outputs; the last
+line sums up what failed and why.
 
 Example::
 
@@ -20,20 +23,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import mmcv
-import torch
-from mmcv.transforms import Compose
 from mmengine.config import Config, DictAction
-from mmengine.dataset import pseudo_collate
-from mmengine.registry import init_default_scope
-from mmengine.structures import InstanceData
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from crrg.apis import build_model, test_pipeline_cfg
-from crrg.structures import ANATOMICAL_REGIONS
-from crrg.utils.setup_env import register_all_modules
-from crrg.visualization import RegionReportVisualizer, rescale_regions
+from crrg.apis import ReportInferencer
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
 
@@ -56,6 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         '--device', default='cpu', help='device, e.g. cpu or cuda:0')
     parser.add_argument(
         '--batch-size', type=int, default=1, help='images per forward pass')
+    parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='load a checkpoint whose keys do not match the model (missing '
+        'weights keep their random initialisation)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -101,30 +101,6 @@ def expand_images(
     return unique, failures
 
 
-def region_records(regions: InstanceData) -> list[dict]:
-    """The JSON rows of the 29 regions.
-
-    Args:
-        regions (InstanceData): ``pred_regions`` in original pixels.
-
-    Returns:
-        list[dict]: Per region ``name``, ``box`` [x1, y1, x2, y2], ``score``,
-        ``detected``, ``selected``, ``selection_score`` and ``sentence``.
-    """
-    records = []
-    for i, name in enumerate(ANATOMICAL_REGIONS):
-        records.append(
-            {
-                'name': name,
-                'box': [round(float(v), 2) for v in regions.bboxes[i]],
-                'score': float(regions.scores[i]),
-                'detected': bool(regions.detected[i]),
-                'selected': bool(regions.selected[i]),
-                'selection_score': float(regions.selection_scores[i]),
-                'sentence': regions.sentences[i]})
-    return records
-
-
 def region_table(title: str, records: list[dict]) -> Table:
     """A table of the regions: name, detected, selected, sentence."""
     table = Table(title=title, show_lines=False)
@@ -151,79 +127,44 @@ def unique_stem(path: Path, used: dict[str, int]) -> str:
     return stem if count == 0 else f'{stem}_{count}'
 
 
-def write_outputs(image_path: Path, stem: str, sample, out_dir: Path,
-                  visualizer: RegionReportVisualizer) -> list[dict]:
+def write_outputs(pred: dict, drawing, stem: str, out_dir: Path) -> None:
     """Write ``<stem>.txt``, ``<stem>.json`` and ``<stem>.png``.
 
     Args:
-        image_path (Path): The input image.
+        pred (dict): The inferencer's prediction for one image.
+        drawing (np.ndarray): Its (H, W', 3) RGB visualisation.
         stem (str): Output file stem.
-        sample (DetDataSample): The model's prediction for the image.
         out_dir (Path): Output directory.
-        visualizer (RegionReportVisualizer): Draws the PNG.
-
-    Returns:
-        list[dict]: The region records written to the JSON.
     """
-    sample = sample.cpu()
-    regions = rescale_regions(sample.pred_regions, sample.metainfo)
-    records = region_records(regions)
-    report = sample.pred_report
-    (out_dir / f'{stem}.txt').write_text(report + '\n', encoding='utf-8')
+    (out_dir / f'{stem}.txt').write_text(pred['report'] + '\n',
+                                         encoding='utf-8')
     with open(out_dir / f'{stem}.json', 'w', encoding='utf-8') as f:
-        json.dump(
-            {'image': str(image_path), 'report': report, 'regions': records},
-            f,
-            indent=2)
-    image = mmcv.imread(str(image_path), channel_order='rgb')
-    sample.pred_regions = regions
-    visualizer.add_datasample(
-        stem, image, sample, out_file=str(out_dir / f'{stem}.png'))
-    return records
+        json.dump(pred, f, indent=2)
+    mmcv.imwrite(drawing[..., ::-1], str(out_dir / f'{stem}.png'))
 
 
-def run_batch(model: torch.nn.Module, batch: list[tuple[Path, str, dict]],
-              out_dir: Path, visualizer: RegionReportVisualizer,
-              console: Console) -> list[tuple[str, str]]:
-    """Predict one batch and write its outputs.
-
-    Returns:
-        list[tuple[str, str]]: (image, reason) of the images that failed.
-    """
-    with torch.no_grad():
-        try:
-            samples = model.test_step(pseudo_collate([b[2] for b in batch]))
-        except Exception as exc:  # noqa: BLE001 - reported per image
-            return [(str(b[0]), f'model failed: {type(exc).__name__}: {exc}')
-                    for b in batch]
-    failures = []
-    for (path, stem, _), sample in zip(batch, samples):
-        try:
-            records = write_outputs(path, stem, sample, out_dir, visualizer)
-        except Exception as exc:  # noqa: BLE001 - reported per image
-            failures.append(
-                (str(path), (f'writing outputs failed: '
-                 f'{type(exc).__name__}: {exc}')))
-            continue
-        console.print(
-            region_table(escape(f'{path} -> {out_dir / stem}.*'), records))
-        console.print(f'[bold]report:[/bold] {escape(sample.pred_report)}\n')
-    return failures
+def summary_line(succeeded: int, failures: list[tuple[str, str]]) -> str:
+    """``N image(s) succeeded, M failed`` and, per failure, what and why."""
+    line = f'{succeeded} image(s) succeeded, {len(failures)} failed'
+    if failures:
+        line += ': ' + '; '.join(f'{name} ({reason.split(": ")[0]})'
+                                 for name, reason in failures)
+    return line
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run inference; returns the exit code (0 when an image succeeded)."""
+    """Run inference; returns the exit code, 0 only when every input gave
+    its outputs."""
     args = parse_args(argv)
     console = Console(soft_wrap=True)
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    register_all_modules(init_default_scope=False)
-    init_default_scope(cfg.get('default_scope', 'crrg'))
-
-    model = build_model(cfg, args.checkpoint, args.device)
-    pipeline = Compose(test_pipeline_cfg(cfg))
-    visualizer = RegionReportVisualizer(name=f'infer-{id(args)}')
+    inferencer = ReportInferencer(
+        model=cfg,
+        weights=args.checkpoint,
+        device=args.device,
+        allow_partial=args.allow_partial)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -231,36 +172,39 @@ def main(argv: list[str] | None = None) -> int:
     for name, reason in failures:
         console.print(f'[red]skipped[/red] {escape(name)}: {escape(reason)}')
     used_stems: dict[str, int] = {}
-    batch, succeeded = [], 0
-    for i, path in enumerate(paths):
-        if not path.is_file():
-            failures.append((str(path), 'file not found'))
-            console.print(f'[red]skipped[/red] {escape(str(path))}: '
-                          'file not found')
-        else:
+    stems = {str(path): unique_stem(path, used_stems) for path in paths}
+    succeeded = 0
+    for start in range(0, len(paths), args.batch_size):
+        chunk = [str(p) for p in paths[start:start + args.batch_size]]
+        out = inferencer(
+            chunk,
+            batch_size=args.batch_size,
+            return_vis=True,
+            skip_failed=True)
+        for failure in out['failures']:
+            failures.append((failure['input'], failure['reason']))
+            console.print(f'[red]failed[/red] {escape(failure["input"])}: '
+                          f'{escape(failure["reason"])}')
+        for pred, drawing in zip(out['predictions'], out['visualization']):
+            stem = stems[pred['img_path']]
             try:
-                data = pipeline(
-                    {'img_path': str(path), 'img_id': path.stem})
-            except Exception as exc:  # noqa: BLE001 - reported per image
-                reason = f'unreadable image: {type(exc).__name__}: {exc}'
-                failures.append((str(path), reason))
-                console.print(f'[red]skipped[/red] {escape(str(path))}: '
-                              f'{escape(reason)}')
-            else:
-                batch.append((path, unique_stem(path, used_stems), data))
-        if batch and (len(batch) == args.batch_size or i == len(paths) - 1):
-            batch_failures = run_batch(model, batch, out_dir, visualizer,
-                                       console)
-            for name, reason in batch_failures:
-                console.print(
-                    f'[red]failed[/red] {escape(name)}: {escape(reason)}')
-            failures.extend(batch_failures)
-            succeeded += len(batch) - len(batch_failures)
-            batch = []
-
-    console.print(f'{succeeded} image(s) succeeded, {len(failures)} '
-                  f'failed; outputs in {escape(str(out_dir))}')
-    return 0 if succeeded > 0 else 1
+                write_outputs(pred, drawing, stem, out_dir)
+            except OSError as exc:
+                reason = f'writing outputs failed: {exc}'
+                failures.append((pred['img_path'], reason))
+                console.print(f'[red]failed[/red] '
+                              f'{escape(pred["img_path"])}: {escape(reason)}')
+                continue
+            succeeded += 1
+            console.print(
+                region_table(
+                    escape(f'{pred["img_path"]} -> {out_dir / stem}.*'),
+                    pred['regions']))
+            console.print(
+                f'[bold]report:[/bold] {escape(pred["report"])}\n')
+    console.print(escape(summary_line(succeeded, failures)) +
+                  f'; outputs in {escape(str(out_dir))}')
+    return 0 if not failures and succeeded > 0 else 1
 
 
 if __name__ == '__main__':

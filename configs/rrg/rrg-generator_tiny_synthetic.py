@@ -1,21 +1,8 @@
-# Stage 3 on CPU: a tiny randomly initialised GPT-2 (2 layers, 128 dims,
-# trained, not frozen) on the stage-2 detector + selector, with a byte-level
-# BPE tokenizer trained on the twin's region sentences first:
-#   python tools/train_tokenizer.py configs/rrg/rrg-generator_tiny_synthetic.py \
-#       --out work_dirs/tokenizers/synthetic
+# Stage 3 on CPU: the tiny GPT-2 region head (rrg_tiny_heads.py) on the
+# stage-2 Faster R-CNN + selector.
 _base_ = ['./rrg-selector_tiny_synthetic.py']
 model = dict(
-    generator=dict(
-        _delete_=True,
-        type='GPT2RegionHead',
-        in_channels=256,
-        pretrained=None,
-        gpt2_config=dict(n_layer=2, n_embd=128, n_head=4, n_positions=128),
-        tokenizer='work_dirs/tokenizers/synthetic',
-        freeze_lm=False,
-        max_new_tokens=30,
-        max_report_tokens=300,
-        num_beams=1),
+    generator=dict(_base_.tiny_generator, _delete_=True, in_channels=256),
     train_selector=False,
     train_generator=True,
     detector_checkpoint=None)

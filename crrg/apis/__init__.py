@@ -1,3 +1,3 @@
-from .inference import build_model, test_pipeline_cfg
+from .inferencer import ReportInferencer, region_dicts, test_pipeline_cfg
 
-__all__ = ['build_model', 'test_pipeline_cfg']
+__all__ = ['ReportInferencer', 'region_dicts', 'test_pipeline_cfg']

@@ -1,10 +1,15 @@
-"""The real-size and swapped detector configs build and run a training step."""
+"""The region detector configs (Faster, Cascade, DINO; real size and tiny;
+backbone and detector swaps) build, run a training step and give region
+features through RegionDetector."""
+import copy
+
 import pytest
 import torch
 from mmdet.structures import DetDataSample
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 
+from crrg.models.detectors import RegionDetector
 from crrg.registry import MODELS
 
 CONFIGS = 'configs/region_detector/'
@@ -31,20 +36,34 @@ def _train_step(config, size, **model_changes):
     cfg = Config.fromfile(CONFIGS + config)
     cfg.model.backbone.init_cfg = None
     cfg.merge_from_dict(model_changes)
-    model = MODELS.build(cfg.model)
+    torch.manual_seed(0)
+    model = MODELS.build(copy.deepcopy(cfg.model))
     model.train()
     data = model.data_preprocessor(_batch(size), training=True)
     losses = model(**data, mode='loss')
     loss, _ = model.parse_losses(losses)
     loss.backward()
     assert torch.isfinite(loss)
-    grads = [p.grad for p in model.roi_head.parameters() if p.grad is not None]
+    head = model.roi_head if hasattr(model, 'roi_head') else model.bbox_head
+    grads = [p.grad for p in head.parameters() if p.grad is not None]
     assert grads and any(g.abs().sum() > 0 for g in grads)
-    model.eval()
+    regions = RegionDetector(detector=cfg.model)
+    regions.detector.load_state_dict(model.state_dict())
+    regions.eval()
     with torch.no_grad():
-        regions = model.predict_regions(data['inputs'][:1],
-                                        data['data_samples'][:1])
+        regions = regions.predict_regions(data['inputs'][:1],
+                                          data['data_samples'][:1])
     return model, regions
+
+
+@pytest.mark.parametrize('config, channels', [
+    ('faster-rcnn_tiny_synthetic.py', 256),
+    ('cascade-rcnn_tiny_synthetic.py', 256),
+    ('dino-4scale_tiny_synthetic.py', 256),
+])
+def test_tiny_detectors_one_step(config, channels):
+    _, regions = _train_step(config, 128)
+    assert regions.features.shape == (1, 29, channels)
 
 
 @pytest.mark.slow
@@ -66,3 +85,12 @@ def test_backbone_swap_convnext_one_step():
                                  128)
     assert type(model.backbone).__module__.startswith('mmpretrain')
     assert regions.features.shape == (1, 29, 1024)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('config', [
+    'cascade-rcnn_r50_fpn_opt_imagenome.py', 'dino-4scale_r50_opt_imagenome.py'
+])
+def test_real_size_detector_swaps_one_step(config):
+    _, regions = _train_step(config, 256)
+    assert regions.features.shape[:2] == (1, 29)

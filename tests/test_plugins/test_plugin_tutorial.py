@@ -34,17 +34,54 @@ def _tutorial_files():
     return files
 
 
+# What ``pip install -e .`` in the checkout installs (tools/setup_env.sh):
+# setuptools' editable finder, appended to ``sys.meta_path`` after the path
+# finder, mapping the top-level package ``crrg`` to the checkout's ``crrg/``.
+# Written as a ``sitecustomize`` so the subprocesses get it at start-up, in
+# front of the editable finder of the environment's own crrg install.
+EDITABLE_FINDER = """
+import sys
+from importlib.machinery import PathFinder
+from importlib.util import spec_from_file_location
+
+PACKAGE = {package!r}
+
+
+class CheckoutFinder:
+    @classmethod
+    def find_spec(cls, fullname, path=None, target=None):
+        if fullname == 'crrg':
+            return spec_from_file_location(
+                'crrg', PACKAGE + '/__init__.py',
+                submodule_search_locations=[PACKAGE])
+        if fullname.startswith('crrg.'):
+            parent = '/'.join([PACKAGE] + fullname.split('.')[1:-1])
+            return PathFinder.find_spec(fullname, [parent])
+        return None
+
+
+sys.meta_path.insert(sys.meta_path.index(PathFinder) + 1, CheckoutFinder)
+"""
+
+
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
-    """The tutorial's ``workspace/``: the crrg checkout plus the user's files."""
+    """The tutorial's ``workspace/``: the crrg checkout, in a folder named
+    ``crrg``, installed editable, plus the user's files."""
     files = _tutorial_files()
     assert set(files) == {
         'my_crrg_ext/heads.py', 'my_crrg_ext/__init__.py', CONFIG
     }, f'{DOC}: the tutorial no longer names the files this test expects'
-    # the checkout's configs and tools (the package comes from PYTHONPATH);
     # a copy, not a symlink, so that `..` leaves the checkout as for a user
-    for folder in ('configs', 'tools'):
-        shutil.copytree(osp.join(ROOT, folder), tmp_path / 'crrg' / folder)
+    for folder in ('crrg', 'configs', 'tools'):
+        shutil.copytree(
+            osp.join(ROOT, folder),
+            tmp_path / 'crrg' / folder,
+            ignore=shutil.ignore_patterns('__pycache__'))
+    site = tmp_path / 'site'
+    site.mkdir()
+    (site / 'sitecustomize.py').write_text(
+        EDITABLE_FINDER.format(package=str(tmp_path / 'crrg' / 'crrg')))
     for path, text in files.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(text)
@@ -70,35 +107,63 @@ def test_custom_head_registers_and_builds(workspace):
     assert selector(torch.randn(2, 29, 256)).shape == (2, 29)
 
 
-def _run(cwd, *args):
+def _run(workspace, *args, check=True):
+    """Run ``python *args`` in the checkout as the tutorial does: the
+    workspace (``..``) on PYTHONPATH, crrg from its editable install."""
     env = dict(os.environ, OMP_NUM_THREADS='1',
-               PYTHONPATH=os.pathsep.join([osp.dirname(cwd), ROOT]))
-    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+               PYTHONPATH=os.pathsep.join(
+                   [str(workspace), str(workspace / 'site')]))
+    proc = subprocess.run([sys.executable, *args], cwd=workspace / 'crrg',
+                          env=env, capture_output=True, text=True,
+                          timeout=600)
+    if check:
+        assert proc.returncode == 0, \
+            proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
+
+
+def test_the_layout_imports_crrg_as_a_namespace_package(workspace):
+    """The trap the layout sets: ``crrg`` is the checkout folder (a namespace
+    package, its ``__init__`` never runs); crrg's modules still load from the
+    checkout, and importing the registry does crrg's checkpoint set-up."""
+    script = workspace / 'site' / 'which_crrg.py'
+    script.write_text(
+        'import torch, crrg, crrg.registry\n'
+        'from mmengine.logging import HistoryBuffer\n'
+        'print(crrg.__file__, crrg.registry.__file__)\n'
+        'print(HistoryBuffer in torch.serialization.get_safe_globals())\n')
+    out = _run(workspace, str(script))
+    package, registry, allowed = out.split()
+    assert package == 'None'
+    assert registry == str(workspace / 'crrg' / 'crrg' / 'registry.py')
+    assert allowed == 'True'
 
 
 @pytest.mark.slow
 def test_train_and_test_with_tools(workspace, synthetic_twin):
+    """Section 4 as written: stage 1 with crrg's config, then the plugin's
+    stage 2 loading that stage-1 checkpoint (mmengine's message hub inside,
+    so it needs crrg's safe globals), then its test; one epoch each."""
     data_root, _ = synthetic_twin
-    checkout = str(workspace / 'crrg')
-    work = str(workspace / 'work')
+    (workspace / 'crrg' / 'data').mkdir()
+    (workspace / 'crrg' / 'data' / 'synthetic').symlink_to(data_root)
+    smoke = ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+             'default_hooks.checkpoint.interval=1']
+    _run(workspace, 'tools/train.py',
+         'configs/region_detector/faster-rcnn_tiny_synthetic.py',
+         '--cfg-options', *smoke)
+    stage1 = (workspace / 'crrg' / 'work_dirs' / 'faster-rcnn_tiny_synthetic'
+              / 'last_checkpoint').read_text().strip()
     config = osp.join('..', CONFIG)
-    data = [
-        f'{loader}.dataset.data_root={data_root}'
-        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
-    ]
-    log = _run(checkout, 'tools/train.py', config, '--work-dir', work,
-               '--cfg-options', 'model.detector_checkpoint=None',
-               'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
-               'default_hooks.checkpoint.interval=1', *data)
+    log = _run(workspace, 'tools/train.py', config, '--cfg-options',
+               f'model.detector_checkpoint={stage1}', *smoke)
     assert "type='DeeperRegionSelector'" in log
+    assert f'Loads checkpoint by local backend from path: {stage1}' in log
     assert 'Epoch(train) [1]' in log and 'loss_selection' in log
-    ckpt = osp.join(work, 'epoch_1.pth')
+    ckpt = (workspace / 'crrg' / 'work_dirs' /
+            'rrg-deeper-selector_tiny_synthetic' / 'epoch_1.pth')
     state = torch.load(ckpt, map_location='cpu', weights_only=False)
     # four linear layers (256 -> 256 -> 128 -> 64 -> 1): the deeper head
     assert state['state_dict']['selector.mlp.6.weight'].shape == (1, 64)
-    log = _run(checkout, 'tools/test.py', config, ckpt, '--work-dir', work,
-               '--cfg-options', 'model.detector_checkpoint=None', *data)
+    log = _run(workspace, 'tools/test.py', config, str(ckpt))
     assert 'Epoch(test)' in log and 'selection/f1_micro' in log

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @MODELS.register_module(force=True)
 class PathEchoReportModel(BaseModel):
-    """Writes 'report of <img_id> at <height>px.' for every image."""
+    """Writes 'report of <image file stem> at <height>px.' per image."""
 
     def __init__(self, data_preprocessor=None):
         super().__init__(data_preprocessor=data_preprocessor)
@@ -22,7 +22,7 @@ class PathEchoReportModel(BaseModel):
 
     def forward(self, inputs, data_samples=None, mode='predict'):
         for image, sample in zip(inputs, data_samples):
-            sample.pred_report = (f'report of {sample.img_id} at '
+            sample.pred_report = (f'report of {Path(sample.img_path).stem} at '
                                   f'{image.shape[-2]}px.')
         return data_samples
 
@@ -65,9 +65,10 @@ train_dataloader = dict(dataset=dict(
                                   data_root=str(root)))
     assert [r['study_id'] for r in records] == [
         studies.get_data_info(i)['study_id'] for i in range(len(studies))]
-    assert all(r['report'] == f'report of {r["study_id"]} at 48px.'
+    assert all(r['report'] == f'report of {Path(r["img_path"]).stem} at 48px.'
                for r in records)
     opt = DATASETS.build(dict(type='MimicCxrImageTextDataset',
                               data_root=str(root), report_file=str(out)))
     info = opt.get_data_info(2)
-    assert info['texts'] == [f'report of {info["study_id"]} at 48px.']
+    stem = Path(info['img_paths'][0]).stem
+    assert info['texts'] == [f'report of {stem} at 48px.']

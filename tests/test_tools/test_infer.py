@@ -7,11 +7,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
 
-from crrg.structures import ANATOMICAL_REGIONS, NUM_REGIONS
+from crrg.models.report_generators import BaseReportGenerator
 from crrg.registry import MODELS
+from crrg.structures import ANATOMICAL_REGIONS, NUM_REGIONS
 
 REPO = Path(__file__).resolve().parents[2]
 SELECTED = (0, 8, 24)
@@ -26,42 +26,47 @@ def load_infer():
 
 
 @MODELS.register_module(force=True)
-class FakeRegionReportModel(BaseModel):
-    """Predicts fixed boxes in the pipeline image's pixels.
+class FakeRegionReportModel(BaseReportGenerator):
+    """Predicts fixed boxes, given in the pipeline image's pixels and
+    returned in the original's, as every report generator does.
 
-    Region i's box is ``[2i, 2i, 2i + 8, 2i + 8]``; regions in ``SELECTED``
-    are selected and get a sentence; the report joins those sentences.
+    Region i's box is ``[2i, 2i, 2i + 8, 2i + 8]`` in the pipeline image;
+    regions in ``SELECTED`` are selected and get a sentence; the report joins
+    those sentences.
     """
 
     def __init__(self, data_preprocessor=None):
         super().__init__(data_preprocessor=data_preprocessor)
         self.layer = torch.nn.Linear(1, 1)
 
-    def forward(self, inputs, data_samples=None, mode='predict'):
-        assert mode == 'predict'
+    def extract_feat(self, inputs, data_samples=None):
+        return inputs
+
+    def loss(self, inputs, data_samples):
+        raise NotImplementedError
+
+    def predict(self, inputs, data_samples):
         assert inputs.dim() == 4 and inputs.shape[1] == 3
         for sample in data_samples:
             assert 'gt_instances' not in sample or len(
                 sample.gt_instances) == 0
-            regions = InstanceData()
             start = torch.arange(NUM_REGIONS, dtype=torch.float32) * 2
-            regions.bboxes = torch.stack(
-                [start, start, start + 8, start + 8], dim=1)
-            regions.scores = torch.linspace(0.1, 0.9, NUM_REGIONS)
-            regions.detected = torch.ones(NUM_REGIONS, dtype=torch.bool)
+            bboxes = self.boxes_to_original(
+                torch.stack([start, start, start + 8, start + 8], dim=1),
+                sample.metainfo)
             selected = torch.zeros(NUM_REGIONS, dtype=torch.bool)
             selected[list(SELECTED)] = True
-            regions.selected = selected
-            regions.selection_scores = torch.where(selected, 2.0, -3.0)
+            regions = InstanceData(
+                bboxes=bboxes,
+                scores=torch.linspace(0.1, 0.9, NUM_REGIONS),
+                detected=torch.ones(NUM_REGIONS, dtype=torch.bool),
+                selected=selected,
+                selection_scores=torch.where(selected, 2.0, -3.0))
             regions.sentences = [
                 f'finding in the {name}.' if selected[i] else ''
                 for i, name in enumerate(ANATOMICAL_REGIONS)
             ]
             sample.pred_regions = regions
-            sample.pred_instances = InstanceData(
-                bboxes=regions.bboxes,
-                scores=regions.scores,
-                labels=torch.arange(NUM_REGIONS))
             sample.pred_report = ' '.join(s for s in regions.sentences if s)
         return data_samples
 
@@ -126,7 +131,7 @@ def test_infer_writes_outputs_and_skips_bad_images(setup, tmp_path, capsys):
         '2',
     ])
     stdout = capsys.readouterr().out
-    assert code == 0
+    assert code == 1  # some inputs failed
 
     for stem in ('a', 'b', 'c'):
         for ext in ('txt', 'json', 'png'):
@@ -135,22 +140,23 @@ def test_infer_writes_outputs_and_skips_bad_images(setup, tmp_path, capsys):
     assert not list(out.glob('missing.*'))
 
     record = json.loads((out / 'a.json').read_text())
-    assert record['image'] == str(images / 'a.jpg')
+    assert record['img_path'] == str(images / 'a.jpg')
+    assert record['ori_shape'] == [128, 96]
     assert record['report'] == (out / 'a.txt').read_text().strip()
     assert len(record['regions']) == NUM_REGIONS
     assert [r['name'] for r in record['regions']] == list(ANATOMICAL_REGIONS)
     assert {
-        'name', 'box', 'score', 'detected', 'selected', 'selection_score',
-        'sentence'
+        'index', 'name', 'bbox', 'score', 'detected', 'selected',
+        'selection_score', 'sentence'
     } == set(record['regions'][0])
     selected = [i for i, r in enumerate(record['regions']) if r['selected']]
     assert selected == list(SELECTED)
     # Boxes come back in the original (128x96) image's pixels: x2 for
     # region 3 is (6 + 8) / 0.5 = 28.
-    assert record['regions'][3]['box'] == [12.0, 12.0, 28.0, 28.0]
+    assert record['regions'][3]['bbox'] == [12.0, 12.0, 28.0, 28.0]
     # Pipeline box of the last region is [56, 56, 64, 64] -> clipped to the
     # original width 96 and height 128: [112, 112, 96, 128].
-    assert record['regions'][28]['box'][2] == 96.0
+    assert record['regions'][28]['bbox'][2] == 96.0
     assert record['regions'][8]['sentence'] == 'finding in the left lung.'
 
     png = cv2.imread(str(out / 'a.png'))
@@ -160,8 +166,11 @@ def test_infer_writes_outputs_and_skips_bad_images(setup, tmp_path, capsys):
     assert 'corrupt.jpg' in stdout and 'unreadable image' in stdout
     assert 'missing.jpg' in stdout and 'file not found' in stdout
     assert 'none*.png' in stdout and 'no file matches' in stdout
-    assert stdout.strip().splitlines()[-1].startswith(
-        '3 image(s) succeeded, 3 failed')
+    summary = stdout.strip().splitlines()[-1]
+    assert summary.startswith('3 image(s) succeeded, 3 failed: ')
+    assert 'corrupt.jpg (unreadable image)' in summary
+    assert 'none*.png (no file matches this pattern)' in summary
+    assert 'missing.jpg (unreadable image' in summary
 
 
 def test_infer_fails_when_no_image_succeeds(setup, tmp_path, capsys):
@@ -191,9 +200,9 @@ def test_duplicate_stems_do_not_overwrite(setup, tmp_path):
         str(other / 'a.jpg'), '--out',
         str(out)
     ]) == 0
-    assert json.loads((out / 'a.json').read_text())['image'] == str(
+    assert json.loads((out / 'a.json').read_text())['img_path'] == str(
         images / 'a.jpg')
-    assert json.loads((out / 'a_1.json').read_text())['image'] == str(
+    assert json.loads((out / 'a_1.json').read_text())['img_path'] == str(
         other / 'a.jpg')
 
 
@@ -211,4 +220,4 @@ def test_cfg_options_reach_the_pipeline(setup, tmp_path):
     # 128x96 -> 256x192: scale factor 2, so region 3's [6, 6, 14, 14] maps
     # back to [3, 3, 7, 7].
     record = json.loads((out / 'a.json').read_text())
-    assert record['regions'][3]['box'] == [3.0, 3.0, 7.0, 7.0]
+    assert record['regions'][3]['bbox'] == [3.0, 3.0, 7.0, 7.0]

@@ -1,15 +1,15 @@
 # Region-guided report generation (RGRG design): the 29-region Faster R-CNN
-# R50-FPN -> RegionSelector (MLP 1024-512-128-1) -> GPT2RegionHead
+# R50-FPN, wrapped in a RegionDetector (one box and 1024-d feature per region)
+# -> RegionSelector (MLP 1024-512-128-1) -> GPT2RegionHead
 # (healx/gpt-2-pubmed-medium, frozen, pseudo self-attention). The stage
 # configs in configs/rrg/ switch which part trains.
 _base_ = './faster-rcnn_r50_fpn_regions.py'
 
-detector = {{_base_.model}}
 model = dict(
     _delete_=True,
     type='RegionGuidedReportGenerator',
     data_preprocessor={{_base_.model.data_preprocessor}},
-    detector=detector,
+    detector=dict(type='RegionDetector', detector={{_base_.model}}),
     selector=dict(
         type='RegionSelector',
         in_channels=1024,

@@ -1,5 +1,5 @@
 import math
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -73,6 +73,32 @@ class RCLIP(BaseModel):
         self.losses = nn.ModuleDict(
             {name: MODELS.build(cfg) for name, cfg in losses.items()})
 
+    # Public feature methods: other models read R-CLIP only through these.
+    @property
+    def image_feat_channels(self) -> int:
+        """C of :meth:`extract_image_feat`'s map (= the pooled size)."""
+        return self.image_projection.in_features
+
+    @property
+    def text_channels(self) -> int:
+        """C of :meth:`encode_text_tokens`' token features."""
+        return self.text_encoder.out_channels
+
+    @property
+    def text_tokenizer(self):
+        """The text tower's tokenizer."""
+        return self.text_encoder.tokenizer
+
+    @property
+    def text_word_embeddings(self) -> nn.Embedding:
+        """The text tower's input word embeddings (V, C)."""
+        return self.text_encoder.model.get_input_embeddings()
+
+    def extract_image_feat(self, inputs: Tensor) -> Tensor:
+        """The image backbone's last feature map (B, C, h, w) of (B, 3, H, W)
+        images (C = :attr:`image_feat_channels`)."""
+        return self.backbone(inputs)[-1]
+
     def extract_feat(self, images: Tensor) -> Tensor:
         """Pooled image features (B, ``image_channels``) of (B, 3, H, W)."""
         feats = self.backbone(images)
@@ -80,15 +106,42 @@ class RCLIP(BaseModel):
             feats = self.neck(feats)
         return feats[-1] if isinstance(feats, (tuple, list)) else feats
 
-    def encode_image(self, images: Tensor) -> Tensor:
-        """L2-normalised image embeddings (B, ``embed_dim``)."""
-        return F.normalize(self.image_projection(self.extract_feat(images)),
-                           dim=-1)
+    def encode_image(self, inputs: Tensor, normalize: bool = True) -> Tensor:
+        """Image embeddings (B, ``embed_dim``), L2-normalised by default."""
+        embeds = self.image_projection(self.extract_feat(inputs))
+        return F.normalize(embeds, dim=-1) if normalize else embeds
 
-    def encode_text(self, texts: Sequence[str]) -> Tensor:
-        """L2-normalised text embeddings (N, ``embed_dim``) of N texts."""
-        return F.normalize(self.text_projection(self.text_encoder(texts)),
-                           dim=-1)
+    def encode_text(self, texts: Sequence[str],
+                    normalize: bool = True) -> Tensor:
+        """Text embeddings (N, ``embed_dim``) of N texts, L2-normalised by
+        default."""
+        embeds = self.text_projection(self.text_encoder(list(texts)))
+        return F.normalize(embeds, dim=-1) if normalize else embeds
+
+    def encode_text_embeds(self,
+                           inputs_embeds: Tensor,
+                           attention_mask: Tensor,
+                           normalize: bool = True) -> Tensor:
+        """Text embeddings (N, ``embed_dim``) of word embeddings
+        (N, L, C) given directly (e.g. expected embeddings of soft tokens),
+        with their (N, L) attention mask."""
+        pooled = self.text_encoder.forward_tokens(
+            attention_mask=attention_mask, inputs_embeds=inputs_embeds)
+        embeds = self.text_projection(pooled)
+        return F.normalize(embeds, dim=-1) if normalize else embeds
+
+    def encode_text_tokens(self,
+                           texts: Sequence[str]) -> Tuple[Tensor, Tensor]:
+        """Per-token text features for token-level consumers.
+
+        Returns:
+            tuple[Tensor, Tensor]: features (N, L, C) of the text tower's
+            last layer (C = :attr:`text_channels`) and the (N, L) bool mask,
+            True on real tokens.
+        """
+        tokens = self.text_encoder.tokenize(list(texts))
+        hidden = self.text_encoder.model(**tokens).last_hidden_state
+        return hidden, tokens['attention_mask'].bool()
 
     def embed_views(self, inputs: Union[List[Tensor], Tensor],
                     data_samples: list) -> Dict[str, Tensor]:

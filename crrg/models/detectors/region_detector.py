@@ -1,11 +1,16 @@
-from typing import NamedTuple
+"""One box, score, detected flag and feature per anatomical region, from any
+mmdet two-stage detector with an RoI box head or a DETR-style detector."""
+import copy
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, NamedTuple
 
 import torch
-from mmdet.models.detectors import FasterRCNN
-from mmdet.models.roi_heads.bbox_heads import ConvFCBBoxHead
+from mmdet.models.detectors import DeformableDETR, TwoStageDetector
+from mmdet.models.roi_heads import CascadeRoIHead, StandardRoIHead
 from mmdet.structures import SampleList
-from mmdet.structures.bbox import bbox2roi
-from torch import Tensor
+from mmdet.structures.bbox import bbox2roi, bbox_cxcywh_to_xyxy
+from mmengine.model import BaseModule
+from torch import Tensor, nn
 
 from crrg.registry import MODELS
 
@@ -14,12 +19,14 @@ class RegionPredictions(NamedTuple):
     """One box per anatomical region for each image of a batch.
 
     Attributes:
-        bboxes (Tensor): (B, R, 4) xyxy boxes in the input image's pixels.
+        bboxes (Tensor): (B, R, 4) xyxy boxes in the input image's pixels
+            (the pipeline's image, before padding).
         scores (Tensor): (B, R) class probability of each region's box.
-        detected (Tensor): (B, R) bool, whether any proposal voted for the
-            region (see :meth:`RegionDetector.predict_regions`).
-        features (Tensor): (B, R, C) the box head's shared-FC feature of each
-            region's proposal (C = ``fc_out_channels``, 1024 in real configs).
+        detected (Tensor): (B, R) bool, whether the detector found the region
+            (see :class:`RegionDetector`).
+        features (Tensor): (B, R, C) the feature the detector's classifier
+            saw for each region's box (C = the box head's ``fc_out_channels``
+            or the transformer's ``embed_dims``).
     """
     bboxes: Tensor
     scores: Tensor
@@ -54,81 +61,163 @@ def select_region_proposals(class_scores: Tensor):
     return best, detected
 
 
-@MODELS.register_module()
-class RegionDetector(FasterRCNN):
-    """Faster R-CNN for the 29 anatomical regions, one box per region.
+@contextmanager
+def classifier_inputs(classifier: nn.Module) -> Iterator[List[Tensor]]:
+    """Record what ``classifier`` is called with while the context is open.
 
-    Trains and predicts exactly as mmdet's :class:`FasterRCNN`;
-    :meth:`predict_regions` adds the region-level output the report heads use.
-    The RoI box head must be a ``ConvFCBBoxHead`` (e.g. ``Shared2FCBBoxHead``)
-    with shared FCs, whose output is the region feature.
+    Yields:
+        list[Tensor]: The first positional input of every call, in order.
+    """
+    seen: List[Tensor] = []
+    handle = classifier.register_forward_pre_hook(
+        lambda module, args: seen.append(args[0]))
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+@MODELS.register_module()
+class RegionDetector(BaseModule):
+    """Region features from an mmdet detector, by composition.
+
+    Wraps the detector built from ``detector`` (trained in stage 1 as a plain
+    mmdet detector, with the 29 regions as its classes) and gives, per image,
+    one box, score, detected flag and feature per region
+    (:meth:`predict_regions`).
+
+    Supported detectors:
+
+    - two-stage (:class:`~mmdet.models.detectors.TwoStageDetector`: Faster
+      R-CNN, Cascade R-CNN, Double-Head R-CNN, ...) whose RoI head is a
+      ``StandardRoIHead`` or ``CascadeRoIHead`` subclass and whose box head
+      classifies with an ``fc_cls`` layer. RGRG's rule: class probabilities
+      are the softmax of the box head's scores (for a cascade, of the stage
+      average, as mmdet's cascade predicts) with the background dropped; each
+      proposal votes for its argmax region and each region keeps its
+      top-scoring voter (:func:`select_region_proposals`), with that
+      proposal's regressed box (a cascade's last stage) and the feature
+      ``fc_cls`` saw for it (a cascade's last stage's).
+    - query-based (:class:`~mmdet.models.detectors.DeformableDETR` and its
+      subclasses, e.g. DINO): one decoder query per region, matched by
+      class: region ``r`` takes the query with the highest sigmoid score for
+      ``r`` in the last decoder layer, its box, and its last-layer hidden
+      state (what the classifier sees); it is detected when that score
+      reaches ``query_score_thr``.
+
+    Args:
+        detector (dict): An mmdet detector config.
+        query_score_thr (float): Detection threshold of query-based
+            detectors. Defaults to 0.3.
+        init_cfg (dict, optional): mmengine init config; a stage-1
+            checkpoint goes into ``detector.init_cfg``.
     """
 
-    def _box_head_forward(self, bbox_feats: Tensor):
-        """Run the box head, also returning its shared-FC output.
+    def __init__(self,
+                 detector: dict,
+                 query_score_thr: float = 0.3,
+                 init_cfg=None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        # a copy: mmdet's DETRs write into the config they are built from
+        self.detector = MODELS.build(copy.deepcopy(detector))
+        self.query_score_thr = query_score_thr
+        self.query_based = self._query_based(self.detector)
 
-        Returns:
-            tuple[Tensor, Tensor, Tensor]: shared features (N, C), class
-            scores (N, R+1) and box deltas (N, 4R or 4).
-        """
-        head = self.roi_head.bbox_head
-        if not isinstance(head, ConvFCBBoxHead) or head.num_shared_fcs == 0:
-            raise TypeError('RegionDetector.predict_regions needs a box head '
-                            'with shared FCs (e.g. Shared2FCBBoxHead), got '
-                            f'{type(head).__name__}')
-        x = bbox_feats
-        for conv in head.shared_convs:
-            x = conv(x)
-        if head.with_avg_pool:
-            x = head.avg_pool(x)
-        x = x.flatten(1)
-        for fc in head.shared_fcs:
-            x = head.relu(fc(x))
-        shared = x
-        x_cls, x_reg = shared, shared
-        for fc in head.cls_fcs:
-            x_cls = head.relu(fc(x_cls))
-        for fc in head.reg_fcs:
-            x_reg = head.relu(fc(x_reg))
-        return shared, head.fc_cls(x_cls), head.fc_reg(x_reg)
+    @staticmethod
+    def _query_based(detector: nn.Module) -> bool:
+        """Whether ``detector`` is query-based (else two-stage); a TypeError
+        names an unsupported one and what is needed."""
+        name = type(detector).__name__
+        if isinstance(detector, TwoStageDetector):
+            roi_head = detector.roi_head
+            if isinstance(roi_head, (StandardRoIHead, CascadeRoIHead)):
+                heads = roi_head.bbox_head
+                head = heads[-1] if isinstance(heads, nn.ModuleList) else heads
+                if isinstance(getattr(head, 'fc_cls', None), nn.Module):
+                    return False
+            raise TypeError(
+                f'RegionDetector: {name} has RoI head '
+                f'{type(roi_head).__name__}; region features need a '
+                'StandardRoIHead or CascadeRoIHead whose box head has an '
+                '"fc_cls" classifier (e.g. Shared2FCBBoxHead)')
+        if isinstance(detector, DeformableDETR):
+            return True
+        raise TypeError(
+            f'RegionDetector: unsupported detector {name}; region features '
+            'need an mmdet TwoStageDetector with an RoI box head (Faster '
+            'R-CNN, Cascade R-CNN, Double-Head, ...) or a DeformableDETR / '
+            'DINO (one decoder query per region)')
 
-    def predict_regions(self, batch_inputs: Tensor,
-                        batch_data_samples: SampleList) -> RegionPredictions:
+    @property
+    def num_regions(self) -> int:
+        """Number of regions (the detector's classes)."""
+        detector = self.detector
+        if isinstance(detector, TwoStageDetector):
+            heads = detector.roi_head.bbox_head
+            head = heads[-1] if isinstance(heads, nn.ModuleList) else heads
+            return head.num_classes
+        return detector.bbox_head.num_classes
+
+    def loss(self, inputs: Tensor,
+             data_samples: SampleList) -> Dict[str, Tensor]:
+        """The detector's own losses (when it trains with the generator)."""
+        return self.detector.loss(inputs, data_samples)
+
+    def predict_regions(self, inputs: Tensor,
+                        data_samples: SampleList) -> RegionPredictions:
         """One box, score, detected flag and feature per region and image.
 
-        RGRG's rule: class probabilities are the softmax of the box head's
-        scores with the background dropped; each proposal votes for its
-        argmax region, and each region keeps its top-scoring voter, with that
-        proposal's region-specific regressed box and its shared-FC feature
-        (see :func:`select_region_proposals`).
-
         Args:
-            batch_inputs (Tensor): (B, 3, H, W) preprocessed images.
-            batch_data_samples (list[DetDataSample]): Their data samples
-                (``img_shape`` is used to clip boxes).
+            inputs (Tensor): (B, 3, H, W) preprocessed images.
+            data_samples (list[DetDataSample]): Their data samples
+                (``img_shape``, ``batch_input_shape``).
 
         Returns:
-            RegionPredictions: boxes in the input image's pixels (not
-            rescaled to the original image).
+            RegionPredictions: boxes in the input image's pixels.
         """
-        feats = self.extract_feat(batch_inputs)
-        proposals = self.rpn_head.predict(
-            feats, batch_data_samples, rescale=False)
+        if self.query_based:
+            out = self._query_regions(inputs, data_samples)
+        else:
+            out = self._two_stage_regions(inputs, data_samples)
+        return RegionPredictions(
+            **{key: torch.stack(value)
+               for key, value in out.items()})
+
+    def _two_stage_regions(self, inputs: Tensor,
+                           data_samples: SampleList) -> Dict[str, list]:
+        detector = self.detector
+        roi_head = detector.roi_head
+        feats = detector.extract_feat(inputs)
+        proposals = detector.rpn_head.predict(
+            feats, data_samples, rescale=False)
+        num_per_img = tuple(len(p) for p in proposals)
         rois = bbox2roi([p.bboxes for p in proposals])
-        roi_extractor = self.roi_head.bbox_roi_extractor
-        bbox_feats = roi_extractor(feats[:roi_extractor.num_inputs], rois)
-        shared, cls_score, bbox_pred = self._box_head_forward(bbox_feats)
-        head = self.roi_head.bbox_head
+        metas = [s.metainfo for s in data_samples]
+        if isinstance(roi_head, CascadeRoIHead):
+            head = roi_head.bbox_head[-1]
+            with classifier_inputs(head.fc_cls) as seen:
+                rois, cls_scores, bbox_preds = roi_head._refine_roi(
+                    feats, rois, metas, num_per_img)
+            rois, cls_scores = torch.cat(rois), torch.cat(cls_scores)
+            bbox_preds = torch.cat(bbox_preds)
+        else:
+            head = roi_head.bbox_head
+            with classifier_inputs(head.fc_cls) as seen:
+                results = roi_head._bbox_forward(feats, rois)
+            cls_scores, bbox_preds = results['cls_score'], results[
+                'bbox_pred']
+        features = seen[-1].flatten(1)
         num_regions = head.num_classes
-        probs = cls_score.softmax(dim=-1)[:, :num_regions]
+        if head.custom_activation:
+            probs = head.loss_cls.get_activation(cls_scores)
+        else:
+            probs = cls_scores.softmax(dim=-1)
+        probs = probs[:, :num_regions]
         out = dict(bboxes=[], scores=[], detected=[], features=[])
-        for i, sample in enumerate(batch_data_samples):
+        for i, meta in enumerate(metas):
             mask = rois[:, 0] == i
-            deltas = bbox_pred[mask]
             boxes = head.bbox_coder.decode(
-                rois[mask, 1:],
-                deltas,
-                max_shape=sample.metainfo['img_shape'])
+                rois[mask, 1:], bbox_preds[mask], max_shape=meta['img_shape'])
             boxes = boxes.view(boxes.size(0), -1, 4)
             if boxes.size(1) == 1:  # class-agnostic regression
                 boxes = boxes.expand(-1, num_regions, -1)
@@ -137,7 +226,28 @@ class RegionDetector(FasterRCNN):
             out['bboxes'].append(boxes[best, classes])
             out['scores'].append(probs[mask][best, classes])
             out['detected'].append(detected)
-            out['features'].append(shared[mask][best])
-        return RegionPredictions(
-            **{key: torch.stack(value)
-               for key, value in out.items()})
+            out['features'].append(features[mask][best])
+        return out
+
+    def _query_regions(self, inputs: Tensor,
+                       data_samples: SampleList) -> Dict[str, list]:
+        detector = self.detector
+        feats = detector.extract_feat(inputs)
+        head_inputs = detector.forward_transformer(feats, data_samples)
+        hidden_states = head_inputs['hidden_states']
+        cls_scores, coords = detector.bbox_head(hidden_states,
+                                                head_inputs['references'])
+        probs = cls_scores[-1].sigmoid()  # (B, Q, R)
+        out = dict(bboxes=[], scores=[], detected=[], features=[])
+        for i, sample in enumerate(data_samples):
+            scores, best = probs[i].max(dim=0)  # (R,)
+            height, width = sample.metainfo['img_shape'][:2]
+            boxes = bbox_cxcywh_to_xyxy(coords[-1][i, best])
+            boxes = boxes * boxes.new_tensor([width, height, width, height])
+            boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
+            boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
+            out['bboxes'].append(boxes)
+            out['scores'].append(scores)
+            out['detected'].append(scores >= self.query_score_thr)
+            out['features'].append(hidden_states[-1][i, best])
+        return out

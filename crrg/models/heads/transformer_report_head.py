@@ -1,13 +1,12 @@
 from typing import Dict, List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 from transformers import AutoTokenizer, BertConfig, BertLMHeadModel
 
 from crrg.registry import MODELS
-from ..utils import missing_checkpoint_error
+from ..utils import masked_lm_loss, missing_checkpoint_error
 
 EXPECTED_FILES = ('vocab.txt (or tokenizer.json)', 'tokenizer_config.json')
 
@@ -82,7 +81,39 @@ class TransformerReportHead(BaseModule):
 
     @property
     def word_embeddings(self) -> nn.Embedding:
+        """The decoder's input word embeddings (V, hidden_size)."""
         return self.decoder.get_input_embeddings()
+
+    @property
+    def bos_token_id(self) -> int:
+        """The id that starts every report (``[CLS]``)."""
+        return self.tokenizer.cls_token_id
+
+    def project_memory(self, memory: Tensor) -> Tensor:
+        """Memory (B, N, C) mapped to the decoder's width (B, N, hidden)."""
+        return self.memory_proj(memory)
+
+    def decode_step(self, inputs_embeds: Tensor, states: Tensor,
+                    past_key_values=None) -> Tuple[Tensor, object]:
+        """One incremental decoder step on input embeddings.
+
+        Args:
+            inputs_embeds (Tensor): (B, T, hidden) embeddings of the new
+                positions.
+            states (Tensor): (B, N, hidden) projected memory
+                (:meth:`project_memory`).
+            past_key_values: The cache the previous step returned, or None.
+
+        Returns:
+            tuple: next-token logits (B, V) at the last position, and the
+            cache for the next step.
+        """
+        out = self.decoder(
+            inputs_embeds=inputs_embeds,
+            encoder_hidden_states=states,
+            past_key_values=past_key_values,
+            use_cache=True)
+        return out.logits[:, -1], out.past_key_values
 
     def tokenize(self, reports: List[str]) -> Dict[str, Tensor]:
         """``input_ids`` and ``attention_mask`` (B, L), L <= max_length."""
@@ -116,15 +147,12 @@ class TransformerReportHead(BaseModule):
 
     def loss(self, memory: Tensor, reports: List[str]) -> Dict[str, Tensor]:
         """Token cross-entropy ``loss_ce`` averaged over real tokens."""
-        logits, targets, mask = self.logits(memory, reports)
-        ce = F.cross_entropy(logits.flatten(0, 1), targets.flatten(),
-                             reduction='none')
-        return dict(loss_ce=(ce * mask.flatten()).sum() / mask.sum())
+        return dict(loss_ce=masked_lm_loss(*self.logits(memory, reports)))
 
     @torch.no_grad()
     def generate(self, memory: Tensor) -> List[str]:
         """Reports (B strings) by beam search (``num_beams``) on (B, N, C)."""
-        start = torch.full((memory.size(0), 1), self.tokenizer.cls_token_id,
+        start = torch.full((memory.size(0), 1), self.bos_token_id,
                            dtype=torch.long, device=memory.device)
         ids = self.decoder.generate(
             input_ids=start,

@@ -1,14 +1,15 @@
 import copy
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 from mmdet.structures import DetDataSample
-from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
 from rouge_score import rouge_scorer
 from torch import Tensor
 
 from crrg.registry import MODELS
+from ..detectors import RegionPredictions
+from .base import BaseReportGenerator
 
 _ROUGE = rouge_scorer.RougeScorer(['rougeL'])
 
@@ -71,16 +72,18 @@ def assemble_report(sentences: Sequence[str],
 
 
 @MODELS.register_module()
-class RegionGuidedReportGenerator(BaseModel):
+class RegionGuidedReportGenerator(BaseReportGenerator):
     """Region-guided report generation (RGRG design, staged training).
 
-    Region detector -> :class:`RegionSelector` -> :class:`GPT2RegionHead`.
-    Each part is trained or frozen by a switch, so the three stages
-    (detector, selector, generator) are config diffs. Frozen parts stay in
-    eval mode with ``requires_grad=False``.
+    :class:`RegionDetector` (any supported mmdet detector) ->
+    :class:`RegionSelector` -> :class:`GPT2RegionHead`. Each part is trained
+    or frozen by a switch, so the three stages (detector, selector,
+    generator) are config diffs. Frozen parts stay in eval mode with
+    ``requires_grad=False``.
 
     Args:
-        detector (dict): ``RegionDetector`` config.
+        detector (dict): ``RegionDetector`` config (its ``detector`` is the
+            mmdet detector of stage 1).
         selector (dict, optional): ``RegionSelector`` config; without it
             every detected region is selected.
         generator (dict, optional): ``GPT2RegionHead`` config; without it
@@ -89,8 +92,9 @@ class RegionGuidedReportGenerator(BaseModel):
         train_detector (bool): Train the detector. Defaults to False.
         train_selector (bool): Train the selector. Defaults to True.
         train_generator (bool): Train the generator. Defaults to False.
-        detector_checkpoint (str, optional): Stage-1 checkpoint loaded into
-            the detector at weight initialisation.
+        detector_checkpoint (str, optional): Stage-1 checkpoint (of the
+            plain mmdet detector) loaded into the detector at weight
+            initialisation.
         near_duplicate_f1 (float): See :func:`assemble_report`.
         init_cfg (dict, optional): mmengine init config.
     """
@@ -110,7 +114,7 @@ class RegionGuidedReportGenerator(BaseModel):
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         detector = copy.deepcopy(detector)
         if detector_checkpoint is not None:
-            detector['init_cfg'] = dict(
+            detector['detector']['init_cfg'] = dict(
                 type='Pretrained', checkpoint=detector_checkpoint)
         self.detector = MODELS.build(detector)
         self.selector = MODELS.build(selector) if selector else None
@@ -136,21 +140,11 @@ class RegionGuidedReportGenerator(BaseModel):
                 module.eval()
         return self
 
-    def forward(self,
-                inputs: Tensor,
-                data_samples: Optional[List[DetDataSample]] = None,
-                mode: str = 'tensor') -> Union[Dict[str, Tensor], list]:
-        """``loss``, ``predict`` or ``tensor`` (the region predictions)."""
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            return self.detector.predict_regions(inputs, data_samples)
-        raise RuntimeError(f'Invalid mode "{mode}": use loss, predict or '
-                           'tensor.')
-
-    def _regions(self, inputs: Tensor, data_samples: List[DetDataSample]):
+    def extract_feat(self, inputs: Tensor,
+                     data_samples: List[DetDataSample]) -> RegionPredictions:
+        """One box, score, detected flag and feature per region (boxes in
+        the pipeline image's pixels); without gradient unless the detector
+        trains."""
         if self.train_detector and self.training:
             return self.detector.predict_regions(inputs, data_samples)
         with torch.no_grad():
@@ -177,7 +171,7 @@ class RegionGuidedReportGenerator(BaseModel):
             losses.update(self.detector.loss(inputs, data_samples))
         if not (self.train_selector or self.train_generator):
             return losses
-        regions = self._regions(inputs, data_samples)
+        regions = self.extract_feat(inputs, data_samples)
         has_sentence = torch.tensor(
             [s.region_has_sentence for s in data_samples],
             dtype=torch.bool,
@@ -197,9 +191,8 @@ class RegionGuidedReportGenerator(BaseModel):
                 losses.update(
                     self.generator.loss(regions.features[mask], sentences))
             else:
-                losses['loss_lm'] = regions.features.sum() * 0 + sum(
-                    p.sum() * 0 for p in self.generator.parameters()
-                    if p.requires_grad)
+                losses['loss_lm'] = self.zero_loss(
+                    regions.features, parameters=self.generator.parameters())
         return losses
 
     @torch.no_grad()
@@ -207,12 +200,13 @@ class RegionGuidedReportGenerator(BaseModel):
                 data_samples: List[DetDataSample]) -> List[DetDataSample]:
         """Boxes, selected regions, their sentences and the report.
 
-        Fills ``pred_instances`` (detected regions, boxes rescaled to the
-        original image), ``pred_regions`` (29 rows in the input image's
-        pixels: ``bboxes``, ``scores``, ``detected``, ``selection_scores``,
-        ``selected``, ``sentences``) and ``pred_report``.
+        Fills, in the original image's pixels, ``pred_instances`` (the
+        detected regions: ``bboxes``, ``scores``, ``labels``) and
+        ``pred_regions`` (one row per region: ``bboxes`` (R, 4),
+        ``scores``, ``detected``, ``selection_scores`` (logits),
+        ``selected``, ``sentences``), and ``pred_report``.
         """
-        regions = self.detector.predict_regions(inputs, data_samples)
+        regions = self.extract_feat(inputs, data_samples)
         if self.selector is not None:
             logits = self.selector.predict(regions.features)
             selected = self.selector.select(logits, regions.detected)
@@ -227,21 +221,19 @@ class RegionGuidedReportGenerator(BaseModel):
                 texts[b][r] = text
         for b, sample in enumerate(data_samples):
             detected = regions.detected[b]
-            scale = regions.bboxes.new_tensor(
-                sample.metainfo.get('scale_factor', (1., 1.))).repeat(2)
-            pred = InstanceData()
-            pred.bboxes = regions.bboxes[b][detected] / scale
-            pred.scores = regions.scores[b][detected]
-            pred.labels = detected.nonzero().flatten()
-            sample.pred_instances = pred
-            pred_regions = InstanceData()
-            pred_regions.bboxes = regions.bboxes[b]
-            pred_regions.scores = regions.scores[b]
-            pred_regions.detected = detected
-            pred_regions.selection_scores = logits[b]
-            pred_regions.selected = selected[b]
-            pred_regions.sentences = texts[b]
-            sample.pred_regions = pred_regions
+            bboxes = self.boxes_to_original(regions.bboxes[b],
+                                            sample.metainfo)
+            sample.pred_instances = InstanceData(
+                bboxes=bboxes[detected],
+                scores=regions.scores[b][detected],
+                labels=detected.nonzero().flatten())
+            sample.pred_regions = InstanceData(
+                bboxes=bboxes,
+                scores=regions.scores[b],
+                detected=detected,
+                selection_scores=logits[b],
+                selected=selected[b],
+                sentences=texts[b])
             generator = self.generator
             sample.pred_report = assemble_report(
                 texts[b],

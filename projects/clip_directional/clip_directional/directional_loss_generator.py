@@ -26,11 +26,11 @@ from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
-from mmdet.models.layers import SinePositionalEncoding
-from mmengine.model import BaseModel
 from torch import Tensor
 
 from crrg.models.clip import build_frozen_clip
+from crrg.models.report_generators import BaseReportGenerator
+from crrg.models.utils import MultiViewTokens, masked_lm_loss
 from crrg.registry import MODELS
 
 
@@ -45,7 +45,7 @@ def directional_distance(image: Tensor, reference: Tensor,
 
 
 @MODELS.register_module()
-class ClipDirectionalReportGenerator(BaseModel):
+class ClipDirectionalReportGenerator(BaseReportGenerator):
     """Image encoder + transformer decoder, trained with L_CE + L_dir.
 
     Input per study: a list of V image views (B, 3, H, W) from mmpretrain's
@@ -89,13 +89,11 @@ class ClipDirectionalReportGenerator(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
-        self.positions = SinePositionalEncoding(backbone_channels // 2,
-                                                normalize=True)
-        self.view_embed = torch.nn.Embedding(8, backbone_channels)
+        self.view_tokens = MultiViewTokens(backbone_channels)
         self.decoder = MODELS.build(
             dict(decoder, memory_channels=backbone_channels))
         self.clip = build_frozen_clip(**clip)
-        clip_vocab = self.clip.text_encoder.tokenizer.get_vocab()
+        clip_vocab = self.clip.text_tokenizer.get_vocab()
         if self.decoder.tokenizer.get_vocab() != clip_vocab:
             raise ValueError(
                 'ClipDirectionalReportGenerator: the decoder tokenizer must be '
@@ -114,18 +112,12 @@ class ClipDirectionalReportGenerator(BaseModel):
         self.clip.eval()
         return self
 
-    def memory(self, views: List[Tensor]) -> Tensor:
+    def extract_feat(self, inputs: List[Tensor],
+                     data_samples: Optional[list] = None) -> Tensor:
         """Visual tokens (B, V * h * w, C) of the image views, with 2D sine
-        position codes (mmdet's ``SinePositionalEncoding``) and a view
-        embedding added."""
-        tokens = []
-        for v, view in enumerate(views):
-            fmap = self.backbone(view)[-1]
-            free = fmap.new_zeros(fmap[:, 0].shape, dtype=torch.bool)
-            fmap = fmap + self.positions(free)
-            tokens.append(fmap.flatten(2).transpose(1, 2) +
-                          self.view_embed.weight[v])
-        return torch.cat(tokens, dim=1)
+        position codes and a view embedding added (:class:`MultiViewTokens`).
+        """
+        return self.view_tokens([self.backbone(view)[-1] for view in inputs])
 
     def free_running_logits(self, memory: Tensor, length: int) -> Tensor:
         """Logits (B, length, V) of the decoder fed its own soft outputs.
@@ -134,18 +126,15 @@ class ClipDirectionalReportGenerator(BaseModel):
         ``softmax(logits) @ W_dec`` of the previous step (KV cache on), so
         the whole soft report stays differentiable.
         """
-        decoder = self.decoder.decoder
-        embeddings = decoder.get_input_embeddings().weight  # (V, H)
-        states = self.decoder.memory_proj(memory)
-        step = embeddings[self.decoder.tokenizer.cls_token_id].expand(
-            memory.size(0), 1, -1)
+        decoder = self.decoder
+        embeddings = decoder.word_embeddings.weight  # (V, H)
+        states = decoder.project_memory(memory)
+        step = embeddings[decoder.bos_token_id].expand(memory.size(0), 1, -1)
         past, outputs = None, []
         for _ in range(length):
-            out = decoder(inputs_embeds=step, encoder_hidden_states=states,
-                          past_key_values=past, use_cache=True)
-            past = out.past_key_values
-            outputs.append(out.logits[:, -1])
-            step = (outputs[-1].softmax(dim=-1) @ embeddings)[:, None]
+            logits, past = decoder.decode_step(step, states, past)
+            outputs.append(logits)
+            step = (logits.softmax(dim=-1) @ embeddings)[:, None]
         return torch.stack(outputs, dim=1)
 
     def soft_text_embedding(self, logits: Tensor, mask: Tensor) -> Tensor:
@@ -155,25 +144,20 @@ class ClipDirectionalReportGenerator(BaseModel):
             logits (Tensor): Teacher-forced next-token logits (B, L-1, V).
             mask (Tensor): (B, L-1), 1 on the report's tokens.
         """
-        text = self.clip.text_encoder
-        word_embeddings = text.model.get_input_embeddings().weight  # (V, C)
+        word_embeddings = self.clip.text_word_embeddings.weight  # (V, C)
         soft = logits.softmax(dim=-1) @ word_embeddings
-        cls = word_embeddings[text.tokenizer.cls_token_id]
+        cls = word_embeddings[self.clip.text_tokenizer.cls_token_id]
         embeds = torch.cat([cls.expand(soft.size(0), 1, -1), soft], dim=1)
         attention = torch.cat([mask.new_ones(mask.size(0), 1), mask], dim=1)
-        pooled = text.forward_tokens(attention_mask=attention,
-                                     inputs_embeds=embeds)
-        return F.normalize(self.clip.text_projection(pooled), dim=-1)
+        return self.clip.encode_text_embeds(embeds, attention)
 
     def loss(self, inputs: List[Tensor],
              data_samples: list) -> Dict[str, Tensor]:
         views = list(inputs)
         reports = [s.gt_report for s in data_samples]
-        memory = self.memory(views)
+        memory = self.extract_feat(views)
         logits, targets, mask = self.decoder.logits(memory, reports)
-        ce = F.cross_entropy(logits.flatten(0, 1), targets.flatten(),
-                             reduction='none')
-        losses = dict(loss_ce=(ce * mask.flatten()).sum() / mask.sum())
+        losses = dict(loss_ce=masked_lm_loss(logits, targets, mask))
         if self.dir_loss_weight > 0:
             with torch.no_grad():
                 image = self.clip.encode_image(views[0])
@@ -189,7 +173,7 @@ class ClipDirectionalReportGenerator(BaseModel):
     def predict(self, inputs: List[Tensor], data_samples: list) -> list:
         """Beam-search reports and their directional distance (decoded)."""
         views = list(inputs)
-        generated = self.decoder.generate(self.memory(views))
+        generated = self.decoder.generate(self.extract_feat(views))
         image = self.clip.encode_image(views[0])
         reference = self.clip.encode_text([s.gt_report for s in data_samples])
         distance = directional_distance(image, reference,
@@ -198,13 +182,3 @@ class ClipDirectionalReportGenerator(BaseModel):
             sample.set_field(report, 'pred_report')
             sample.set_field(float(dist), 'directional_distance')
         return data_samples
-
-    def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            return self.memory(list(inputs))
-        raise RuntimeError(f'ClipDirectionalReportGenerator: invalid mode '
-                           f'"{mode}"')

@@ -12,16 +12,16 @@ import math
 from typing import Dict, List, Optional, Union
 
 import torch
-from mmdet.models.layers import SinePositionalEncoding
-from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from crrg.models.clip import build_frozen_clip
+from crrg.models.report_generators import BaseReportGenerator
+from crrg.models.utils import MultiViewTokens
 from crrg.registry import DATASETS, MODELS
 
 
 @MODELS.register_module()
-class RetrievalFusionReportGenerator(BaseModel):
+class RetrievalFusionReportGenerator(BaseReportGenerator):
     """CLIP retrieval + cross-modal fusion + transformer decoder.
 
     Input per study: V image views (a list of V tensors (B, 3, H, W) from
@@ -65,16 +65,13 @@ class RetrievalFusionReportGenerator(BaseModel):
         self.corpus_ids: List[str] = []
         self.register_buffer('corpus_embeddings', torch.empty(0),
                              persistent=False)
-        self.image_proj = nn.Linear(self.clip.image_projection.in_features,
+        self.image_proj = nn.Linear(self.clip.image_feat_channels,
                                     hidden_size)
-        self.positions = SinePositionalEncoding(hidden_size // 2,
-                                                normalize=True)
-        self.view_embed = nn.Embedding(8, hidden_size)
+        self.view_tokens = MultiViewTokens(hidden_size)
         self.image_self_attn = nn.TransformerEncoderLayer(
             hidden_size, num_heads, 4 * hidden_size, dropout,
             batch_first=True)
-        self.report_proj = nn.Linear(self.clip.text_encoder.out_channels,
-                                     hidden_size)
+        self.report_proj = nn.Linear(self.clip.text_channels, hidden_size)
         self.cross_attn = nn.MultiheadAttention(
             hidden_size, num_heads, dropout=dropout, batch_first=True)
         self.fusion = nn.Linear(hidden_size, hidden_size)
@@ -125,56 +122,54 @@ class RetrievalFusionReportGenerator(BaseModel):
 
     def image_tokens(self, views: List[Tensor]) -> Tensor:
         """Self-attended image tokens I_I (B, V * h * w, d)."""
-        tokens = []
-        for v, view in enumerate(views):
+        maps = []
+        for view in views:
             with torch.no_grad():
-                fmap = self.clip.backbone(view)[-1]  # (B, C, h, w)
-            x = self.image_proj(fmap.flatten(2).transpose(1, 2))
-            free = fmap.new_zeros(fmap[:, 0].shape, dtype=torch.bool)
-            x = x + self.positions(free).flatten(2).transpose(1, 2)
-            tokens.append(x + self.view_embed.weight[v])
-        return self.image_self_attn(torch.cat(tokens, dim=1))
+                fmap = self.clip.extract_image_feat(view)  # (B, C, h, w)
+            maps.append(
+                self.image_proj(fmap.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
+        return self.image_self_attn(self.view_tokens(maps))
 
     def fuse(self, views: List[Tensor], reports: List[str]) -> Tensor:
         """The fused memory F = I_I + W I_R (B, N, d)."""
         image = self.image_tokens(views)
         with torch.no_grad():
-            tokens = self.clip.text_encoder.tokenize(reports)
-            hidden = self.clip.text_encoder.model(**tokens).last_hidden_state
+            hidden, mask = self.clip.encode_text_tokens(reports)
         report = self.report_proj(hidden)
         attended, _ = self.cross_attn(
-            image, report, report,
-            key_padding_mask=tokens['attention_mask'] == 0)
+            image, report, report, key_padding_mask=~mask)
         return image + self.fusion(attended)
 
     @staticmethod
     def _views(inputs: Union[List[Tensor], Tensor]) -> List[Tensor]:
         return [inputs] if isinstance(inputs, Tensor) else list(inputs)
 
-    def loss(self, inputs, data_samples: list) -> Dict[str, Tensor]:
+    def extract_feat(self, inputs, data_samples: Optional[list] = None,
+                     exclude_ids: Optional[List[str]] = None):
+        """The fused memory (B, N, d) and the retrieved reports.
+
+        Args:
+            inputs (Tensor | list[Tensor]): The image views.
+            data_samples (list, optional): Unused.
+            exclude_ids (list[str], optional): See :meth:`nearest`.
+
+        Returns:
+            tuple[Tensor, list[str]]: memory and retrieved reports.
+        """
         views = self._views(inputs)
-        retrieved = self.retrieve(
-            views[0], exclude_ids=[str(s.img_id) for s in data_samples])
-        memory = self.fuse(views, retrieved)
+        retrieved = self.retrieve(views[0], exclude_ids)
+        return self.fuse(views, retrieved), retrieved
+
+    def loss(self, inputs, data_samples: list) -> Dict[str, Tensor]:
+        memory, _ = self.extract_feat(
+            inputs, exclude_ids=[str(s.img_id) for s in data_samples])
         return self.decoder.loss(memory, [s.gt_report for s in data_samples])
 
     def predict(self, inputs, data_samples: list) -> list:
         """Set ``pred_report`` and ``retrieved_report`` on each sample."""
-        views = self._views(inputs)
-        retrieved = self.retrieve(views[0])
-        reports = self.decoder.generate(self.fuse(views, retrieved))
+        memory, retrieved = self.extract_feat(inputs)
+        reports = self.decoder.generate(memory)
         for sample, report, nearest in zip(data_samples, reports, retrieved):
             sample.set_field(report, 'pred_report')
             sample.set_field(nearest, 'retrieved_report')
         return data_samples
-
-    def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            views = self._views(inputs)
-            return self.fuse(views, self.retrieve(views[0]))
-        raise RuntimeError(f'RetrievalFusionReportGenerator: invalid mode '
-                           f'"{mode}"')

@@ -42,8 +42,8 @@ def cfg(tmp_path_factory):
     model = cfg.model
     model.generator.tokenizer = str(tok)
     model.generator.gpt2_config = dict(n_layer=1, n_embd=32, n_head=2)
-    model.detector.test_cfg.rpn.max_per_img = 50
-    model.detector.train_cfg.rpn_proposal.max_per_img = 50
+    model.detector.detector.test_cfg.rpn.max_per_img = 50
+    model.detector.detector.train_cfg.rpn_proposal.max_per_img = 50
     return model
 
 
@@ -119,6 +119,26 @@ def test_predict_fills_contract(cfg):
         assert 'pred_report' in d and 'region_has_sentence' in d
 
 
+def test_predictions_are_in_original_pixels(cfg):
+    """The same input under two scale factors: boxes in each original."""
+    torch.manual_seed(0)
+    model = MODELS.build(copy.deepcopy(cfg)).eval()
+    inputs, samples = make_batch(num=1)
+    (same, ) = model(inputs, copy.deepcopy(samples), mode='predict')
+    for s in samples:
+        s.set_metainfo(dict(scale_factor=(0.5, 0.25), ori_shape=(384, 192)))
+    (scaled, ) = model(inputs, samples, mode='predict')
+    expected = same.pred_regions.bboxes * torch.tensor([2., 4., 2., 4.])
+    expected[:, 0::2] = expected[:, 0::2].clamp(max=192)
+    torch.testing.assert_close(scaled.pred_regions.bboxes, expected)
+    detected = same.pred_regions.detected
+    torch.testing.assert_close(scaled.pred_instances.bboxes,
+                               expected[detected])
+    regions = model(inputs, samples, mode='tensor')
+    assert regions.bboxes.shape == (1, 29, 4)
+    assert (regions.bboxes <= 96).all()  # pipeline pixels
+
+
 @pytest.mark.slow
 def test_real_size_generator_stage():
     """Real-size architecture (R50-FPN 512², GPT-2-medium shape, random
@@ -126,8 +146,8 @@ def test_real_size_generator_stage():
     cfg = Config.fromfile(
         'configs/rrg/rrg-generator_r50_fpn_gpt2-pubmed-medium_opt_imagenome.py'
     ).model
-    cfg.detector.backbone.init_cfg = None
-    cfg.detector.test_cfg.rpn.max_per_img = 100
+    cfg.detector.detector.backbone.init_cfg = None
+    cfg.detector.detector.test_cfg.rpn.max_per_img = 100
     cfg.generator.pretrained = None
     cfg.generator.gpt2_config = dict(n_layer=24, n_embd=1024, n_head=16)
     cfg.generator.max_new_tokens = 3
@@ -145,6 +165,6 @@ def test_real_size_generator_stage():
     losses['loss_lm'].backward()
     model.eval()
     model.selector.threshold = -1e9
-    model.detector.test_cfg.rpn.max_per_img = 10
+    model.detector.detector.test_cfg.rpn.max_per_img = 10
     out = model(inputs, samples, mode='predict')
     assert isinstance(out[0].pred_report, str)
