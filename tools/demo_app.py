@@ -445,10 +445,15 @@ def build_app(session: DemoSession, samples: dict[str, str]):
                            f'{exc}') from exc
         return (state, *outputs_of(state, show))
 
+    def analyse_upload(path: str | None, show: str):
+        # the sample list no longer names the image shown
+        return (*analyse(path, show), None)
+
     def analyse_sample(name: str | None, show: str):
         if not name:
             raise gr.Error('pick a sample')
-        return analyse(samples[name], show)
+        # the upload box no longer holds the image shown
+        return (*analyse(samples[name], show), None)
 
     def click_image(state: dict | None, show: str, evt: gr.SelectData):
         if state is None:
@@ -487,6 +492,7 @@ def build_app(session: DemoSession, samples: dict[str, str]):
             with gr.Column(scale=3):
                 image = gr.Image(
                     label='X-ray with the regions (click a box)',
+                    show_label=False,
                     type='numpy',
                     interactive=False,
                     elem_id='xray',
@@ -522,8 +528,9 @@ def build_app(session: DemoSession, samples: dict[str, str]):
             label='Regions (click a row)')
 
         shown = [image, report, table, detail, pneumonia]
-        upload.upload(analyse, [upload, show], [state, *shown])
-        sample.input(analyse_sample, [sample, show], [state, *shown])
+        upload.upload(analyse_upload, [upload, show],
+                      [state, *shown, sample])
+        sample.input(analyse_sample, [sample, show], [state, *shown, upload])
         show.change(change_show, [state, show], shown)
         image.select(click_image, [state, show], [image, detail])
         table.select(click_table, [state, show], [image, detail])
