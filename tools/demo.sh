@@ -9,8 +9,8 @@
 #   5. writes explained reports (text, JSON, picture) for two test images
 #   6. R-CLIP: trains the tiny CLIP on a larger MIMIC twin (data/synthetic_clip),
 #      then the RSNA pneumonia linear probe (1% of the synthetic RSNA twin's
-#      training split) on its frozen image tower and on a random one, and the
-#      zero-shot RSNA pneumonia AUC of the R-CLIP
+#      training split) on its frozen image tower and on a random one, the
+#      R-CLIP's image-text retrieval Recall@K and its zero-shot RSNA pneumonia AUC
 #   7. prints one table of every stage's headline figures (work_dirs/demo/summary.md)
 #      and the command that opens the web demo on the trained model
 # Everything goes to work_dirs/demo; rerunning retrains from scratch. Each command
@@ -115,6 +115,8 @@ for INIT in rclip random; do
   run "probe_${INIT}_test" ${PY} tools/test.py "${PROBE_CFG}" "$(last_ckpt "${WORK}/probe_${INIT}")" \
     --work-dir "${WORK}/probe_${INIT}" --cfg-options "${OPT}"
 done
+run rclip_retrieval_test ${PY} tools/test.py "${CLIP_CFG}" "$(last_ckpt "${WORK}/rclip")" \
+  --work-dir "${WORK}/rclip" --cfg-options "model.text_encoder.tokenizer=${WORK}/rclip/tokenizer"
 ZS_CFG=configs/rclip/rclip_tiny_zero-shot_rsna_synthetic.py
 run rclip_zero_shot_test ${PY} tools/test.py "${ZS_CFG}" "$(last_ckpt "${WORK}/rclip")" \
   --work-dir "${WORK}/rclip_zero_shot" \

@@ -113,6 +113,11 @@ def collect(work_dir: str) -> list[dict]:
                          value=pick(test_of('probe_rclip'), keys),
                          baseline=pick(test_of('probe_random'), keys),
                          baseline_name='random encoder'))
+    for k in (1, 5):
+        rows.append(dict(stage='6 R-CLIP retrieval (test split)',
+                         figure=f'mean Recall@{k}',
+                         value=pick(test_of('rclip'), (f'retrieval/mean_R@{k}', )),
+                         baseline=None, baseline_name=''))
     zero_shot = pick(test_of('rclip_zero_shot'), ZERO_SHOT_KEYS)
     rows.append(dict(stage='6 R-CLIP zero-shot (RSNA)', figure='AUC',
                      value=zero_shot, baseline=None if zero_shot is None else 0.5,

@@ -48,6 +48,7 @@ def test_summary_reads_every_stage(tmp_path, capsys):
     write_test_json(work, 'probe_rclip', 't1', {'binary/auc': 0.971}, 5000)
     write_test_json(work, 'probe_random', 't2', {'binary/auc': 0.658}, 5000)
     write_test_json(work, 'rclip_zero_shot', 't3', {'binary/auc': 0.61}, 6000)
+    write_test_json(work, 'rclip', 't4', {'retrieval/mean_R@5': 0.4}, 6000)
 
     summary = load_summary()
     assert summary.main([str(work), '--demo-command', 'python x.py']) == 0
@@ -66,6 +67,8 @@ def test_summary_reads_every_stage(tmp_path, capsys):
 
     zero_shot = rows[('6 R-CLIP zero-shot (RSNA)', 'AUC')]
     assert (zero_shot['value'], zero_shot['baseline']) == (0.61, 0.5)
+    assert rows[('6 R-CLIP retrieval (test split)', 'mean Recall@5')][
+        'value'] == 0.4
 
     table = (work / 'summary.md').read_text()
     assert '| 1 detector | mAP@0.5 | 0.980 |  |' in table
