@@ -283,9 +283,10 @@ class ReportInferencer(BaseInferencer):
                 except Exception as exc:  # noqa: BLE001 - per input
                     if not skip_failed:
                         raise
+                    what = 'file not found' if isinstance(
+                        exc, FileNotFoundError) else 'unreadable image'
                     failures.append(
-                        self._failure(ori_inputs[i], i, 'unreadable image',
-                                      exc))
+                        self._failure(ori_inputs[i], i, what, exc))
             if not loaded:
                 continue
             try:

@@ -170,7 +170,7 @@ def test_infer_writes_outputs_and_skips_bad_images(setup, tmp_path, capsys):
     assert summary.startswith('3 image(s) succeeded, 3 failed: ')
     assert 'corrupt.jpg (unreadable image)' in summary
     assert 'none*.png (no file matches this pattern)' in summary
-    assert 'missing.jpg (unreadable image' in summary
+    assert 'missing.jpg (file not found)' in summary
 
 
 def test_infer_fails_when_no_image_succeeds(setup, tmp_path, capsys):

@@ -31,7 +31,8 @@ def build_frozen_clip(model: Union[str, dict], checkpoint: str) -> RCLIP:
             f'CLIP checkpoint {checkpoint} not found; train it first ({how}) '
             'and point the config\'s clip checkpoint at the .pth it writes.')
     clip = MODELS.build(model)
-    load_checkpoint(clip, checkpoint, map_location='cpu', logger='silent')
+    load_checkpoint(clip, checkpoint, map_location='cpu', strict=True,
+                    logger='silent')
     clip.requires_grad_(False)
     # the owner's init_weights() (called by the Runner) must not re-initialise
     # the loaded weights

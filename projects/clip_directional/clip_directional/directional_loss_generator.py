@@ -70,8 +70,8 @@ class ClipDirectionalReportGenerator(BaseReportGenerator):
             ``'free_running'`` (the decoder fed its own expected embeddings,
             as at generation; one decoder step per token).
             Defaults to 'teacher_forced'.
-        data_preprocessor (dict, optional): Defaults to mmpretrain's
-            ``SelfSupDataPreprocessor``.
+        data_preprocessor (dict, optional): The configs use mmpretrain's
+            ``SelfSupDataPreprocessor`` (a list of views).
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -84,8 +84,6 @@ class ClipDirectionalReportGenerator(BaseReportGenerator):
                  soft_decoding: str = 'teacher_forced',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='mmpretrain.SelfSupDataPreprocessor')
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)

@@ -41,8 +41,8 @@ class RetrievalFusionReportGenerator(BaseReportGenerator):
         hidden_size (int): Width d of the fusion. Defaults to 256.
         num_heads (int): Attention heads. Defaults to 8.
         dropout (float): Defaults to 0.1.
-        data_preprocessor (dict, optional): Defaults to mmpretrain's
-            ``SelfSupDataPreprocessor``.
+        data_preprocessor (dict, optional): The configs use mmpretrain's
+            ``SelfSupDataPreprocessor`` (a list of views).
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -55,8 +55,6 @@ class RetrievalFusionReportGenerator(BaseReportGenerator):
                  dropout: float = 0.1,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='mmpretrain.SelfSupDataPreprocessor')
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
         self.clip = build_frozen_clip(**clip)
