@@ -110,3 +110,35 @@ def test_rclip_zero_shot_rsna(clip_setup, tmp_path):
         (tmp_path / 'table' / 'metrics.json').read_text())['metrics']
     assert 0.0 <= metrics['binary/auc'] <= 1.0
     assert 0.0 <= metrics['binary/accuracy'] <= 1.0
+
+
+def test_report_evaluators_get_ce_and_the_table_shows_published_rows():
+    import argparse
+
+    from crrg.evaluation import (ClinicalEfficacyMetric,
+                                 ReportGenerationMetric)
+    from crrg.evaluation.summary import format_metric_table
+    tool = runpy.run_path(osp.join(ROOT, 'tools/test.py'))
+    args = argparse.Namespace(no_ce=False, chexbert=None, radgraph=None)
+    metrics = [ReportGenerationMetric(pred_key='pred', gt_key='ref')]
+    tool['add_report_metrics'](metrics, args)
+    assert len(metrics) == 2 and isinstance(metrics[1],
+                                            ClinicalEfficacyMetric)
+    assert (metrics[1].pred_key, metrics[1].gt_key) == ('pred', 'ref')
+    tool['add_report_metrics'](metrics, args)  # already there: not twice
+    assert len(metrics) == 2
+    args.no_ce = True
+    metrics = [ReportGenerationMetric()]
+    tool['add_report_metrics'](metrics, args)
+    assert len(metrics) == 1
+    table = format_metric_table(
+        {'report/bleu_1': 0.5, 'report/cider': 1.25,
+         'ce_rules/f1_micro5_unc-pos': 0.25}, 'tiny RRG')
+    rows = {line.split(' | ')[0].lstrip('| '): line
+            for line in table.splitlines() if line.startswith('| ')}
+    assert '0.373' in rows['RGRG (Tanida et al., 2023; CIDEr df from '
+                           'validation refs)']
+    assert '0.547' in rows['RGRG (Tanida et al., 2023; CIDEr df from '
+                           'validation refs)']
+    assert '| 0.500 |' in rows['tiny RRG'] and '| 0.250 |' in rows['tiny RRG']
+    assert '| ce_rules/f1_micro5_unc-pos | 0.2500 |' in table

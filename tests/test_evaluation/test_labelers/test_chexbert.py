@@ -102,3 +102,18 @@ def test_mismatched_checkpoint_is_refused(tmp_path, tokenizer_dir):
     with pytest.raises(KeyError, match='model_state_dict'):
         CheXbertLabeler(path, tokenizer_dir, bert_config=TINY_BERT)
     assert osp.isfile(path)
+
+
+def test_chexbert_behind_the_registered_metric(checkpoint, tokenizer_dir):
+    from mmengine.evaluator import Evaluator
+    evaluator = Evaluator([
+        dict(type='ClinicalEfficacyMetric',
+             labeler=dict(type='CheXbertLabeler', checkpoint=checkpoint,
+                          tokenizer=tokenizer_dir, bert_config=TINY_BERT))
+    ])
+    evaluator.process([dict(pred_report='heart is enlarged.',
+                            gt_report='mild edema.')])
+    metrics = evaluator.evaluate(1)
+    # the fixed heads label every report cardiomegaly + uncertain edema
+    assert metrics['ce_chexbert/f1_micro5_unc-pos'] == 1.0
+    assert metrics['ce_chexbert/f1_example14_unc-neg'] == 1.0

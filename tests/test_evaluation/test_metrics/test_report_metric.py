@@ -214,11 +214,20 @@ def test_cli_allow_missing_scores_intersection(tmp_path):
     assert 'and 2 reference(s) without prediction' in proc.stdout
 
 
-def test_cider_modes_corpus_and_fixed_document_frequencies(tmp_path):
+class _NoMeteor:
+    """Stands in for METEOR (a Java process) where only CIDEr is checked."""
+
+    def compute_score(self, gts, res):
+        return 0.0, [0.0] * len(gts)
+
+
+def test_cider_modes_corpus_and_fixed_document_frequencies(
+        tmp_path, monkeypatch):
     from pycocoevalcap.cider.cider_scorer import CiderScorer
 
     from crrg.evaluation.metrics.report_metric import (
         cider_document_frequency, cider_with_df, load_report_corpus)
+    monkeypatch.setattr('pycocoevalcap.meteor.meteor.Meteor', _NoMeteor)
     refs = {'1': 'The heart is normal. No effusion.',
             '2': 'Small left effusion.', '3': 'The heart is enlarged.'}
     preds = {'1': 'The heart is normal.', '2': 'Small right effusion.',
