@@ -45,6 +45,7 @@ run() {
   fi
 }
 
+echo "[demo] one line per command; its full output: ${LOGS}/<command>.log (tail -f to follow)"
 if [[ ! -f "${DATA}/mimic-cxr-jpg/mimic-cxr-2.0.0-split.csv.gz" ]]; then
   step "writing the synthetic twin to ${DATA}"
   run make_twin ${PY} tools/make_synthetic_dataset.py "${DATA}"
