@@ -1,4 +1,5 @@
-"""Back-translate the region phrases of Chest ImaGenome scene graphs.
+"""Back-translate the region phrases of Chest ImaGenome scene graphs, or the
+report sections R-CLIP trains on (``--image-text``).
 
 Writes a copy of the scene-graph folder ANN_IN into ANN_OUT (same layout)
 whose ``attributes[].phrases`` are translated to a pivot language and back
@@ -11,6 +12,10 @@ Example::
     HF_HUB_OFFLINE=1 python tools/back_translate.py \
         data/chest-imagenome/silver_dataset/scene_graph \
         data/chest-imagenome/silver_dataset/scene_graph_bt --batch-size 32
+    # R-CLIP's text views (CXR-CLIP): FINDINGS / IMPRESSION of every study
+    HF_HUB_OFFLINE=1 python tools/back_translate.py --image-text \
+        data/mimic data/mimic/back_translations_train.jsonl
+    # then train with train_dataloader.dataset.back_translation_file=...
 
 CRRG-CLIP augments report text by translating it to Italian and back with
 Helsinki-NLP's Marian models. This is an offline step: it reads a Chest
@@ -352,12 +357,91 @@ def back_translate_scene_graphs(
         logger='current')
     return stats
 
+def back_translate_image_texts(
+        data_root: str,
+        out_file: str,
+        translate: Callable[[list[str]], list[str]],
+        splits: Sequence[str] = ('train', ),
+        chunk_size: int = 256) -> dict:
+    """Back-translate the texts R-CLIP trains on (CXR-CLIP's augmentation).
+
+    Reads the studies of :class:`crrg.datasets.MimicCxrImageTextDataset`
+    (FINDINGS and IMPRESSION of each report) and writes one JSON line per
+    study, ``{"study_id": int, "back_translations": {text: translation}}``,
+    which the dataset's ``back_translation_file`` reads. Identical texts are
+    translated once; an empty translation keeps the original text.
+
+    Args:
+        data_root (str): The dataset's root (``mimic-cxr-jpg/`` and
+            ``mimic-cxr-reports/``).
+        out_file (str): JSON-lines file to write.
+        translate (Callable[[list[str]], list[str]]): N texts to N texts.
+        splits (Sequence[str]): Splits to translate. Defaults to ('train',).
+        chunk_size (int): Texts per call of ``translate``. Defaults to 256.
+
+    Returns:
+        dict: ``studies``, ``translated_texts`` (distinct) and
+        ``empty_translations``.
+    """
+    from crrg.datasets import MimicCxrImageTextDataset
+    studies = []
+    for split in splits:
+        dataset = MimicCxrImageTextDataset(
+            data_root=data_root, split=split, pipeline=[])
+        studies.extend(
+            dataset.get_data_info(i) for i in range(len(dataset)))
+    texts = list(dict.fromkeys(t for s in studies for t in s['texts']))
+    cache, empty = {}, 0
+    progress = ProgressBar(len(texts))
+    for start in range(0, len(texts), chunk_size):
+        chunk = texts[start:start + chunk_size]
+        translations = translate(chunk)
+        if len(translations) != len(chunk):
+            raise RuntimeError(f'translate returned {len(translations)} '
+                               f'texts for {len(chunk)}')
+        for text, translation in zip(chunk, translations):
+            if not translation.strip():
+                empty += 1
+                translation = text
+            cache[text] = translation
+        progress.update(len(chunk))
+    Path(out_file).parent.mkdir(parents=True, exist_ok=True)
+    with open(out_file, 'w', encoding='utf-8') as f:
+        for study in studies:
+            f.write(json.dumps(dict(
+                study_id=int(study['study_id']),
+                back_translations={t: cache[t] for t in study['texts']})) +
+                    '\n')
+    print_log(
+        f'back-translated {len(texts)} distinct texts of {len(studies)} '
+        f'studies ({empty} empty translations kept as the original) into '
+        f'{out_file}', logger='current')
+    return dict(studies=len(studies), translated_texts=len(texts),
+                empty_translations=empty)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
         description='Back-translate Chest ImaGenome scene-graph phrases')
-    parser.add_argument('ann_in', help='scene graph folder to read')
-    parser.add_argument('ann_out', help='folder to write the copy into')
+    parser.add_argument(
+        'ann_in',
+        help='scene graph folder to read (with --image-text: the MIMIC-CXR '
+        'data root of the image-text dataset)')
+    parser.add_argument(
+        'ann_out',
+        help='folder to write the copy into (with --image-text: the '
+        'JSON-lines file for the dataset\'s back_translation_file)')
+    parser.add_argument(
+        '--image-text',
+        action='store_true',
+        help='back-translate the report sections R-CLIP trains on instead '
+        'of scene-graph phrases')
+    parser.add_argument(
+        '--splits',
+        nargs='+',
+        default=['train'],
+        help='with --image-text: splits to translate (default: train)')
     parser.add_argument(
         '--src-model',
         default='Helsinki-NLP/opus-mt-en-it',
@@ -399,6 +483,13 @@ def main(argv: list[str] | None = None) -> dict:
         num_beams=args.num_beams,
         max_length=args.max_length,
         device=args.device)
+    if args.image_text:
+        return back_translate_image_texts(
+            args.ann_in,
+            args.ann_out,
+            translator,
+            splits=args.splits,
+            chunk_size=max(args.batch_size * 8, 64))
     return back_translate_scene_graphs(
         args.ann_in,
         args.ann_out,

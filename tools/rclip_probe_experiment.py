@@ -2,9 +2,10 @@
 
 For each seed: trains R-CLIP (``--clip-config``) and, when
 ``--opt-clip-config`` is given, R-CLIP-opt (trained on RRG-generated reports),
-then trains and tests the linear probe (``--probe-config``) on the same
-training subset on each frozen image tower and on a randomly-initialised
-one. Prints AUC and
+and, when ``--back-translation-file`` is given, R-CLIP with CXR-CLIP's
+back-translated text views (``tools/back_translate.py --image-text``), then
+trains and tests the linear probe (``--probe-config``) on the same training
+subset on each frozen image tower and on a randomly-initialised one. Prints AUC and
 accuracy per seed and their mean ± sample std over the seeds, and writes them
 to ``<work-dir>/results.json``.
 
@@ -37,6 +38,10 @@ def parse_args() -> argparse.Namespace:
         '--opt-clip-config', default=None,
         help='e.g. configs/rclip/rclip-opt_tiny_synthetic.py (needs the '
         'generated reports of tools/generate_reports.py)')
+    parser.add_argument(
+        '--back-translation-file', default=None,
+        help='also train R-CLIP with back-translated text views (p = 0.5) '
+        'from this file (tools/back_translate.py --image-text)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--work-dir', default='work_dirs/rclip_probe_experiment')
     return parser.parse_args()
@@ -60,16 +65,23 @@ def summary(values: List[float]) -> str:
 def main() -> None:
     args = parse_args()
     register_all_modules()
-    clip_configs = dict(rclip=args.clip_config)
+    # name -> (config, overrides)
+    clip_configs = dict(rclip=(args.clip_config, {}))
+    if args.back_translation_file:
+        clip_configs['rclip+back-translation'] = (args.clip_config, {
+            'train_dataloader.dataset.back_translation_file':
+            args.back_translation_file
+        })
     if args.opt_clip_config:
-        clip_configs['rclip-opt'] = args.opt_clip_config
+        clip_configs['rclip-opt'] = (args.opt_clip_config, {})
     results: Dict[str, Dict[int, Dict[str, float]]] = {
         init: {} for init in (*clip_configs, 'random')}
     for seed in args.seeds:
         root = osp.join(args.work_dir, f'seed{seed}')
         checkpoints = {}
-        for init, config in clip_configs.items():
+        for init, (config, overrides) in clip_configs.items():
             clip_cfg = Config.fromfile(config)
+            clip_cfg.merge_from_dict(overrides)
             clip_cfg.randomness = dict(seed=seed)
             run(clip_cfg, osp.join(root, init), f'{init}_seed{seed}',
                 train_only=True)

@@ -5,8 +5,12 @@ MIMIC-CXR-JPG (split and metadata CSVs, see :mod:`crrg.datasets.mimic_cxr`);
 texts are two sections of the study's report (FINDINGS and IMPRESSION by
 default) or, for R-CLIP-opt, a generated report read from a JSON-lines file
 with one ``{"study_id": int, "report": str}`` object per line (written by
-``tools/generate_reports.py``).
+``tools/generate_reports.py``). Back-translated texts (CXR-CLIP's text
+augmentation) come from a JSON-lines file with one ``{"study_id": int,
+"back_translations": {text: back-translated text}}`` object per line
+(written by ``tools/back_translate.py --image-text``).
 """
+import io
 import json
 import logging
 import os.path as osp
@@ -39,7 +43,7 @@ def read_generated_reports(path: str) -> Dict[int, str]:
             f'{path}: report file not found; write it with '
             'tools/generate_reports.py')
     reports = {}
-    with open(path, encoding='utf-8') as f:
+    with io.StringIO(read_text(path, 'generated-report file')) as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -54,6 +58,40 @@ def read_generated_reports(path: str) -> Dict[int, str]:
                         f'{path}: line {number} has no field {field!r}')
             reports[int(record['study_id'])] = str(record['report'])
     return reports
+
+
+def read_back_translations(path: str) -> Dict[int, Dict[str, str]]:
+    """``study_id -> {text: back-translation}`` from a JSON-lines file.
+
+    Raises:
+        FileNotFoundError: The file is missing.
+        DataFormatError: A line is not JSON or lacks ``study_id`` /
+            ``back_translations`` (an object); names the file and the line.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{path}: back-translation file not found; write it with '
+            'tools/back_translate.py --image-text')
+    translations = {}
+    with io.StringIO(read_text(path, 'back-translation file')) as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataFormatError(
+                    f'{path}: line {number} is not JSON ({err})') from err
+            if 'study_id' not in record or not isinstance(
+                    record.get('back_translations'), dict):
+                raise DataFormatError(
+                    f'{path}: line {number} needs "study_id" and a '
+                    '"back_translations" object')
+            translations[int(record['study_id'])] = {
+                str(k): str(v)
+                for k, v in record['back_translations'].items()
+            }
+    return translations
 
 
 @DATASETS.register_module()
@@ -83,6 +121,10 @@ class MimicCxrImageTextDataset(SkipInvalidImagesMixin, BaseDataset):
         report_file (str, optional): JSON-lines generated reports that
             replace the reference report (its one text); every kept study
             must be in it. A path of its own, not under ``data_root``.
+        back_translation_file (str, optional): JSON-lines back-translations
+            of the texts; each data info then has ``texts_augmented``
+            (aligned with ``texts``, None where a text has none), which
+            ``SampleTextViews`` draws from. A path of its own.
         image_views (str): ``'study'`` or ``'augment'``. Defaults to
             'study'.
         skip_invalid (bool): Skip (count and log) studies whose report is
@@ -104,6 +146,7 @@ class MimicCxrImageTextDataset(SkipInvalidImagesMixin, BaseDataset):
                  split: str = 'train',
                  text_sections: Sequence[str] = ('findings', 'impression'),
                  report_file: Optional[str] = None,
+                 back_translation_file: Optional[str] = None,
                  image_views: str = 'study',
                  skip_invalid: bool = False,
                  pipeline: Sequence[Union[dict, Callable]] = (),
@@ -116,6 +159,7 @@ class MimicCxrImageTextDataset(SkipInvalidImagesMixin, BaseDataset):
         self.metadata_file = osp.join(data_root, metadata_file)
         self.report_dir = osp.join(data_root, report_dir)
         self.report_file = report_file
+        self.back_translation_file = back_translation_file
         self.split = split
         self.text_sections = tuple(text_sections)
         self.image_views = image_views
@@ -156,6 +200,9 @@ class MimicCxrImageTextDataset(SkipInvalidImagesMixin, BaseDataset):
             studies.setdefault(record['study_id'], []).append(record)
         generated = (read_generated_reports(self.report_file)
                      if self.report_file else None)
+        back_translations = (read_back_translations(
+            self.back_translation_file) if self.back_translation_file else
+                             None)
         data_list, self.num_skipped = [], 0
         self.num_unreadable_reports = 0
         for study_id, images in studies.items():
@@ -181,6 +228,11 @@ class MimicCxrImageTextDataset(SkipInvalidImagesMixin, BaseDataset):
                     texts=texts,
                     study_id=study_id,
                     subject_id=frontal[0]['subject_id']))
+            if back_translations is not None:
+                translated = back_translations.get(study_id, {})
+                data_list[-1]['texts_augmented'] = [
+                    translated.get(t) for t in texts
+                ]
         if self.num_unreadable_reports:
             print_log(
                 f'MimicCxrImageTextDataset: {self.num_unreadable_reports} of '

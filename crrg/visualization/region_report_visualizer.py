@@ -74,6 +74,32 @@ def rescale_regions(regions: InstanceData, metainfo: dict) -> InstanceData:
     return regions
 
 
+def regions_from_records(records: Sequence[dict]) -> InstanceData:
+    """``pred_regions`` from the region dicts of an inferencer prediction.
+
+    Args:
+        records (Sequence[dict]): One dict per region, in region order, with
+            ``bbox`` [x1, y1, x2, y2], ``score``, ``detected``,
+            ``selection_score``, ``selected`` and ``sentence`` (the
+            ``regions`` of ``ReportInferencer``'s predictions).
+
+    Returns:
+        InstanceData: ``bboxes`` (N, 4), ``scores`` (N,), ``detected`` (N,),
+        ``selection_scores`` (N,), ``selected`` (N,), ``sentences`` (list of
+        N str).
+    """
+    regions = InstanceData()
+    regions.bboxes = torch.tensor([r['bbox'] for r in records],
+                                  dtype=torch.float32).reshape(-1, 4)
+    regions.scores = torch.tensor([float(r['score']) for r in records])
+    regions.detected = torch.tensor([bool(r['detected']) for r in records])
+    regions.selection_scores = torch.tensor(
+        [float(r['selection_score']) for r in records])
+    regions.selected = torch.tensor([bool(r['selected']) for r in records])
+    regions.sentences = [r['sentence'] for r in records]
+    return regions
+
+
 @VISUALIZERS.register_module()
 class RegionReportVisualizer(DetLocalVisualizer):
     """Draw the regions a region-guided generator selected, and its sentences.
@@ -263,6 +289,47 @@ class RegionReportVisualizer(DetLocalVisualizer):
             font_sizes=font_size,
             colors=colours,
             font_families='monospace')
+        return self.get_image()
+
+    def draw_prediction(self,
+                        image: np.ndarray,
+                        regions: InstanceData,
+                        highlight: int | None = None) -> np.ndarray:
+        """Draw the regions on ``image`` and return the drawing (no panel).
+
+        For interactive viewers (``tools/demo_app.py``): nothing is saved or
+        sent to the backends.
+
+        Args:
+            image (np.ndarray): (H, W, 3) RGB or (H, W) grey image, in the
+                pixels ``regions.bboxes`` refer to.
+            regions (InstanceData): ``pred_regions`` of 29 rows (see the
+                class docstring).
+            highlight (int, optional): Index of a region to outline in white
+                over its colour (the region a user picked), drawn whether or
+                not it is selected. Defaults to None.
+
+        Returns:
+            np.ndarray: (H, W, 3) RGB uint8 drawing.
+        """
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=2)
+        image = image.clip(0, 255).astype(np.uint8)
+        drawn = self._draw_regions(image, regions)
+        if highlight is None:
+            return drawn
+        height, width = image.shape[:2]
+        line_width = self.line_width * max(1.0, max(height, width) / 512)
+        box = np.asarray(regions.bboxes[highlight],
+                         dtype=np.float32).reshape(1, 4)
+        self.set_image(drawn)
+        self.draw_bboxes(
+            box, edge_colors='white', line_widths=line_width * 2.5, alpha=1.0)
+        self.draw_bboxes(
+            box,
+            edge_colors=[self.palette[highlight]],
+            line_widths=line_width,
+            alpha=1.0)
         return self.get_image()
 
     @master_only

@@ -254,3 +254,43 @@ def test_missing_checkpoint_errors(tmp_path, monkeypatch):
     assert all(f in message for f in ('vocab.json', 'source.spm',
                                       'config.json'))
     assert str(tmp_path / 'hf') in message
+
+
+def test_image_text_back_translations_feed_the_text_views(synthetic_twin,
+                                                          tmp_path):
+    """--image-text writes what MimicCxrImageTextDataset reads; the views
+    then take back-translations (here: upper-cased texts)."""
+    import random
+
+    from crrg.registry import DATASETS, TRANSFORMS
+    root, _ = synthetic_twin
+    out = tmp_path / 'bt.jsonl'
+    calls = []
+
+    def translate(texts):
+        calls.append(list(texts))
+        return [t.upper() for t in texts]
+
+    stats = back_translate_tool.back_translate_image_texts(
+        str(root), str(out), translate, chunk_size=5)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    texts = [t for call in calls for t in call]
+    assert len(texts) == len(set(texts)) == stats['translated_texts']
+    assert all(len(call) <= 5 for call in calls)
+    dataset = DATASETS.build(
+        dict(type='MimicCxrImageTextDataset', data_root=str(root),
+             back_translation_file=str(out)))
+    assert stats['studies'] == len(records) == len(dataset)
+    info = dataset.get_data_info(0)
+    assert info['texts_augmented'] == [t.upper() for t in info['texts']]
+    views = TRANSFORMS.build(dict(type='SampleTextViews'))
+    random.seed(0)
+    drawn = {t for _ in range(50) for t in views(dict(info))['texts']}
+    assert drawn & set(info['texts']) and drawn & set(info['texts_augmented'])
+
+    (tmp_path / 'bad.jsonl').write_text('{"study_id": 1}\n')
+    with pytest.raises(DataFormatError, match='bad.jsonl: line 1'):
+        DATASETS.build(dict(type='MimicCxrImageTextDataset',
+                            data_root=str(root),
+                            back_translation_file=str(tmp_path /
+                                                      'bad.jsonl')))

@@ -107,3 +107,32 @@ def test_grey_and_colour_inputs(shape, tmp_path):
                        make_sample(['left lung']),
                        out_file=str(tmp_path / 'z.jpg'))
     assert vis.get_image().shape[:2] == (64, 48 + 64)
+
+
+def test_draw_prediction_from_records_with_highlight():
+    from crrg.structures import ANATOMICAL_REGIONS
+    from crrg.visualization import regions_from_records
+    records = [
+        dict(index=i, name=name, bbox=[150.0, 150.0, 160.0, 160.0],
+             score=0.5, detected=True, selection_score=-1.0, selected=False,
+             sentence='') for i, name in enumerate(ANATOMICAL_REGIONS)
+    ]
+    left = REGION_INDEX['left lung']
+    records[left].update(bbox=[20.0, 30.0, 80.0, 90.0], selected=True,
+                         sentence='the left lung is clear.')
+    regions = regions_from_records(records)
+    assert regions.bboxes.shape == (NUM_REGIONS, 4)
+    assert regions.selected.sum() == 1 and regions.detected.all()
+    assert regions.sentences[left] == 'the left lung is clear.'
+    vis = RegionReportVisualizer(name='vis-draw-prediction', with_panel=True)
+    image = np.full((200, 200), GREY, dtype=np.uint8)
+    plain = vis.draw_prediction(image, regions)
+    assert plain.shape == (200, 200, 3)  # never a panel
+    # the selected box is drawn in its colour on the left edge (x = 20)
+    assert (plain[60, 19:22] != GREY).any()
+    spine = REGION_INDEX['spine']
+    picked = vis.draw_prediction(image, regions, highlight=spine)
+    # the unselected spine box (150..160) appears only when highlighted
+    assert (plain[155, 148:152] == GREY).all()
+    assert (picked[155, 148:152] != GREY).any()
+    assert (picked[60, 19:22] == plain[60, 19:22]).all()

@@ -51,7 +51,22 @@ class MultiImageViews(BaseTransform):
 class SampleTextViews(BaseTransform):
     """Draw the text views T1, T2 from a study's available texts.
 
+    As CXR-CLIP's image-text dataset does (``cxrclip/data/datasets/
+    imagetext.py``), with back-translations of the texts available under
+    ``augment_key`` (aligned with the texts; None or '' where a text has
+    none):
+
+    - two or more texts: each view draws a text with replacement and takes
+      its back-translation with probability ``augment_prob``;
+    - one text: one view is the text and the other its back-translation, in
+      random order (each order with probability 0.5);
+    - without back-translations, the views are the drawn texts.
+
+    ``random_draw=False`` (validation) takes the texts in order and never
+    the back-translations.
+
     Required keys: ``source_key`` (one str, or a list of one or more).
+    Optional: ``augment_key`` (list aligned with ``source_key``).
     Added or modified: ``texts`` (``num_views`` strings).
 
     Args:
@@ -62,22 +77,52 @@ class SampleTextViews(BaseTransform):
             False takes the texts in order, repeating the last one (e.g.
             [findings, impression], or [findings, findings]). Defaults to
             True.
+        augment_key (str): Where the back-translations are. Defaults to
+            'texts_augmented'.
+        augment_prob (float): Probability that a drawn text is replaced by
+            its back-translation (CXR-CLIP: 0.5). Defaults to 0.5.
     """
 
     def __init__(self, num_views: int = 2, random_draw: bool = True,
-                 source_key: str = 'texts') -> None:
+                 source_key: str = 'texts',
+                 augment_key: str = 'texts_augmented',
+                 augment_prob: float = 0.5) -> None:
         self.num_views = num_views
         self.random_draw = random_draw
         self.source_key = source_key
+        self.augment_key = augment_key
+        self.augment_prob = augment_prob
 
     def transform(self, results: dict) -> dict:
         texts = results[self.source_key]
         texts = [texts] if isinstance(texts, str) else list(texts)
-        if self.random_draw:
-            results['texts'] = random.choices(texts, k=self.num_views)
-        else:
+        if not self.random_draw:
             results['texts'] = (texts + texts[-1:] * self.num_views
                                 )[:self.num_views]
+            return results
+        augmented = results.get(self.augment_key)
+        if augmented is None:
+            augmented = [None] * len(texts)
+        else:
+            augmented = [augmented] if isinstance(augmented, str) \
+                else list(augmented)
+        if len(augmented) != len(texts):
+            raise ValueError(
+                f'SampleTextViews: {len(augmented)} back-translations '
+                f'({self.augment_key!r}) for {len(texts)} texts '
+                f'({self.source_key!r}) of {results.get("study_id", "?")}')
+        if len(texts) == 1 and augmented[0]:
+            pair = [texts[0], augmented[0]]
+            if random.random() >= 0.5:
+                pair.reverse()
+            results['texts'] = (pair * self.num_views)[:self.num_views]
+            return results
+        views = []
+        for index in random.choices(range(len(texts)), k=self.num_views):
+            use_augmented = augmented[index] and \
+                random.random() < self.augment_prob
+            views.append(augmented[index] if use_augmented else texts[index])
+        results['texts'] = views
         return results
 
 

@@ -1,8 +1,10 @@
+import itertools
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
+from terminaltables import AsciiTable
 
 from crrg.structures import ANATOMICAL_REGIONS
 from crrg.registry import METRICS
@@ -16,6 +18,42 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) \
         - inter
     return float(inter / union) if union > 0 else 0.0
+
+
+def classwise_table(headers: Sequence[str], rows: Sequence[Sequence],
+                    num_groups: int = 1,
+                    footer: Optional[Sequence] = None) -> str:
+    """A per-region table laid out like mmdet's classwise AP table.
+
+    The rows are dealt into ``num_groups`` side-by-side column groups (as
+    mmdet's ``CocoMetric(classwise=True)`` does with its (category, AP)
+    pairs), so 29 regions take about 29 / ``num_groups`` lines.
+
+    Args:
+        headers (Sequence[str]): Column names of one group.
+        rows (Sequence[Sequence]): One row per region, ``len(headers)``
+            formatted values each.
+        num_groups (int): Column groups side by side. Defaults to 1.
+        footer (Sequence, optional): A last row under all groups (e.g. the
+            mean over regions), padded with empty cells. Defaults to None.
+
+    Returns:
+        str: The table (terminaltables' ``AsciiTable``).
+    """
+    num_groups = max(1, min(num_groups, len(rows)))
+    per_group = -(-len(rows) // num_groups)
+    groups = [rows[i * per_group:(i + 1) * per_group]
+              for i in range(num_groups)]
+    blank = [''] * len(headers)
+    data = [list(headers) * num_groups]
+    for line in itertools.zip_longest(*groups, fillvalue=blank):
+        data.append([cell for row in line for cell in row])
+    if footer is not None:
+        data.append(list(footer) + blank * (num_groups - 1))
+    table = AsciiTable(data)
+    if footer is not None:
+        table.inner_footing_row_border = True
+    return table.table
 
 
 @METRICS.register_module()
@@ -38,10 +76,16 @@ class RegionDetectionMetric(BaseMetric):
         region_names (Sequence[str]): Names of the labels.
         collect_device (str): Defaults to 'cpu'.
         prefix (str, optional): Defaults to 'region'.
+        classwise (bool): Also return the per-region figures (to log them
+            to the visual backends). Defaults to False.
+
+    The per-region figures are logged as a table (like mmdet's classwise AP
+    table); the returned metrics, which mmengine prints on one line, are the
+    two means unless ``classwise`` is True.
 
     Returns from :meth:`compute_metrics`: ``mean_iou`` and ``detection_rate``
-    (fractions in [0, 1], averaged over regions) and ``iou/<region>`` and
-    ``detection_rate/<region>`` per region.
+    (fractions in [0, 1], averaged over regions) and, with ``classwise``,
+    ``iou/<region>`` and ``detection_rate/<region>`` per region.
     """
     default_prefix: Optional[str] = 'region'
 
@@ -49,9 +93,11 @@ class RegionDetectionMetric(BaseMetric):
                  score_thr: float = 0.05,
                  region_names: Sequence[str] = ANATOMICAL_REGIONS,
                  collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
+                 prefix: Optional[str] = None,
+                 classwise: bool = False) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.score_thr = score_thr
+        self.classwise = classwise
         self.region_names = list(region_names)
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
@@ -86,25 +132,36 @@ class RegionDetectionMetric(BaseMetric):
         labels = np.array([r[0] for r in results])
         ious = np.array([r[1] for r in results])
         detected = np.array([r[2] for r in results])
-        metrics: Dict[str, float] = {}
+        per_region: Dict[str, float] = {}
         rows = []
         for label, name in enumerate(self.region_names):
             mask = labels == label
             if not mask.any():
                 continue
             iou, rate = float(ious[mask].mean()), float(detected[mask].mean())
-            metrics[f'iou/{name}'] = iou
-            metrics[f'detection_rate/{name}'] = rate
-            rows.append(f'{name:<26} {iou:>8.3f} {rate:>10.3f} '
-                        f'{int(mask.sum()):>6d}')
-        region_ious = [v for k, v in metrics.items() if k.startswith('iou/')]
-        rates = [v for k, v in metrics.items() if k.startswith('detection')]
-        metrics['mean_iou'] = float(np.mean(region_ious)) if rows else 0.0
-        metrics['detection_rate'] = float(np.mean(rates)) if rows else 0.0
-        table = '\n'.join([
-            f'{"region":<26} {"mean IoU":>8} {"det. rate":>10} {"boxes":>6}',
-            *rows, f'{"all regions (mean)":<26} {metrics["mean_iou"]:>8.3f} '
-            f'{metrics["detection_rate"]:>10.3f}'
-        ])
-        logger.info('Per-region detection:\n' + table)
+            per_region[f'iou/{name}'] = iou
+            per_region[f'detection_rate/{name}'] = rate
+            rows.append([name, f'{iou:.3f}', f'{rate:.3f}',
+                         str(int(mask.sum()))])
+        region_ious = [v for k, v in per_region.items()
+                       if k.startswith('iou/')]
+        rates = [v for k, v in per_region.items()
+                 if k.startswith('detection')]
+        metrics = {
+            'mean_iou': float(np.mean(region_ious)) if rows else 0.0,
+            'detection_rate': float(np.mean(rates)) if rows else 0.0,
+        }
+        if rows:
+            table = classwise_table(
+                ['region', 'IoU', 'det. rate', 'boxes'],
+                rows,
+                num_groups=2,
+                footer=[
+                    'mean over regions', f'{metrics["mean_iou"]:.3f}',
+                    f'{metrics["detection_rate"]:.3f}',
+                    str(len(results))
+                ])
+            logger.info('Per-region detection:\n' + table)
+        if self.classwise:
+            metrics.update(per_region)
         return metrics

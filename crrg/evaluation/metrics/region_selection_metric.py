@@ -4,10 +4,10 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 from sklearn.metrics import precision_recall_fscore_support
-from terminaltables import AsciiTable
 
 from crrg.structures import ANATOMICAL_REGIONS
 from crrg.registry import METRICS
+from .region_detection_metric import classwise_table
 
 
 @METRICS.register_module()
@@ -15,7 +15,9 @@ class RegionSelectionMetric(BaseMetric):
     """Precision/recall/F1 of the region selector.
 
     Compares ``pred_regions.selected`` with ``region_has_sentence`` per
-    region (29 binary problems); logs a per-region table.
+    region (29 binary problems); logs a per-region table (like mmdet's
+    classwise AP table) ending in the micro averages, and returns only the
+    four averages, which mmengine prints on one line.
 
     Returns keys ``selection/precision``, ``selection/recall`` (micro),
     ``selection/f1_micro`` and ``selection/f1_macro`` (mean of the
@@ -43,14 +45,20 @@ class RegionSelectionMetric(BaseMetric):
             gt, pred, average=None, zero_division=0)
         micro = precision_recall_fscore_support(
             gt, pred, average='micro', zero_division=0)
-        table = [['region', 'precision', 'recall', 'f1', 'support']]
-        for i, name in enumerate(ANATOMICAL_REGIONS[:gt.shape[1]]):
-            table.append([
-                name, f'{precision[i]:.3f}', f'{recall[i]:.3f}',
-                f'{f1[i]:.3f}', int(support[i])
+        rows = [[
+            name, f'{precision[i]:.3f}', f'{recall[i]:.3f}', f'{f1[i]:.3f}',
+            str(int(support[i]))
+        ] for i, name in enumerate(ANATOMICAL_REGIONS[:gt.shape[1]])]
+        table = classwise_table(
+            ['region', 'precision', 'recall', 'F1', 'support'],
+            rows,
+            footer=[
+                'all regions (micro)', f'{micro[0]:.3f}', f'{micro[1]:.3f}',
+                f'{micro[2]:.3f}',
+                str(int(gt.sum()))
             ])
-        MMLogger.get_current_instance().info(
-            '\n' + AsciiTable(table).table)
+        MMLogger.get_current_instance().info('Per-region selection:\n' +
+                                             table)
         return {
             'precision': float(micro[0]),
             'recall': float(micro[1]),

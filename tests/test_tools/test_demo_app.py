@@ -1,0 +1,461 @@
+"""tools/demo_app.py: the page's logic, and the page itself in Chromium.
+
+The browser test serves the demo in a subprocess on 127.0.0.1 with a small
+region-guided model registered from a plugin module (``custom_imports``),
+drives Debian's Chromium headless with Playwright (the pip package; its own
+browser downloads are never used), uploads a synthetic-twin image, clicks a
+region on the image and a row of the table, and compares what the page shows
+with ``tools/infer.py``'s JSON for the same image. Its screenshot is kept
+under pytest's tmp dir and, when ``CRRG_ARTIFACTS`` is set, copied there.
+"""
+import importlib.util
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from crrg.structures import ANATOMICAL_REGIONS, NUM_REGIONS
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = '/usr/bin/chromium'
+CHROMIUM_FLAGS = [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+    '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'
+]
+SELECTED = (0, 8, 24)
+UNDETECTED = (28, )
+
+# A plugin module: region i's box sits in cell (i % 6, i // 6) of a grid over
+# the 64x64 pipeline image (returned in original pixels), so no two overlap;
+# SELECTED regions get a sentence that names them; UNDETECTED regions are not
+# detected; the report ends with the original image size.
+PLUGIN = f'''
+import torch
+from mmengine.model import BaseModel
+from mmengine.structures import InstanceData
+
+from crrg.registry import MODELS
+from crrg.structures import ANATOMICAL_REGIONS, NUM_REGIONS
+
+SELECTED = {SELECTED!r}
+UNDETECTED = {UNDETECTED!r}
+
+
+@MODELS.register_module(force=True)
+class GridRegionReportModel(BaseModel):
+
+    def __init__(self, data_preprocessor=None):
+        super().__init__(data_preprocessor=data_preprocessor)
+        self.layer = torch.nn.Linear(1, 1)
+
+    def forward(self, inputs, data_samples=None, mode='predict'):
+        assert mode == 'predict'
+        for sample in data_samples:
+            i = torch.arange(NUM_REGIONS, dtype=torch.float32)
+            col, row = i % 6, torch.div(i, 6, rounding_mode='floor')
+            regions = InstanceData()
+            # in the original image's pixels, as crrg's models predict
+            scale_w, scale_h = sample.metainfo['scale_factor']
+            regions.bboxes = torch.stack(
+                [col * 10 + 1, row * 12 + 1, col * 10 + 9, row * 12 + 11],
+                dim=1) / torch.tensor([scale_w, scale_h, scale_w, scale_h])
+            regions.scores = torch.linspace(0.5, 0.99, NUM_REGIONS)
+            detected = torch.ones(NUM_REGIONS, dtype=torch.bool)
+            detected[list(UNDETECTED)] = False
+            regions.detected = detected
+            selected = torch.zeros(NUM_REGIONS, dtype=torch.bool)
+            selected[list(SELECTED)] = True
+            regions.selected = selected
+            regions.selection_scores = torch.where(
+                selected, 1.5, -2.5) + i / 100
+            regions.sentences = [
+                f'the {{name}} looks unremarkable.' if selected[k] else ''
+                for k, name in enumerate(ANATOMICAL_REGIONS)]
+            sample.pred_regions = regions
+            sample.pred_instances = InstanceData(
+                bboxes=regions.bboxes, scores=regions.scores,
+                labels=torch.arange(NUM_REGIONS))
+            height, width = sample.metainfo['ori_shape'][:2]
+            sample.pred_report = ' '.join(
+                s for s in regions.sentences if s) + f' ({{width}}x{{height}}).'
+        return data_samples
+'''
+
+CONFIG = """
+default_scope = 'crrg'
+custom_imports = dict(imports=['grid_region_model'],
+                      allow_failed_imports=False)
+model = dict(
+    type='GridRegionReportModel',
+    data_preprocessor=dict(
+        type='DetDataPreprocessor', mean=[0, 0, 0], std=[255, 255, 255]))
+test_pipeline = [
+    dict(type='LoadDicomImage'),  # JPEG, PNG and DICOM
+    dict(type='Resize', scale=(64, 64), keep_ratio=True),
+    dict(type='Pad', size=(64, 64)),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                    'scale_factor')),
+]
+test_dataloader = dict(
+    batch_size=1,
+    dataset=dict(type='CocoDataset', ann_file='absent.json',
+                 pipeline=test_pipeline))
+"""
+
+
+def load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(f'crrg_tools_{name}',
+                                                  REPO / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---------------------------------------------------------------- page logic
+
+
+def fake_prediction(height=200, width=100) -> dict:
+    """An inferencer prediction: nested boxes around (50, 50), one far."""
+    regions = []
+    for i, name in enumerate(ANATOMICAL_REGIONS):
+        regions.append(
+            dict(index=i, name=name, bbox=[90.0, 180.0, 99.0, 199.0],
+                 score=0.9, detected=i != 5, selection_score=-2.0,
+                 selected=False, sentence=''))
+    regions[1].update(bbox=[10.0, 10.0, 90.0, 90.0], selected=True,
+                      selection_score=1.0, sentence='big box.')
+    regions[2].update(bbox=[40.0, 40.0, 60.0, 60.0], selected=True,
+                      selection_score=2.0, sentence='small box.')
+    regions[3].update(bbox=[45.0, 45.0, 55.0, 55.0])  # detected only
+    return dict(img_path=None, ori_shape=[height, width],
+                report='big box. small box.', regions=regions)
+
+
+class FakeInferencer:
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, inputs, **kwargs):
+        self.calls.append(inputs)
+        return dict(predictions=[fake_prediction()])
+
+
+@pytest.fixture
+def session(tmp_path):
+    import cv2
+    demo_app = load_tool('demo_app')
+    image = tmp_path / 'x.png'
+    cv2.imwrite(str(image), np.full((200, 100), 60, dtype=np.uint8))
+    session = demo_app.DemoSession(
+        FakeInferencer(), zero_shot=lambda path: 0.25, display_size=100)
+    return demo_app, session, session.analyse(str(image))
+
+
+def test_click_picks_the_smallest_shown_box(session):
+    demo_app, session, state = session
+    # 200 px high image shown at 100 px: display pixels are half
+    assert state['scale'] == 0.5 and state['image'].shape[:2] == (100, 50)
+    selected, detected = demo_app.SHOW_SELECTED, demo_app.SHOW_DETECTED
+    assert session.region_at(state, selected, 25, 25) == 2
+    assert session.region_at(state, selected, 10, 10) == 1
+    # region 3 is only among the detected ones
+    assert session.region_at(state, detected, 25, 25) == 3
+    assert session.region_at(state, selected, 2, 2) is None
+    assert session.shown(state, selected) == [1, 2]
+    assert 5 not in session.shown(state, detected)
+    assert len(session.shown(state, detected)) == NUM_REGIONS - 1
+
+
+def test_table_detail_and_zero_shot(session):
+    demo_app, session, state = session
+    rows = session.table(state, demo_app.SHOW_SELECTED)
+    assert [r[0] for r in rows] == [1, 2]
+    assert rows[1][1] == ANATOMICAL_REGIONS[2] and rows[1][-1] == 'small box.'
+    assert len(rows[0]) == len(demo_app.TABLE_HEADERS)
+    detail = session.detail(state, 2)
+    assert ANATOMICAL_REGIONS[2] in detail
+    assert '[40.0, 40.0, 60.0, 60.0]' in detail and 'small box.' in detail
+    assert '+2.000 (selected)' in detail
+    assert 'not selected' in session.detail(state, 3)
+    assert '0.250' in session.pneumonia_text(state)
+
+
+def test_render_highlights_the_clicked_region(session):
+    demo_app, session, state = session
+    plain = session.render(state, demo_app.SHOW_SELECTED)
+    picked = session.render(state, demo_app.SHOW_SELECTED, highlight=2)
+    assert plain.shape == picked.shape == (100, 50, 3)
+    # region 2's box in display pixels is [20, 20, 30, 30]: its outline
+    # changes, the image far from it does not
+    diff = np.abs(plain.astype(int) - picked.astype(int)).sum(axis=2)
+    assert diff[19:32, 19:32].sum() > 0
+    assert diff[60:, :].sum() == 0
+    # all detected regions add region 3's box inside region 2's
+    detected = session.render(state, demo_app.SHOW_DETECTED)
+    assert np.abs(detected.astype(int) - plain.astype(int))[22:28, 22:28].sum(
+    ) > 0
+
+
+def test_samples_and_default_model_errors(tmp_path, monkeypatch):
+    from mmengine.logging import MMLogger
+    demo_app = load_tool('demo_app')
+    logger = MMLogger.get_instance('test-demo-app')
+    (tmp_path / 'a.jpg').write_bytes(b'x')
+    samples = demo_app.collect_samples(
+        [str(tmp_path / '*.jpg'), str(tmp_path / 'missing.png')], logger)
+    assert samples == {'a.jpg': str(tmp_path / 'a.jpg')}
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match='tools/demo.sh'):
+        demo_app.resolve_models(demo_app.parse_args([]))
+    with pytest.raises(SystemExit):
+        demo_app.resolve_models(demo_app.parse_args(['only-config.py']))
+
+
+# ------------------------------------------------------------ in a browser
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope='module')
+def chromium() -> str:
+    """Debian's Chromium, installed with apt-get when missing."""
+    if not os.path.exists(CHROMIUM):
+        if shutil.which('apt-get') is None or os.geteuid() != 0:
+            pytest.skip('Chromium is not installed and cannot be installed '
+                        'here (needs root and apt-get): install Debian\'s '
+                        '"chromium" package to run the browser test')
+        env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
+        for command in (['apt-get', 'update', '-qq'],
+                        ['apt-get', 'install', '-y', '-qq', 'chromium']):
+            proc = subprocess.run(command, env=env, capture_output=True,
+                                  text=True, timeout=900)
+            if proc.returncode != 0:
+                pytest.skip(f'`{" ".join(command)}` could not install '
+                            f'Chromium: {proc.stderr.strip()[-500:]}')
+    return CHROMIUM
+
+
+@pytest.fixture(scope='module')
+def served_demo(tmp_path_factory, synthetic_twin):
+    """The demo app on a free port with the grid model and a tiny R-CLIP."""
+    from crrg.registry import MODELS
+    from crrg.testing.tokenizers import train_wordpiece_tokenizer
+    from mmengine.config import Config
+
+    root, _ = synthetic_twin
+    tmp = tmp_path_factory.mktemp('demo_app')
+    (tmp / 'grid_region_model.py').write_text(textwrap.dedent(PLUGIN))
+    config = tmp / 'grid_rrg.py'
+    config.write_text(CONFIG)
+    sys.path.insert(0, str(tmp))
+    try:
+        import grid_region_model
+    finally:
+        sys.path.remove(str(tmp))
+    checkpoint = tmp / 'grid.pth'
+    torch.save(dict(state_dict=grid_region_model.GridRegionReportModel(
+    ).state_dict(), meta={}), checkpoint)
+
+    # a tiny R-CLIP with random weights for the zero-shot probability
+    tokenizer = tmp / 'wordpiece'
+    train_wordpiece_tokenizer(
+        ['no evidence of pneumonia', 'findings suggesting pneumonia.'] * 5,
+        str(tokenizer), vocab_size=200)
+    clip_config = REPO / 'configs' / 'rclip' / \
+        'rclip_tiny_zero-shot_rsna_synthetic.py'
+    clip_options = [f'model.text_encoder.tokenizer={tokenizer}']
+    clip_cfg = Config.fromfile(str(clip_config))
+    clip_cfg.merge_from_dict({'model.text_encoder.tokenizer': str(tokenizer)})
+    torch.manual_seed(0)
+    clip_checkpoint = tmp / 'rclip.pth'
+    torch.save(dict(state_dict=MODELS.build(clip_cfg.model).state_dict(),
+                    meta={}), clip_checkpoint)
+
+    images = sorted((root / 'mimic-cxr-jpg' / 'files').rglob('*.jpg'))
+    image = images[0]
+    # the real radiograph of the pydicom-data wheel, when the set-up cached it
+    from crrg.testing.real_data import real_data_file
+    dicom = real_data_file('RG1_UNCR')
+    samples = [str(images[1])] + ([dicom] if dicom else [])
+    port = free_port()
+    log = tmp / 'demo_app.log'
+    env = dict(os.environ,
+               PYTHONPATH=os.pathsep.join([str(REPO), str(tmp)]),
+               OMP_NUM_THREADS='1')
+    command = [
+        sys.executable, str(REPO / 'tools' / 'demo_app.py'), str(config),
+        str(checkpoint), '--clip-config', str(clip_config),
+        '--clip-checkpoint', str(clip_checkpoint), '--clip-cfg-options',
+        *clip_options, '--port', str(port), '--samples', *samples
+    ]
+    with open(log, 'w') as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                env=env, cwd=str(tmp))
+    url = f'http://127.0.0.1:{port}/'
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f'the demo app exited ({proc.returncode}):\n'
+                            f'{log.read_text()[-3000:]}')
+            try:
+                urllib.request.urlopen(url, timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail('the demo app did not serve within 120 s:\n'
+                                f'{log.read_text()[-3000:]}')
+                time.sleep(0.5)
+        yield dict(url=url, config=config, checkpoint=checkpoint,
+                   image=image, dicom=dicom, tmp=tmp, log=log,
+                   clip=(clip_config, clip_checkpoint, tokenizer))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def infer_json(served, tmp_path, monkeypatch) -> dict:
+    """tools/infer.py's JSON for the uploaded image."""
+    monkeypatch.syspath_prepend(str(served['tmp']))
+    out = tmp_path / 'infer'
+    assert load_tool('infer').main([
+        str(served['config']), str(served['checkpoint']),
+        str(served['image']), '--out', str(out)
+    ]) == 0
+    return json.loads((out / f'{served["image"].stem}.json').read_text())
+
+
+def click_region(page, box, natural_size):
+    """Click the centre of ``box`` (original pixels) on the shown image."""
+    img = page.locator('#xray img').first
+    shown = img.bounding_box()
+    width, height = natural_size
+    x = (box[0] + box[2]) / 2 / width * shown['width'] + shown['x']
+    y = (box[1] + box[3]) / 2 / height * shown['height'] + shown['y']
+    page.mouse.click(x, y)
+
+
+def numbers(text: str) -> list[float]:
+    return [float(v) for v in re.findall(r'-?\d+\.\d+', text)]
+
+
+@pytest.mark.slow
+def test_demo_page_in_chromium(chromium, served_demo, tmp_path, monkeypatch):
+    from playwright.sync_api import expect, sync_playwright
+
+    import cv2
+    expected = infer_json(served_demo, tmp_path, monkeypatch)
+    height, width = cv2.imread(str(served_demo['image'])).shape[:2]
+    screenshot = tmp_path / 'demo_app.png'
+    requests = []
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / 'chromium-profile'),
+            executable_path=chromium,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={'width': 1400, 'height': 1100})
+        try:
+            page = context.new_page()
+            page.on('request', lambda r: requests.append(r.url))
+            page.goto(served_demo['url'])
+            page.locator('#upload input[type=file]').set_input_files(
+                str(served_demo['image']))
+            report = page.locator('#report textarea')
+            expect(report).to_have_value(expected['report'], timeout=60_000)
+
+            # click the middle selected region on the image
+            index = SELECTED[1]
+            region = expected['regions'][index]
+            detail = page.locator('#region-detail')
+            natural = page.locator('#xray img').first.evaluate(
+                'img => [img.naturalWidth, img.naturalHeight]')
+            assert natural[0] / natural[1] == pytest.approx(
+                width / height, rel=0.02)
+            click_region(page, region['bbox'], (width, height))
+            expect(detail).to_contain_text(region['sentence'],
+                                           timeout=30_000)
+            text = detail.inner_text()
+            assert region['name'] in text
+            box = numbers(text.split('box (original pixels):')[1])[:4]
+            assert box == pytest.approx(region['bbox'], abs=0.06)
+            page.screenshot(path=str(screenshot), full_page=True)
+
+            # a row of the table picks a region too
+            other = expected['regions'][SELECTED[2]]
+            page.locator('#regions .body-cell').filter(
+                has_text=other['sentence']).first.click()
+            expect(detail).to_contain_text(other['name'], timeout=30_000)
+            assert other['sentence'] in detail.inner_text()
+
+            # zero-shot probability, as R-CLIP computes it in this process
+            demo_app = load_tool('demo_app')
+            clip_config, clip_checkpoint, tokenizer = served_demo['clip']
+            zero_shot = demo_app.ZeroShotPneumonia(
+                str(clip_config), str(clip_checkpoint),
+                {'model.text_encoder.tokenizer': str(tokenizer)})
+            probability = zero_shot(str(served_demo['image']))
+            expect(page.locator('#zero-shot')).to_contain_text(
+                f'{probability:.3f}')
+
+            # all detected regions: the table lists them in region order and
+            # a detected, unselected region's box answers a click
+            page.get_by_label(demo_app.SHOW_DETECTED).check()
+            unselected = expected['regions'][1]
+            assert not unselected['selected'] and unselected['detected']
+            expect(page.locator('#regions [data-testid="cell-1-1"]')
+                   ).to_have_text(unselected['name'], timeout=30_000)
+            click_region(page, unselected['bbox'], (width, height))
+            expect(detail).to_contain_text(unselected['name'],
+                                           timeout=30_000)
+            assert 'not selected' in detail.inner_text()
+
+            # a DICOM sample from the list: the real radiograph (15-bit,
+            # MONOCHROME1) goes through the same path
+            if served_demo['dicom']:
+                page.locator('#sample input').click()
+                page.get_by_role('option', name='RG1_UNCR.dcm').click()
+                import pydicom
+                ds = pydicom.dcmread(served_demo['dicom'],
+                                     stop_before_pixels=True)
+                expect(report).to_have_value(
+                    re.compile(rf'\({ds.Columns}x{ds.Rows}\)\.$'),
+                    timeout=60_000)
+                shown = page.locator('#xray img').first.evaluate(
+                    'img => [img.naturalWidth, img.naturalHeight]')
+                assert shown[0] / shown[1] == pytest.approx(
+                    ds.Columns / ds.Rows, rel=0.02)
+                page.screenshot(path=str(tmp_path / 'demo_app_dicom.png'),
+                                full_page=True)
+        finally:
+            context.close()
+    artefacts = os.environ.get('CRRG_ARTIFACTS')
+    if artefacts:
+        os.makedirs(artefacts, exist_ok=True)
+        for png in tmp_path.glob('demo_app*.png'):
+            shutil.copy(png, os.path.join(artefacts, png.name))
+    assert screenshot.stat().st_size > 10_000
+    outside = [u for u in requests
+               if not u.startswith((served_demo['url'], 'data:', 'blob:'))]
+    assert not outside, f'the page fetched from outside: {outside[:5]}'
