@@ -36,16 +36,23 @@ test_view_pipeline = [
     dict(type='mmpretrain.ResizeEdge', scale=128, edge='short'),
     dict(type='mmpretrain.CenterCrop', crop_size=128),
 ]
+test_pipeline = [
+    dict(type='MultiImageViews', transforms=test_view_pipeline, num_views=1),
+    dict(type='SampleTextViews', source_key='gt_report', num_views=1,
+         random_draw=False),
+    dict(type='mmpretrain.PackInputs', meta_keys=('texts', 'img_id')),
+]
 test_dataloader = dict(
     dataset=dict(
         _delete_=True,
         type='IUXrayDataset',
         data_root=data_root,
         split='test',
-        pipeline=[
-            dict(type='MultiImageViews', transforms=test_view_pipeline,
-                 num_views=1),
-            dict(type='SampleTextViews', source_key='gt_report', num_views=1,
-                 random_draw=False),
-            dict(type='mmpretrain.PackInputs', meta_keys=('texts', 'img_id')),
-        ]))
+        pipeline=test_pipeline))
+val_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type='IUXrayDataset',
+        data_root=data_root,
+        split='val',
+        pipeline=test_pipeline))

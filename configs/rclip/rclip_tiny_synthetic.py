@@ -64,17 +64,18 @@ test_view_pipeline = [
     dict(type='mmpretrain.ResizeEdge', scale=image_size, edge='short'),
     dict(type='mmpretrain.CenterCrop', crop_size=image_size),
 ]
+test_pipeline = [
+    dict(type='MultiImageViews', transforms=test_view_pipeline, num_views=1),
+    dict(type='SampleTextViews', num_views=1, random_draw=False),
+    dict(
+        type='mmpretrain.PackInputs',
+        meta_keys=('texts', 'study_id', 'img_paths')),
+]
 test_dataloader = dict(
     batch_size=32,
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(
-        data_root=data_root,
-        pipeline=[
-            dict(type='MultiImageViews', transforms=test_view_pipeline,
-                 num_views=1),
-            dict(type='SampleTextViews', num_views=1, random_draw=False),
-            dict(
-                type='mmpretrain.PackInputs',
-                meta_keys=('texts', 'study_id', 'img_paths')),
-        ]))
+    dataset=dict(data_root=data_root, pipeline=test_pipeline))
+val_dataloader = test_dataloader.copy()
+val_dataloader['dataset'] = dict(
+    data_root=data_root, split='validate', pipeline=test_pipeline)

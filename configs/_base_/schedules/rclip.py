@@ -20,9 +20,8 @@ param_scheduler = [
         eta_min=0.0,
         convert_to_iter_based=True),
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=5)
-val_cfg = None
-val_dataloader = None
-val_evaluator = None
+# validation (retrieval Recall@K, from the dataset base) after every epoch
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=5, val_interval=1)
+val_cfg = dict(type='ValLoop')
 auto_scale_lr = dict(enable=False, base_batch_size=32)
 test_cfg = dict(type='TestLoop')
