@@ -71,7 +71,7 @@ run generator_train ${PY} tools/train.py "${GEN_CFG}" --work-dir "${WORK}/genera
   --cfg-options "load_from=$(last_ckpt "${WORK}/selector")" \
   "model.generator.tokenizer=${WORK}/generator/tokenizer"
 run generator_test ${PY} tools/test.py "${GEN_CFG}" "$(last_ckpt "${WORK}/generator")" --work-dir "${WORK}/generator" \
-  --cfg-options "model.generator.tokenizer=${WORK}/generator/tokenizer"
+  --out "${WORK}/generator/predictions.pkl" --cfg-options "model.generator.tokenizer=${WORK}/generator/tokenizer"
 
 step "baseline: the most common training report for every test image"
 run constant_baseline ${PY} tools/constant_report_baseline.py "${GEN_CFG}" --out "${WORK}/constant_baseline.json"
