@@ -108,14 +108,16 @@ class RegionDetector(BaseModule):
     Args:
         detector (dict): An mmdet detector config.
         query_score_thr (float): Detection threshold of query-based
-            detectors. Defaults to 0.3.
+            detectors, on the sigmoid score. Defaults to 0.05, the score
+            threshold of mmdet's R-CNN test configs and of
+            ``RegionDetectionMetric``.
         init_cfg (dict, optional): mmengine init config; a stage-1
             checkpoint goes into ``detector.init_cfg``.
     """
 
     def __init__(self,
                  detector: dict,
-                 query_score_thr: float = 0.3,
+                 query_score_thr: float = 0.05,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         # a copy: mmdet's DETRs write into the config they are built from
