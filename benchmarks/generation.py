@@ -223,7 +223,7 @@ def bench_end_to_end(args, tokenizer: str) -> List[str]:
     cfg = Config.fromfile(
         'configs/rrg/rrg-generator_r50_fpn_gpt2-pubmed-medium_opt_'
         'imagenome.py').model
-    cfg.detector.backbone.init_cfg = None
+    cfg.detector.detector.backbone.init_cfg = None
     cfg.generator.update(
         pretrained=None, tokenizer=tokenizer, gpt2_config=dict(GPT2_MEDIUM),
         num_beams=1, max_new_tokens=20, min_new_tokens=20)

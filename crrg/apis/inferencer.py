@@ -21,7 +21,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.infer import BaseInferencer
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
+from crrg.utils.checkpoint import load_model_checkpoint
 from mmengine.structures import InstanceData
 from rich.progress import track
 
@@ -56,24 +56,6 @@ def test_pipeline_cfg(cfg: Config) -> List[dict]:
     ]
 
 
-def image_loader_cfg(loader: dict) -> dict:
-    """The loading transform the inferencer uses instead of ``loader``.
-
-    crrg's X-ray loader (``LoadXrayImageFromFile``: JPEG/PNG/16-bit PNG/DICOM,
-    named errors) when it is registered; until it is merged, the config's own
-    loading transform.
-
-    Args:
-        loader (dict): The config's loading transform.
-
-    Returns:
-        dict: A transform config that reads ``img_path``.
-    """
-    if TRANSFORMS.get('LoadXrayImageFromFile') is None:
-        return loader
-    return dict(type='LoadXrayImageFromFile')
-
-
 def load_weights(model: torch.nn.Module,
                  filename: str,
                  allow_partial: bool = False) -> dict:
@@ -91,11 +73,6 @@ def load_weights(model: torch.nn.Module,
         raise FileNotFoundError(
             f'checkpoint {filename} does not exist; pass the .pth file a '
             'training run wrote (work_dirs/<config name>/epoch_*.pth)')
-    try:
-        from crrg.utils.checkpoint import load_model_checkpoint
-    except ImportError:  # h-reliab's strict loader not merged yet
-        return load_checkpoint(
-            model, filename, map_location='cpu', strict=not allow_partial)
     return load_model_checkpoint(
         model, filename, allow_partial=allow_partial, map_location='cpu')
 
@@ -188,7 +165,7 @@ class ReportInferencer(BaseInferencer):
             raise KeyError(
                 f'{cfg.filename}: the test pipeline must start with an image '
                 f'loading transform, got {transforms[:1]}')
-        self.loader = TRANSFORMS.build(image_loader_cfg(transforms[0]))
+        self.loader = TRANSFORMS.build(dict(type='LoadXrayImageFromFile'))
         self.transforms = Compose(transforms[1:])
         return self._prepare
 

@@ -43,37 +43,6 @@ def region_palette(num_regions: int) -> list[tuple[int, int, int]]:
     return colours
 
 
-def rescale_regions(regions: InstanceData, metainfo: dict) -> InstanceData:
-    """Map region boxes from the pipeline image to the original image.
-
-    Models predict ``pred_regions`` in the pixels of the image the test
-    pipeline made; the visualizer draws on the image it is given, usually the
-    original. Resizing is undone with ``scale_factor`` (as mmdet's
-    ``rescale=True`` does; mmdet's ``Pad`` pads at the bottom/right, so no
-    shift is needed) and boxes are clipped to ``ori_shape``.
-
-    Args:
-        regions (InstanceData): ``pred_regions`` with ``bboxes`` (29, 4) xyxy
-            in the pipeline image's pixels.
-        metainfo (dict): The sample's metainfo (``scale_factor`` (w, h),
-            ``ori_shape`` (h, w)).
-
-    Returns:
-        InstanceData: A copy whose ``bboxes`` (29, 4) are original pixels.
-    """
-    regions = regions.clone()
-    bboxes = torch.as_tensor(regions.bboxes, dtype=torch.float32).clone()
-    if 'scale_factor' in metainfo:
-        scale_w, scale_h = metainfo['scale_factor']
-        bboxes /= bboxes.new_tensor([scale_w, scale_h, scale_w, scale_h])
-    if 'ori_shape' in metainfo:
-        height, width = metainfo['ori_shape'][:2]
-        bboxes[:, 0::2] = bboxes[:, 0::2].clamp(0, width)
-        bboxes[:, 1::2] = bboxes[:, 1::2].clamp(0, height)
-    regions.bboxes = bboxes
-    return regions
-
-
 def regions_from_records(records: Sequence[dict]) -> InstanceData:
     """``pred_regions`` from the region dicts of an inferencer prediction.
 

@@ -2,9 +2,9 @@ import os.path as osp
 from typing import Union
 
 from mmengine.config import Config
-from mmengine.runner import load_checkpoint
 
 from crrg.registry import MODELS
+from crrg.utils.checkpoint import load_model_checkpoint
 from .rclip import RCLIP
 
 
@@ -31,8 +31,7 @@ def build_frozen_clip(model: Union[str, dict], checkpoint: str) -> RCLIP:
             f'CLIP checkpoint {checkpoint} not found; train it first ({how}) '
             'and point the config\'s clip checkpoint at the .pth it writes.')
     clip = MODELS.build(model)
-    load_checkpoint(clip, checkpoint, map_location='cpu', strict=True,
-                    logger='silent')
+    load_model_checkpoint(clip, checkpoint)
     clip.requires_grad_(False)
     # the owner's init_weights() (called by the Runner) must not re-initialise
     # the loaded weights

@@ -9,6 +9,7 @@ from transformers.cache_utils import DynamicCache
 from crrg.registry import MODELS
 from ..utils import missing_checkpoint_error
 from ..utils.fast_gpt2 import PRECISIONS, GPT2Decoder
+from ..utils.lm_loss import masked_lm_loss
 
 EXPECTED_FILES = ('config.json', 'model.safetensors (or pytorch_model.bin)',
                   'tokenizer files: vocab.json + merges.txt '
@@ -216,15 +217,12 @@ class GPT2RegionHead(BaseModule):
         device = features.device
         input_ids = torch.full((len(ids), length), tok.pad_token_id,
                                dtype=torch.long, device=device)
-        labels = torch.full_like(input_ids, -100)
-        mask = torch.zeros_like(input_ids)
+        mask = torch.zeros_like(input_ids, dtype=torch.bool)
         for row, seq in enumerate(ids):
-            seq_t = torch.tensor(seq, device=device)
-            input_ids[row, :len(seq)] = seq_t
-            labels[row, :len(seq)] = seq_t
-            labels[row, 0] = -100
-            mask[row, :len(seq)] = 1
-        attention_mask = torch.cat([mask.new_ones(len(ids), 1), mask], dim=1)
+            input_ids[row, :len(seq)] = torch.tensor(seq, device=device)
+            mask[row, :len(seq)] = True
+        attention_mask = torch.cat(
+            [mask.new_ones(len(ids), 1), mask], dim=1).long()
         position_ids = torch.arange(
             1, length + 1, device=device).expand(len(ids), -1)
         out = self.lm(
@@ -232,9 +230,11 @@ class GPT2RegionHead(BaseModule):
             attention_mask=attention_mask,
             position_ids=position_ids,
             past_key_values=self.region_prefix(features),
-            labels=labels,
             use_cache=True)
-        return dict(loss_lm=self.loss_weight * out.loss)
+        # each token predicts the next; bos is never a target, pads never count
+        loss = masked_lm_loss(out.logits[:, :-1], input_ids[:, 1:],
+                              mask[:, 1:])
+        return dict(loss_lm=self.loss_weight * loss)
 
     @torch.no_grad()
     def generate(self, features: Tensor) -> List[str]:
