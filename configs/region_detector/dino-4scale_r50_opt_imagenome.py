@@ -10,8 +10,3 @@ optim_wrapper = dict(
     optimizer=dict(lr=1e-4),
     clip_grad=dict(max_norm=0.1, norm_type=2),
     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1)}))
-val_evaluator = [
-    dict(type='CocoMetric', ann_file=None, metric='bbox'),
-    dict(type='RegionDetectionMetric'),
-]
-test_evaluator = val_evaluator

@@ -4,8 +4,3 @@ _base_ = [
     '../_base_/datasets/chest_imagenome_detection.py',
     '../_base_/schedules/rrg_opt_detector.py', '../_base_/default_runtime.py'
 ]
-val_evaluator = [
-    dict(type='CocoMetric', ann_file=None, metric='bbox'),
-    dict(type='RegionDetectionMetric'),
-]
-test_evaluator = val_evaluator

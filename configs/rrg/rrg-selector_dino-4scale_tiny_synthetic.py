@@ -19,3 +19,5 @@ model = dict(
     train_generator=False,
     detector_checkpoint='work_dirs/dino-4scale_tiny_synthetic/epoch_8.pth')
 default_hooks = dict(checkpoint=dict(interval=2))
+val_evaluator = [dict(type='RegionSelectionMetric')]
+test_evaluator = val_evaluator

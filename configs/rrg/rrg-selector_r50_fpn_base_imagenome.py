@@ -22,7 +22,7 @@ optim_wrapper = dict(
     type='OptimWrapper', optimizer=dict(type='AdamW', lr=5e-5))
 param_scheduler = []
 train_dataloader = dict(batch_size=16)
-val_evaluator = dict(type='RegionSelectionMetric')
+val_evaluator = [dict(type='RegionSelectionMetric')]
 test_evaluator = val_evaluator
 default_hooks = dict(
     checkpoint=dict(

@@ -79,3 +79,9 @@ test_dataloader = dict(
     val_dataloader,
     dataset=dict(
         val_dataloader['dataset'], split='test', require_all_regions=False))
+# the region detection metrics (RRG stage configs replace them with theirs)
+val_evaluator = [
+    dict(type='CocoMetric', ann_file=None, metric='bbox'),
+    dict(type='RegionDetectionMetric'),
+]
+test_evaluator = val_evaluator

@@ -11,9 +11,3 @@ param_scheduler = [
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.0001))
-# region detection metrics (to move into the dataset base with its owner)
-val_evaluator = [
-    dict(type='CocoMetric', ann_file=None, metric='bbox'),
-    dict(type='RegionDetectionMetric'),
-]
-test_evaluator = val_evaluator

@@ -5,5 +5,3 @@ test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
     type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3))
 param_scheduler = []
-val_evaluator = [dict(type='RegionSelectionMetric')]
-test_evaluator = val_evaluator
