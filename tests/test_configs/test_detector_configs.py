@@ -38,6 +38,9 @@ def _train_step(config, size, **model_changes):
     cfg.merge_from_dict(model_changes)
     torch.manual_seed(0)
     model = MODELS.build(copy.deepcopy(cfg.model))
+    # as the Runner does: some parameters (e.g. DINO's level_embed) are
+    # allocated uninitialised and only set by init_weights()
+    model.init_weights()
     model.train()
     data = model.data_preprocessor(_batch(size), training=True)
     losses = model(**data, mode='loss')
