@@ -2,12 +2,19 @@
 
 Runs a report generator through :class:`crrg.apis.ReportInferencer` on image
 files and writes, per image, ``<stem>.txt`` (the report), ``<stem>.json`` (the
-inferencer's prediction: image path, original shape, report and the 29
+inferencer's prediction: image path, original shape, report, the 29
 regions with their box in the original image's pixels, scores,
-detected/selected flags and sentence) and ``<stem>.png`` (the selected regions
-drawn on the X-ray with their sentences), and prints a region table for each
-image. The exit code is 0 only when every input gave its outputs; the last
-line sums up what failed and why.
+detected/selected flags and sentence, and the loader's warnings, e.g. a DICOM
+header naming another body part than the chest) and ``<stem>.png`` (the
+selected regions drawn on the X-ray with their sentences), and prints a region
+table for each image. Images are JPEG / PNG (16-bit kept at full depth) or
+DICOM (windowed, MONOCHROME1 inverted, JPEG 2000 etc. decoded), read by
+``LoadXrayImageFromFile``; images below its minimum size are refused.
+
+The exit code is 0 only when every input gave its outputs, 1 when some input
+failed (the last line sums up what failed and why) and 2 when the model
+cannot be set up (e.g. a checkpoint of another model: pass ``--allow-partial``
+to load its matching part anyway).
 
 Example::
 
@@ -29,8 +36,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from crrg.apis import ReportInferencer
+from crrg.datasets.transforms.loading import DICOM_SUFFIXES
+from crrg.utils import CheckpointMismatchError
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff'
+                    ) + DICOM_SUFFIXES
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -68,7 +78,8 @@ def expand_images(
         patterns: Iterable[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     """Turn the IMAGE arguments into image paths.
 
-    A folder gives its files with an image extension (sorted, not recursive),
+    A folder gives its files with an image extension or, without an
+    extension, the DICOM magic (sorted, not recursive),
     a pattern with glob characters is expanded here (so quoting it is safe;
     ``**`` recurses), anything else is taken as a file path, checked later.
 
@@ -84,7 +95,8 @@ def expand_images(
     for pattern in patterns:
         if osp.isdir(pattern):
             found = sorted(p for p in Path(pattern).iterdir()
-                           if p.suffix.lower() in IMAGE_EXTENSIONS)
+                           if p.suffix.lower() in IMAGE_EXTENSIONS or (
+                               p.suffix == '' and is_dicom_file(p)))
             reason = 'folder holds no image ' \
                 f'({", ".join(IMAGE_EXTENSIONS)})'
         elif glob.has_magic(pattern):
@@ -99,6 +111,15 @@ def expand_images(
         paths.extend(found)
     unique = list(dict.fromkeys(paths))
     return unique, failures
+
+
+def is_dicom_file(path: Path) -> bool:
+    """Whether ``path`` is a file with the DICOM magic (``DICM`` at byte
+    128), as DICOM files often have no extension."""
+    if not path.is_file():
+        return False
+    with open(path, 'rb') as f:
+        return f.read(132)[128:] == b'DICM'
 
 
 def region_table(title: str, records: list[dict]) -> Table:
@@ -143,12 +164,33 @@ def write_outputs(pred: dict, drawing, stem: str, out_dir: Path) -> None:
     mmcv.imwrite(drawing[..., ::-1], str(out_dir / f'{stem}.png'))
 
 
-def summary_line(succeeded: int, failures: list[tuple[str, str]]) -> str:
-    """``N image(s) succeeded, M failed`` and, per failure, what and why."""
+def short_reason(name: str, reason: str) -> str:
+    """A failure's reason for the summary: its kind and the error's message
+    without the exception type and the repeated file name.
+
+    ``'unreadable image: ImageDecodeError: x.png: image is 1x1 pixels, ...'``
+    becomes ``'unreadable image: image is 1x1 pixels, ...'``.
+    """
+    parts = reason.split(': ', 2)
+    if len(parts) < 3:
+        return reason
+    what, detail = parts[0], parts[2]
+    if detail.startswith(f'{name}: '):
+        detail = detail[len(name) + 2:]
+    return what if what in detail else f'{what}: {detail}'
+
+
+def summary_line(succeeded: int, failures: list[tuple[str, str]],
+                 warned: list[str] | None = None) -> str:
+    """``N image(s) succeeded, M failed`` and, per failure, what and why;
+    then the images that succeeded with warnings."""
     line = f'{succeeded} image(s) succeeded, {len(failures)} failed'
     if failures:
-        line += ': ' + '; '.join(f'{name} ({reason.split(": ")[0]})'
+        line += ': ' + '; '.join(f'{name} ({short_reason(name, reason)})'
                                  for name, reason in failures)
+    if warned:
+        line += f'; {len(warned)} with warnings (see above and the JSON): ' \
+            + ', '.join(warned)
     return line
 
 
@@ -160,11 +202,16 @@ def main(argv: list[str] | None = None) -> int:
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    inferencer = ReportInferencer(
-        model=cfg,
-        weights=args.checkpoint,
-        device=args.device,
-        allow_partial=args.allow_partial)
+    try:
+        inferencer = ReportInferencer(
+            model=cfg,
+            weights=args.checkpoint,
+            device=args.device,
+            allow_partial=args.allow_partial)
+    except (CheckpointMismatchError, FileNotFoundError) as exc:
+        console.print(f'[red]error[/red] {type(exc).__name__}: '
+                      f'{escape(str(exc))}')
+        return 2
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -173,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f'[red]skipped[/red] {escape(name)}: {escape(reason)}')
     used_stems: dict[str, int] = {}
     stems = {str(path): unique_stem(path, used_stems) for path in paths}
-    succeeded = 0
+    succeeded, warned = 0, []
     for start in range(0, len(paths), args.batch_size):
         chunk = [str(p) for p in paths[start:start + args.batch_size]]
         out = inferencer(
@@ -200,9 +247,13 @@ def main(argv: list[str] | None = None) -> int:
                 region_table(
                     escape(f'{pred["img_path"]} -> {out_dir / stem}.*'),
                     pred['regions']))
-            console.print(
-                f'[bold]report:[/bold] {escape(pred["report"])}\n')
-    console.print(escape(summary_line(succeeded, failures)) +
+            console.print(f'[bold]report:[/bold] {escape(pred["report"])}')
+            for warning in pred['warnings']:
+                console.print(f'[yellow]warning[/yellow] {escape(warning)}')
+            if pred['warnings']:
+                warned.append(pred['img_path'])
+            console.print()
+    console.print(escape(summary_line(succeeded, failures, warned)) +
                   f'; outputs in {escape(str(out_dir))}')
     return 0 if not failures and succeeded > 0 else 1
 

@@ -21,12 +21,12 @@ from mmengine.config import Config, ConfigDict
 from mmengine.infer import BaseInferencer
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
-from crrg.utils.checkpoint import load_model_checkpoint
 from mmengine.structures import InstanceData
 from rich.progress import track
 
 from crrg.registry import MODELS, TRANSFORMS, VISUALIZERS
 from crrg.structures import ANATOMICAL_REGIONS
+from crrg.utils.checkpoint import load_model_checkpoint
 from crrg.utils.setup_env import register_all_modules
 
 InputType = Union[str, np.ndarray]
@@ -103,7 +103,9 @@ class ReportInferencer(BaseInferencer):
       'regions': [{'index', 'name', 'bbox' [x1, y1, x2, y2] in the original
       image's pixels, 'score', 'detected', 'selection_score', 'selected',
       'sentence'}, ...]}`` (29 regions in region order; an empty list for a
-      generator without regions), or the ``DetDataSample`` s when
+      generator without regions), plus ``'warnings'``: the loader's
+      warnings about the image (e.g. a DICOM header naming another body
+      part; may be empty), or the ``DetDataSample`` s when
       ``return_datasamples=True``.
     - ``visualization``: with ``return_vis=True``, one (H, W', 3) RGB uint8
       drawing per image (the original image, the selected regions and the
@@ -171,10 +173,13 @@ class ReportInferencer(BaseInferencer):
 
     def _prepare(self, inputs: InputType) -> dict:
         """Load and transform one input; its sample always carries
-        ``img_path`` and ``ori_shape``, whatever the packer's meta keys."""
+        ``img_path``, ``ori_shape`` and ``img_warnings`` (the loader's, e.g.
+        a DICOM header saying the image is not a chest radiograph), whatever
+        the packer's meta keys."""
         results = self._load(inputs)
         meta = dict(img_path=results['img_path'],
-                    ori_shape=results['ori_shape'])
+                    ori_shape=results['ori_shape'],
+                    img_warnings=list(results.get('img_warnings', [])))
         data = self.transforms(results)
         sample = data['data_samples']
         sample.set_metainfo(
@@ -361,6 +366,7 @@ class ReportInferencer(BaseInferencer):
             'ori_shape': [int(v) for v in sample.metainfo['ori_shape'][:2]],
             'report': sample.get('pred_report', ''),
             'regions': regions,
+            'warnings': list(sample.metainfo.get('img_warnings', [])),
         }
 
 

@@ -59,6 +59,7 @@ def test_predictions_follow_the_interface(inferencer, images):
     (pred, ) = out['predictions']
     assert pred['img_path'] == str(images / 'a.png')
     assert pred['ori_shape'] == [300, 200]
+    assert pred['warnings'] == []  # the loader's; a PNG has no header
     assert [r['name'] for r in pred['regions']] == list(ANATOMICAL_REGIONS)
     assert [r['index'] for r in pred['regions']] == list(range(NUM_REGIONS))
     assert set(pred['regions'][0]) == {
@@ -87,6 +88,7 @@ def test_boxes_scale_with_the_original_image(inferencer):
     boxes = [np.array([r['bbox'] for r in p['regions']])
              for p in out['predictions']]
     assert out['predictions'][0]['img_path'] is None
+    assert out['predictions'][0]['warnings'] == []
     assert out['predictions'][1]['ori_shape'] == [512, 512]
     np.testing.assert_allclose(boxes[0] * 2, boxes[1], rtol=1e-4, atol=1e-2)
 

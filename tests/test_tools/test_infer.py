@@ -1,6 +1,10 @@
-"""tools/infer.py against a fake region-guided model on tiny images."""
+"""tools/infer.py against a fake region-guided model on tiny images, real
+DICOM radiographs, 16-bit PNGs, too small images and wrong checkpoints."""
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -10,8 +14,9 @@ import torch
 from mmengine.structures import InstanceData
 
 from crrg.models.report_generators import BaseReportGenerator
-from crrg.registry import MODELS
+from crrg.registry import MODELS, TRANSFORMS
 from crrg.structures import ANATOMICAL_REGIONS, NUM_REGIONS
+from crrg.testing.real_data import real_data_file_or_skip
 
 REPO = Path(__file__).resolve().parents[2]
 SELECTED = (0, 8, 24)
@@ -45,12 +50,17 @@ class FakeRegionReportModel(BaseReportGenerator):
     def loss(self, inputs, data_samples):
         raise NotImplementedError
 
+    def box_offset(self, image):
+        """Shift of every box (pipeline pixels) for one (3, H, W) input."""
+        return 0.0
+
     def predict(self, inputs, data_samples):
         assert inputs.dim() == 4 and inputs.shape[1] == 3
-        for sample in data_samples:
+        for image, sample in zip(inputs, data_samples):
             assert 'gt_instances' not in sample or len(
                 sample.gt_instances) == 0
             start = torch.arange(NUM_REGIONS, dtype=torch.float32) * 2
+            start = start + self.box_offset(image)
             bboxes = self.boxes_to_original(
                 torch.stack([start, start, start + 8, start + 8], dim=1),
                 sample.metainfo)
@@ -69,6 +79,17 @@ class FakeRegionReportModel(BaseReportGenerator):
             sample.pred_regions = regions
             sample.pred_report = ' '.join(s for s in regions.sentences if s)
         return data_samples
+
+
+@MODELS.register_module(force=True)
+class ContentBoxReportModel(FakeRegionReportModel):
+    """:class:`FakeRegionReportModel` whose boxes move with the picture:
+    shifted by 16 times the mean normalised intensity of the (resized,
+    padded) input, so a differently decoded or windowed image gets other
+    boxes."""
+
+    def box_offset(self, image):
+        return 16.0 * float(image.float().mean())
 
 
 CONFIG = """
@@ -168,7 +189,8 @@ def test_infer_writes_outputs_and_skips_bad_images(setup, tmp_path, capsys):
     assert 'none*.png' in stdout and 'no file matches' in stdout
     summary = stdout.strip().splitlines()[-1]
     assert summary.startswith('3 image(s) succeeded, 3 failed: ')
-    assert 'corrupt.jpg (unreadable image)' in summary
+    # what failed and why: the loader's reason, without the repeated path
+    assert 'corrupt.jpg (unreadable image: cannot decode the image' in summary
     assert 'none*.png (no file matches this pattern)' in summary
     assert 'missing.jpg (file not found)' in summary
 
@@ -221,3 +243,160 @@ def test_cfg_options_reach_the_pipeline(setup, tmp_path):
     # back to [3, 3, 7, 7].
     record = json.loads((out / 'a.json').read_text())
     assert record['regions'][3]['bbox'] == [3.0, 3.0, 7.0, 7.0]
+
+
+def boxes(record):
+    return np.array([r['bbox'] for r in record['regions']])
+
+
+def test_infer_on_real_dicom_radiographs(setup, tmp_path, capsys):
+    """The pydicom-data chest radiograph (CR, PA, 15-bit, MONOCHROME1) in
+    every encoding, and an extremity radiograph without a file extension in a
+    folder."""
+    config, checkpoint, _ = setup
+    rg1 = {e: real_data_file_or_skip(f'RG1_{e}') for e in
+           ('UNCR', 'J2KR', 'J2KI')}
+    folder = tmp_path / 'dicom'
+    folder.mkdir()
+    (folder / 'extremity').symlink_to(real_data_file_or_skip('RG3_UNCR'))
+    content = tmp_path / 'content_rrg.py'
+    content.write_text(CONFIG.replace("'FakeRegionReportModel'",
+                                      "'ContentBoxReportModel'"))
+    out = tmp_path / 'out'
+    code = load_infer().main(
+        [str(content), str(checkpoint), *rg1.values(), str(folder),
+         '--out', str(out)])
+    stdout = capsys.readouterr().out
+    assert code == 0, stdout
+    records = {e: json.loads((out / f'RG1_{e}.json').read_text())
+               for e in rg1}
+    assert records['UNCR']['ori_shape'] == [1955, 1841]
+    assert records['UNCR']['warnings'] == []
+    # the boxes follow the picture (not the fixed ramp of the plain fake)
+    ramp = np.arange(NUM_REGIONS) * 2 * 1955 / 64
+    assert np.abs(boxes(records['UNCR'])[:8, 0] - ramp[:8]).min() > 30
+    # lossless JPEG 2000: the same boxes within a pixel; lossy: close
+    np.testing.assert_allclose(
+        boxes(records['J2KR']), boxes(records['UNCR']), atol=1)
+    np.testing.assert_allclose(
+        boxes(records['J2KI']), boxes(records['UNCR']), atol=5)
+
+    # the drawing shows the windowed, MONOCHROME1-inverted radiograph (white
+    # = dense) the loader gives, not OpenCV's raw negative
+    loader = TRANSFORMS.build(dict(type='LoadXrayImageFromFile'))
+    windowed = loader(dict(img_path=rg1['UNCR']))['img']
+    drawing = cv2.imread(str(out / 'RG1_UNCR.png'))[..., ::-1]
+    assert drawing.shape[0] == 1955 and drawing.shape[1] > 1841
+    image = drawing[:, :1841]
+    same = np.abs(image.astype(int) - windowed).max(axis=2) <= 1
+    assert same.mean() > 0.95  # all but the drawn boxes and labels
+    grey = image[..., 0].astype(int)
+    rows = slice(489, 977)  # a quarter to half the height
+    mediastinum = np.median(grey[rows, 865:975])
+    lungs = np.median(grey[rows, 368:644]), np.median(grey[rows, 1197:1473])
+    assert min(mediastinum - lung for lung in lungs) > 30
+
+    # the extremity: predicted, but warned about in the output and the JSON
+    extremity = json.loads((out / 'extremity.json').read_text())
+    (warning, ) = extremity['warnings']
+    assert 'not a chest radiograph' in warning and 'EXTREMITY' in warning
+    assert f'warning {folder / "extremity"}: the DICOM header says' in stdout
+    summary = stdout.strip().splitlines()[-1]
+    assert summary.startswith('4 image(s) succeeded, 0 failed; 1 with '
+                              'warnings')
+    assert str(folder / 'extremity') in summary
+
+
+def test_16_bit_png_keeps_its_full_depth(setup, tmp_path):
+    config, checkpoint, _ = setup
+    # a 12-bit ramp (1000..5095) in a 16-bit PNG: an 8-bit reading (value
+    # >> 8) would give a nearly black 3..19
+    ramp = (1000 + np.arange(256 * 192) % 4096).reshape(256, 192)
+    path = tmp_path / 'deep.png'
+    cv2.imwrite(str(path), ramp.astype(np.uint16))
+    out = tmp_path / 'out'
+    assert load_infer().main(
+        [str(config), str(checkpoint), str(path), '--out', str(out)]) == 0
+    record = json.loads((out / 'deep.json').read_text())
+    assert record['ori_shape'] == [256, 192]
+    expected = np.round((ramp - ramp.min()) / (ramp.max() - ramp.min()) *
+                        255)
+    drawing = cv2.imread(str(out / 'deep.png'))
+    # lower left quadrant: away from the diagonal boxes
+    np.testing.assert_allclose(
+        drawing[150:, :90, 1], expected[150:, :90], atol=1)
+
+
+def test_too_small_images_are_refused(setup, tmp_path, capsys):
+    config, checkpoint, images = setup
+    cv2.imwrite(str(tmp_path / 'dot.png'), np.full((1, 1), 128, np.uint8))
+    cv2.imwrite(str(tmp_path / 'strip.png'), np.full((20, 300), 128,
+                                                     np.uint8))
+    out = tmp_path / 'out'
+    code = load_infer().main([
+        str(config), str(checkpoint), str(images / 'a.jpg'),
+        str(tmp_path / 'dot.png'), str(tmp_path / 'strip.png'), '--out',
+        str(out)])
+    assert code == 1
+    assert not list(out.glob('dot.*')) and not list(out.glob('strip.*'))
+    assert (out / 'a.json').is_file()
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert summary.startswith('1 image(s) succeeded, 2 failed: ')
+    assert (f'{tmp_path / "dot.png"} (unreadable image: image is 1x1 '
+            'pixels, below the minimum side of 32') in summary
+    assert f'{tmp_path / "strip.png"} (unreadable image: image is 300x20 ' \
+        'pixels' in summary
+
+
+def test_wrong_checkpoint_is_refused_unless_allow_partial(
+        setup, tmp_path, capsys):
+    config, checkpoint, images = setup
+    state = FakeRegionReportModel().state_dict()
+    state.pop('layer.bias')
+    state['extra.weight'] = torch.zeros(1)
+    partial = tmp_path / 'partial.pth'
+    torch.save({'state_dict': state}, partial)
+    # a checkpoint of another model (e.g. a detector's): nothing matches
+    other = tmp_path / 'detector.pth'
+    torch.save({'state_dict': {'detector.backbone.conv1.weight':
+                               torch.zeros(1)}}, other)
+    infer = load_infer()
+    out = tmp_path / 'out'
+    args = [str(images / 'a.jpg'), '--out', str(out)]
+
+    assert infer.main([str(config), str(partial), *args]) == 2
+    stdout = capsys.readouterr().out
+    assert 'CheckpointMismatchError' in stdout
+    assert 'layer.bias' in stdout and 'extra.weight' in stdout
+    assert '--allow-partial' in stdout
+    assert not out.exists() or not list(out.iterdir())
+
+    assert infer.main([str(config), str(other), *args]) == 2
+    stdout = capsys.readouterr().out
+    assert 'CheckpointMismatchError' in stdout and 'No key matches' in stdout
+    assert 'detector.backbone.conv1.weight' in stdout
+
+    assert infer.main([str(config), str(partial), *args,
+                       '--allow-partial']) == 0
+    assert (out / 'a.json').is_file()
+
+
+def test_command_line_exit_code(setup, tmp_path):
+    """Run as a user would: the script's exit code is 1 when an input fails
+    (the fake model comes from a plugin module, ``custom_imports``)."""
+    config, checkpoint, images = setup
+    config.write_text(CONFIG + "custom_imports = dict(imports=['test_infer'],"
+                      ' allow_failed_imports=False)\n')
+    cv2.imwrite(str(tmp_path / 'dot.png'), np.zeros((1, 1), np.uint8))
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=os.pathsep.join(
+        [str(REPO), str(Path(__file__).parent)]))
+    proc = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'infer.py'), str(config),
+         str(checkpoint), str(images / 'a.jpg'), str(tmp_path / 'dot.png'),
+         '--out', str(tmp_path / 'out')],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    summary = proc.stdout.strip().splitlines()[-1]
+    assert summary.startswith('1 image(s) succeeded, 1 failed: ')
+    assert 'dot.png (unreadable image: image is 1x1 pixels' in summary
+    assert (tmp_path / 'out' / 'a.json').is_file()
