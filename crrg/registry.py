@@ -37,6 +37,7 @@ from mmdet.registry import VISBACKENDS as MMDET_VISBACKENDS
 from mmdet.registry import VISUALIZERS as MMDET_VISUALIZERS
 from mmdet.registry import \
     WEIGHT_INITIALIZERS as MMDET_WEIGHT_INITIALIZERS
+from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
 from mmengine.registry import Registry
 
 from crrg.utils.checkpoint import allow_mmengine_checkpoint_types
@@ -134,3 +135,7 @@ LOG_PROCESSORS = Registry(
     parent=MMDET_LOG_PROCESSORS,
     scope='crrg',
     locations=['crrg.engine'])
+# mmdet has no function registry; this child of mmengine's lets configs with
+# default_scope='crrg' find ``collate_fn=dict(type='default_collate')`` without
+# mmengine's "failed to search registry with scope crrg" warning
+FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, scope='crrg')
