@@ -10,12 +10,12 @@ augmentation) come from a JSON-lines file with one ``{"study_id": int,
 "back_translations": {text: back-translated text}}`` object per line
 (written by ``tools/back_translate.py --image-text``).
 """
-import io
 import json
 import logging
 import os.path as osp
 from collections import OrderedDict
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import (Callable, Dict, Iterator, List, Optional, Sequence, Tuple,
+                    Union)
 
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
@@ -28,6 +28,27 @@ from .mimic_cxr import (FRONTAL_VIEWS, image_path, load_image_records,
 from .skip_invalid import SkipInvalidImagesMixin
 
 IMAGE_VIEW_MODES = ('study', 'augment')
+
+
+def _json_lines(path: str, what: str) -> Iterator[Tuple[int, dict]]:
+    """``(line number, record)`` of each non-empty line of a UTF-8 JSONL file.
+
+    Raises:
+        DataFormatError: The file is not UTF-8, or a line is not a JSON
+            object; the message names the file and the line.
+    """
+    for number, line in enumerate(read_text(path, what).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataFormatError(
+                f'{path}: line {number} is not JSON ({err})') from err
+        if not isinstance(record, dict):
+            raise DataFormatError(
+                f'{path}: line {number} is not a JSON object')
+        yield number, record
 
 
 def read_generated_reports(path: str) -> Dict[int, str]:
@@ -43,20 +64,12 @@ def read_generated_reports(path: str) -> Dict[int, str]:
             f'{path}: report file not found; write it with '
             'tools/generate_reports.py')
     reports = {}
-    with io.StringIO(read_text(path, 'generated-report file')) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
+    for number, record in _json_lines(path, 'generated-report file'):
+        for field in ('study_id', 'report'):
+            if field not in record:
                 raise DataFormatError(
-                    f'{path}: line {number} is not JSON ({err})') from err
-            for field in ('study_id', 'report'):
-                if field not in record:
-                    raise DataFormatError(
-                        f'{path}: line {number} has no field {field!r}')
-            reports[int(record['study_id'])] = str(record['report'])
+                    f'{path}: line {number} has no field {field!r}')
+        reports[int(record['study_id'])] = str(record['report'])
     return reports
 
 
@@ -73,24 +86,16 @@ def read_back_translations(path: str) -> Dict[int, Dict[str, str]]:
             f'{path}: back-translation file not found; write it with '
             'tools/back_translate.py --image-text')
     translations = {}
-    with io.StringIO(read_text(path, 'back-translation file')) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataFormatError(
-                    f'{path}: line {number} is not JSON ({err})') from err
-            if 'study_id' not in record or not isinstance(
-                    record.get('back_translations'), dict):
-                raise DataFormatError(
-                    f'{path}: line {number} needs "study_id" and a '
-                    '"back_translations" object')
-            translations[int(record['study_id'])] = {
-                str(k): str(v)
-                for k, v in record['back_translations'].items()
-            }
+    for number, record in _json_lines(path, 'back-translation file'):
+        if 'study_id' not in record or not isinstance(
+                record.get('back_translations'), dict):
+            raise DataFormatError(
+                f'{path}: line {number} needs "study_id" and a '
+                '"back_translations" object')
+        translations[int(record['study_id'])] = {
+            str(k): str(v)
+            for k, v in record['back_translations'].items()
+        }
     return translations
 
 
