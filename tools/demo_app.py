@@ -224,8 +224,9 @@ class ZeroShotPneumonia:
     """R-CLIP's zero-shot pneumonia probability of one image.
 
     Runs the config's ``RCLIPZeroShot`` (CXR-CLIP's protocol: the softmax
-    over the cosine similarities of the image with the prompts "No evidence
-    of pneumonia" and "Findings suggesting pneumonia.") through its test
+    over the cosine similarities of the image with the config's prompts, on
+    real data "No evidence of pneumonia" and "Findings suggesting
+    pneumonia.") through its test
     pipeline, whose loader is replaced by crrg's X-ray loader (JPEG, PNG or
     DICOM).
 
