@@ -1,3 +1,4 @@
+import os.path as osp
 from typing import Optional
 
 from mmpretrain.models import ImageClassifier
@@ -43,3 +44,26 @@ class LinearProbeClassifier(ImageClassifier):
         if self.with_neck:
             self.neck.eval()
         return self
+
+    def init_weights(self) -> None:
+        """Initialise as ``ImageClassifier``; a local encoder checkpoint named
+        in the backbone's ``Pretrained`` init config must exist.
+
+        Raises:
+            FileNotFoundError: The checkpoint file is missing; the message
+                names it and how to provide it.
+        """
+        init_cfg = getattr(self.backbone, 'init_cfg', None) or {}
+        checkpoint = init_cfg.get('checkpoint') if isinstance(
+            init_cfg, dict) and init_cfg.get('type') == 'Pretrained' else None
+        if checkpoint and '://' not in checkpoint and not osp.isfile(
+                checkpoint):
+            raise FileNotFoundError(
+                f'{checkpoint}: the image encoder checkpoint of this probe '
+                'is missing; crrg downloads nothing. Place the file there or '
+                'pass --cfg-options model.backbone.init_cfg.checkpoint=PATH '
+                '(an R-CLIP checkpoint from tools/train.py on a configs/rclip '
+                "config, or torchvision's ImageNet ResNet-50 weights "
+                'resnet50-11ad3fa6.pth for the ImageNet baseline; see the '
+                'config\'s header)')
+        super().init_weights()

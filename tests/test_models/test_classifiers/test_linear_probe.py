@@ -120,3 +120,14 @@ def test_train_and_test_tools_print_auc_and_accuracy(tmp_path):
     log = run('tools/test.py', TINY, checkpoint, '--work-dir', work,
               '--cfg-options', *options)
     assert 'binary/auc' in log and 'binary/accuracy' in log
+
+
+def test_missing_encoder_checkpoint_names_the_file(tmp_path):
+    cfg = Config.fromfile(
+        'configs/linear_probe/probe_r50_imagenet_rsna-1pct.py').model
+    missing = str(tmp_path / 'resnet50-11ad3fa6.pth')
+    cfg.backbone.init_cfg.checkpoint = missing
+    model = MODELS.build(cfg)
+    with pytest.raises(FileNotFoundError, match='resnet50-11ad3fa6.pth') as e:
+        model.init_weights()
+    assert missing in str(e.value) and '--cfg-options' in str(e.value)
