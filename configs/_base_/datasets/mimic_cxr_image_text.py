@@ -67,16 +67,5 @@ test_dataloader = dict(
 test_evaluator = dict(type='ImageTextRetrievalMetric', topk=(1, 5, 10))
 # Validation during training: the same retrieval protocol on the validate split.
 val_dataloader = dict(
-    batch_size=64,
-    num_workers=4,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='validate',
-        image_views='augment',
-        pipeline=test_pipeline))
+    test_dataloader, dataset=dict(test_dataloader['dataset'], split='validate'))
 val_evaluator = test_evaluator
