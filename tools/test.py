@@ -26,8 +26,8 @@ from mmengine.runner import Runner
 from crrg.evaluation import (ClinicalEfficacyMetric, RadGraphMetric,
                              ReportGenerationMetric)
 from crrg.evaluation.summary import format_metric_table, write_metric_table
-from crrg.utils import (init_cpu_distributed, load_model_checkpoint,
-                        register_all_modules)
+from crrg.utils import (finish_distributed, init_cpu_distributed,
+                        load_model_checkpoint, register_all_modules)
 
 
 def parse_args() -> argparse.Namespace:
@@ -143,6 +143,7 @@ def main() -> None:
         json_path, md_path = write_metric_table(metrics, table_dir, name)
         print(format_metric_table(metrics, name))
         print(f'metrics written to {json_path} and {md_path}')
+    finish_distributed()
 
 
 if __name__ == '__main__':

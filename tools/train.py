@@ -11,7 +11,8 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from crrg.utils import init_cpu_distributed, register_all_modules
+from crrg.utils import (finish_distributed, init_cpu_distributed,
+                        register_all_modules)
 
 
 def parse_args() -> argparse.Namespace:
@@ -74,6 +75,7 @@ def main() -> None:
         cfg.load_from = args.resume
     runner = Runner.from_cfg(cfg)
     runner.train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

@@ -1,10 +1,10 @@
 from .checkpoint import allow_mmengine_checkpoint_types, load_model_checkpoint
-from .dist import init_cpu_distributed
+from .dist import finish_distributed, init_cpu_distributed
 from .errors import CheckpointMismatchError, DataFormatError, ImageDecodeError
 from .setup_env import register_all_modules
 
 __all__ = [
     'register_all_modules', 'allow_mmengine_checkpoint_types',
-    'init_cpu_distributed', 'DataFormatError', 'ImageDecodeError',
-    'CheckpointMismatchError', 'load_model_checkpoint'
+    'init_cpu_distributed', 'finish_distributed', 'DataFormatError',
+    'ImageDecodeError', 'CheckpointMismatchError', 'load_model_checkpoint'
 ]

@@ -22,3 +22,16 @@ def init_cpu_distributed(launcher: str) -> bool:
         return False
     torch_dist.init_process_group(backend='gloo')
     return True
+
+
+def finish_distributed() -> None:
+    """Wait for every rank, then shut the process group down.
+
+    A gloo process group left open when the interpreter exits can abort a
+    rank ("terminate called without an active exception", exit code -6)
+    after its work is done; the tools call this when the Runner returns.
+    Does nothing when no process group was initialised.
+    """
+    if torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
