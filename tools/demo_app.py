@@ -267,7 +267,7 @@ class ZeroShotPneumonia:
         self.model.to(device).eval()
         pipeline = [dict(t) for t in test_pipeline_cfg(cfg)]
         if 'Load' in str(pipeline[0].get('type', '')):
-            pipeline[0] = dict(type=xray_loader_type())
+            pipeline[0] = dict(type='LoadXrayImageFromFile')
         self.pipeline = Compose(pipeline)
 
     def __call__(self, path: str) -> float:
@@ -278,15 +278,6 @@ class ZeroShotPneumonia:
             sample = self.model.test_step(
                 default_collate([self.pipeline(dict(img_path=path))]))[0]
         return float(sample.pred_score[1])
-
-
-def xray_loader_type() -> str:
-    """The registered X-ray loader (JPEG, PNG and DICOM) to decode images."""
-    from crrg.registry import TRANSFORMS
-    for name in ('LoadXrayImageFromFile', 'LoadDicomImage'):
-        if TRANSFORMS.get(name) is not None:
-            return name
-    raise RuntimeError('crrg registers no X-ray image loader')
 
 
 class DemoSession:
@@ -313,7 +304,7 @@ class DemoSession:
         self.inferencer = inferencer
         self.zero_shot = zero_shot
         self.display_size = display_size
-        self.loader = TRANSFORMS.build(dict(type=xray_loader_type()))
+        self.loader = TRANSFORMS.build(dict(type='LoadXrayImageFromFile'))
         self.visualizers = {
             show: RegionReportVisualizer(
                 name=f'demo-app-{id(self)}-{i}',

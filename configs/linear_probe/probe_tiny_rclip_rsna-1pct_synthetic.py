@@ -17,14 +17,14 @@ model = dict(
     head=dict(in_channels=128))
 
 train_pipeline = [
-    dict(type='LoadDicomImage'),
+    dict(type='LoadXrayImageFromFile'),
     dict(type='mmpretrain.ResizeEdge', scale=146, edge='short'),
     dict(type='mmpretrain.CenterCrop', crop_size=image_size),
     dict(type='mmpretrain.ColorJitter', brightness=0.2, contrast=0.2),
     dict(type='mmpretrain.PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadDicomImage'),
+    dict(type='LoadXrayImageFromFile'),
     dict(type='mmpretrain.ResizeEdge', scale=146, edge='short'),
     dict(type='mmpretrain.CenterCrop', crop_size=image_size),
     dict(type='mmpretrain.PackInputs'),

@@ -29,7 +29,7 @@ test_dataloader = dict(
         data_root=rsna_root,
         split='test',
         pipeline=[
-            dict(type='LoadDicomImage'),
+            dict(type='LoadXrayImageFromFile'),
             dict(type='mmpretrain.ResizeEdge', scale=256, edge='short'),
             dict(type='mmpretrain.CenterCrop', crop_size=224),
             dict(type='mmpretrain.PackInputs'),

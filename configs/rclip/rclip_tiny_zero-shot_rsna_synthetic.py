@@ -28,7 +28,7 @@ test_dataloader = dict(
         data_root='data/synthetic_rsna/',
         split='test',
         pipeline=[
-            dict(type='LoadDicomImage'),
+            dict(type='LoadXrayImageFromFile'),
             dict(type='mmpretrain.ResizeEdge', scale=146, edge='short'),
             dict(type='mmpretrain.CenterCrop', crop_size=128),
             dict(type='mmpretrain.PackInputs'),
