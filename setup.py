@@ -29,6 +29,8 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs',
                                     'projects', 'benchmarks')),
+    # C++ source of the int8 decoding step, compiled on first use
+    package_data={'crrg.models.utils': ['csrc/*.cpp']},
     python_requires='>=3.10',
     install_requires=read_requirements('runtime'),
     extras_require=dict(tests=read_requirements('tests')),

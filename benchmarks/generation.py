@@ -6,8 +6,9 @@ One run prints, interleaved and as the minimum of ``--repeats`` runs:
    vocabulary 50,257; random weights) for 10 regions x 20 and x 60 new
    tokens, greedy and beam 4: RGRG's own ``LanguageModel.generate`` (from a
    local checkout given by ``--rgrg``) vs crrg's ``GPT2RegionHead.generate``
-   with fp32 / bf16 / int8 weights; every contender writes exactly the
-   requested number of tokens;
+   with fp32 / bf16 / int8 weights (int8: the compiled step, and the Python
+   step beside it); every contender writes exactly the requested number of
+   tokens;
 2. the floor of each crrg precision: weight bytes per step / memory bandwidth
    and FLOPs / GEMM throughput, both measured in the same run;
 3. end-to-end latency of one 512 px image (R50-FPN region detector +
@@ -150,6 +151,7 @@ def build_head(tokenizer: str, in_channels: int = 1024):
 
 def bench_generation(args, tokenizer: str, bandwidth: float,
                      gemm: Dict[str, float]) -> List[str]:
+    from crrg.models.utils.fast_gpt2 import GPT2Decoder
     torch.manual_seed(0)
     head = build_head(tokenizer)
     rgrg = None
@@ -159,6 +161,9 @@ def bench_generation(args, tokenizer: str, bandwidth: float,
     else:
         log('RGRG column skipped: pass --rgrg <checkout of ttanida/rgrg>')
     feats = torch.randn(args.regions, 1024)
+    tok = head.tokenizer
+    # int8 without the compiled step, to show what the kernel buys
+    python_step = GPT2Decoder(head.lm, 'int8', native=False)
     # warm-up: pack the bf16 / int8 weights, touch every code path once
     head.max_new_tokens, head.min_new_tokens = 2, 2
     for beams in args.beams:
@@ -166,6 +171,8 @@ def bench_generation(args, tokenizer: str, bandwidth: float,
         for precision in ('fp32', 'bf16', 'int8'):
             head.decode_precision = precision
             head.generate(feats)
+        python_step.generate(*head.region_slots(feats), tok.bos_token_id,
+                             tok.eos_token_id, 2, beams, 2)
         if rgrg is not None:
             rgrg.generate(feats, max_length=3, num_beams=beams)
     rows = []
@@ -180,6 +187,11 @@ def bench_generation(args, tokenizer: str, bandwidth: float,
                     head.generate(feats)
                 return run
 
+            def python_int8():
+                python_step.generate(
+                    *head.region_slots(feats), tok.bos_token_id,
+                    tok.eos_token_id, tokens, beams, tokens)
+
             contenders = {}
             if rgrg is not None:
                 contenders['RGRG'] = partial(
@@ -187,6 +199,7 @@ def bench_generation(args, tokenizer: str, bandwidth: float,
                     num_beams=beams)
             for precision in ('fp32', 'bf16', 'int8'):
                 contenders[f'crrg {precision}'] = crrg_run(precision)
+            contenders['crrg int8 Python step'] = python_int8
             times = interleaved(contenders, args.repeats, warm_up=False)
             name = 'greedy' if beams == 1 else f'beam {beams}'
             ref = times.get('RGRG')
@@ -196,6 +209,9 @@ def bench_generation(args, tokenizer: str, bandwidth: float,
                     precision = contender.split()[1]
                     head.decode_precision = precision
                     dec = head.decoder
+                    if contender == 'crrg int8':
+                        kernel = 'compiled' if dec.native else 'Python'
+                        contender = f'crrg int8 ({kernel} step)'
                     params = sum(p.numel() for p in head.lm.parameters())
                     steps = tokens
                     mem = dec.weight_bytes_per_step * steps / bandwidth

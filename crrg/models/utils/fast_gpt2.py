@@ -25,17 +25,78 @@ Greedy and beam search follow transformers' ``generate()`` (greedy with
 ``min_new_tokens``; beam search with ``length_penalty=1``,
 ``early_stopping=False``), so with ``'fp32'`` the token ids equal
 ``GPT2LMHeadModel.generate`` on the same prefix cache.
+
+With ``'int8'`` a decoding step runs as one compiled call
+(``csrc/gpt2_int8_decode.cpp``, built by :func:`native_int8_ops` with
+torch's C++ extension loader the first time it is needed on a machine,
+~30 s): the same fbgemm GEMMs on the same int8 weights, with layer norms,
+attention, GELU and argmax as fused loops instead of ~25 small kernels per
+layer. Without a C++ compiler it falls back to the Python step with a
+warning.
 """
+import logging
+import os.path as osp
+import subprocess
 import warnings
 from functools import partial
 from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from torch import Tensor
 from transformers.activations import ACT2FN
 
 PRECISIONS = ('fp32', 'bf16', 'int8')
+_NATIVE = {}
+
+
+def native_int8_ops():
+    """The compiled int8 step module, or None when it cannot be built.
+
+    Built once per machine and torch version into torch's extension cache
+    (``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``) from
+    ``csrc/gpt2_int8_decode.cpp``; later processes load the built library.
+
+    Returns:
+        module | None: with ``Int8GPT2`` and ``argmax_rows``.
+    """
+    if 'ops' not in _NATIVE:
+        from torch.utils.cpp_extension import load
+        source = osp.join(osp.dirname(__file__), 'csrc',
+                          'gpt2_int8_decode.cpp')
+        print_log('GPT2Decoder: loading the int8 decoding kernel (compiled '
+                  'once per machine, ~30 s)', logger='current')
+        try:
+            _NATIVE['ops'] = load(
+                name='crrg_gpt2_int8_decode', sources=[source],
+                extra_cflags=['-O3', '-ffast-math'], verbose=False)
+        except (RuntimeError, OSError, ImportError,
+                subprocess.CalledProcessError) as err:
+            print_log(
+                f'GPT2Decoder: the int8 decoding kernel could not be built '
+                f'({type(err).__name__}: {str(err)[:300]}); int8 decoding '
+                'uses the slower Python step. A C++ compiler (g++) and '
+                'ninja make it available.', logger='current',
+                level=logging.WARNING)
+            _NATIVE['ops'] = None
+    return _NATIVE['ops']
+
+
+def quantize_int8(out_in: Tensor) -> Tensor:
+    """Per-output-channel symmetric int8 weights (zero point 0).
+
+    Args:
+        out_in (Tensor): (out, in) fp32 weight.
+
+    Returns:
+        Tensor: (out, in) ``torch.qint8`` per-channel quantised tensor,
+        scale = max |w| of the channel / 127.
+    """
+    scale = (out_in.abs().amax(dim=1) / 127).clamp_min(1e-8)
+    return torch.quantize_per_channel(
+        out_in, scale.double(), torch.zeros_like(scale, dtype=torch.long), 0,
+        torch.qint8)
 
 
 class _Linear:
@@ -63,17 +124,14 @@ class _Linear:
         if precision == 'bf16':
             self.weight = out_in.to(torch.bfloat16)
         else:
-            scale = (out_in.abs().amax(dim=1) / 127).clamp_min(1e-8)
             # torch.ao's quantised tensors are deprecated in recent torch but
             # still the only int8 x int8 (VNNI) CPU GEMM it ships; the
             # deprecation notice is about the API, not about this call.
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore', UserWarning)
-                qweight = torch.quantize_per_channel(
-                    out_in, scale.double(),
-                    torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8)
                 self.weight = torch.ops.quantized.linear_prepack(
-                    qweight, None if bias is None else self.bias.float())
+                    quantize_int8(out_in),
+                    None if bias is None else self.bias.float())
 
     def __call__(self, x: Tensor) -> Tensor:
         """(M, in) fp32 -> (M, out) fp32."""
@@ -94,9 +152,17 @@ class GPT2Decoder:
         lm (GPT2LMHeadModel): The model; its weights are packed, not copied
             for ``'fp32'``. Rebuild the decoder after the weights change.
         precision (str): ``'fp32'`` (exact), ``'bf16'`` or ``'int8'``.
+        native (bool): With ``'int8'``, run each step as one compiled call
+            (:func:`native_int8_ops`) when it can be built and the model is
+            standard GPT-2 (``gelu_new``, attention scaled by
+            1 / sqrt(head_dim)); else the Python step. Defaults to True.
+
+    Attributes:
+        native: The compiled ``Int8GPT2`` in use, or None (Python step).
     """
 
-    def __init__(self, lm, precision: str = 'fp32') -> None:
+    def __init__(self, lm, precision: str = 'fp32',
+                 native: bool = True) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f'GPT2Decoder: precision must be one of '
                              f'{PRECISIONS}, got {precision!r}')
@@ -114,17 +180,56 @@ class GPT2Decoder:
         self.wte = gpt.wte.weight.detach()
         self.wpe = gpt.wpe.weight.detach()
         self.ln_f = (gpt.ln_f.weight.detach(), gpt.ln_f.bias.detach())
+        convs = [(b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj)
+                 for b in gpt.h]
+        numel = lm.lm_head.weight.numel() + sum(
+            conv.weight.numel() for layer in convs for conv in layer)
+        self._weight_bytes = numel * dict(fp32=4, bf16=2, int8=1)[precision]
         self.layers = []
-        for block in gpt.h:
+        self.native = None
+        # the compiled step implements standard GPT-2 attention and gelu_new
+        standard = (config.activation_function == 'gelu_new'
+                    and config.scale_attn_weights
+                    and not config.scale_attn_by_inverse_layer_idx
+                    and not config.reorder_and_upcast_attn)
+        ops = native_int8_ops() if (
+            precision == 'int8' and native and standard) else None
+        if ops is not None:
+            self.native = self._build_native(ops, lm, convs)
+            self._argmax = ops.argmax_rows
+            return
+        self._argmax = partial(torch.argmax, dim=-1)
+        for block, (qkv, proj, fc, out) in zip(gpt.h, convs):
             self.layers.append(dict(
                 ln_1=(block.ln_1.weight.detach(), block.ln_1.bias.detach()),
                 ln_2=(block.ln_2.weight.detach(), block.ln_2.bias.detach()),
-                qkv=self._pack(block.attn.c_attn, precision),
-                proj=self._pack(block.attn.c_proj, precision),
-                fc=self._pack(block.mlp.c_fc, precision),
-                out=self._pack(block.mlp.c_proj, precision)))
+                qkv=self._pack(qkv, precision),
+                proj=self._pack(proj, precision),
+                fc=self._pack(fc, precision),
+                out=self._pack(out, precision)))
         self.lm_head = _Linear(lm.lm_head.weight, lm.lm_head.bias, precision,
                                transposed=False)
+
+    def _build_native(self, ops, lm, convs):
+        """``Int8GPT2`` of the compiled module, on int8 weights quantised
+        as :class:`_Linear` quantises them (fbgemm prepacks them in C++)."""
+        gpt = lm.transformer
+        norms, qweights, biases = [], [], []
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', UserWarning)
+            for block, layer in zip(gpt.h, convs):
+                norms += [block.ln_1.weight, block.ln_1.bias,
+                          block.ln_2.weight, block.ln_2.bias]
+                for conv in layer:
+                    qweights.append(quantize_int8(
+                        conv.weight.detach().t().float().contiguous()))
+                    biases.append(conv.bias.detach().float())
+            qweights.append(quantize_int8(
+                lm.lm_head.weight.detach().float().contiguous()))
+            norms += list(self.ln_f)
+            return ops.Int8GPT2(self.num_heads, self.eps, self.wte,
+                                self.wpe, [n.detach() for n in norms],
+                                qweights, biases)
 
     @staticmethod
     def _pack(conv1d, precision: str) -> _Linear:
@@ -133,16 +238,7 @@ class GPT2Decoder:
     @property
     def weight_bytes_per_step(self) -> int:
         """Bytes of weights one decoding step reads (all layers + LM head)."""
-        total = 0
-        for layer in self.layers + [dict(head=self.lm_head)]:
-            for lin in layer.values():
-                if isinstance(lin, _Linear):
-                    w = lin.weight
-                    if lin.precision == 'int8':
-                        total += w.unpack()[0].numel()
-                    else:
-                        total += w.numel() * w.element_size()
-        return total
+        return self._weight_bytes
 
     def _layer_norm(self, x: Tensor, params) -> Tensor:
         return F.layer_norm(x, (self.embed_dim, ), params[0], params[1],
@@ -160,6 +256,8 @@ class GPT2Decoder:
         Returns:
             Tensor: (B, vocab) fp32 logits.
         """
+        if self.native is not None:
+            return self.native.step(ids, pos, cache)
         b = ids.size(0)
         x = self.wte[ids] + self.wpe[pos]
         shape = (b, self.num_heads, self.head_dim)
@@ -228,7 +326,7 @@ class GPT2Decoder:
             logits = self.step(ids, step + 1, cache)
             if step < min_new_tokens:
                 logits[:, eos_token_id] = -float('inf')
-            ids = logits.argmax(dim=-1)
+            ids = self._argmax(logits)
             done = ids == eos_token_id
             for row, token, stop in zip(rows.tolist(), ids.tolist(),
                                         done.tolist()):

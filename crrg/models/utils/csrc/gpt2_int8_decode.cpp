@@ -1,0 +1,243 @@
+// One int8 GPT-2 decoding step in a single call, for CPUs.
+//
+// The Python step of crrg/models/utils/fast_gpt2.py spends ~30 % of an int8
+// step at GPT-2 medium's shape outside the GEMMs: ~25 small ATen kernels per
+// layer (layer norm, KV cache write, attention over <= 61 slots, GELU,
+// residual adds) each cost more in dispatch and cache misses than in work.
+// Here the GEMMs stay fbgemm's (the same prepacked per-channel int8 weights
+// and dynamic activation quantisation as ``quantized::linear_dynamic`` with
+// reduce_range, via LinearPackedParamsBase::apply_dynamic) and the rest is
+// written as plain loops the compiler vectorises.
+//
+// Shapes: ids (B,) int64; cache (layers, 2, rows, heads, slots, head_dim)
+// fp32 contiguous, rows >= B, slot 0 = the region's prefix, word position p
+// in slot p; returns (B, vocab) fp32 logits.
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/native/quantized/PackedParams.h>
+#include <torch/extension.h>
+
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+namespace {
+
+using Packed = c10::intrusive_ptr<LinearPackedParamsBase>;
+
+// AVX-512 / AVX2 / baseline clones of the loops, chosen at load time.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CRRG_HOT \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CRRG_HOT
+#endif
+
+Packed prepack(const at::Tensor& qweight, const std::optional<at::Tensor>& bias) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("quantized::linear_prepack", "")
+                       .typed<Packed(at::Tensor, std::optional<at::Tensor>)>();
+  return op.call(qweight, bias);
+}
+
+// exp(x) for x <= 88 as 2^n * p(f), x log2(e) = n + f, |f| <= 1/2, with
+// Cephes' degree-6 polynomial for 2^f (relative error ~2e-7): plain
+// arithmetic, so the loops calling it vectorise.
+inline float fast_exp(float x) {
+  x = x < -87.f ? -87.f : x;
+  const float t = x * 1.4426950408889634f;
+  const float n = std::floor(t + 0.5f);
+  const float f = t - n;
+  float p = 1.535336188319500e-4f;
+  p = p * f + 1.339887440266574e-3f;
+  p = p * f + 9.618437357674640e-3f;
+  p = p * f + 5.550332471162809e-2f;
+  p = p * f + 2.402264791363012e-1f;
+  p = p * f + 6.931472028550421e-1f;
+  p = p * f + 1.f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return p * scale;
+}
+
+// x += delta (when given), then out = LayerNorm(x) * weight + bias per row.
+CRRG_HOT void add_layer_norm(float* x, const float* delta, const float* weight,
+                             const float* bias, float* out, int64_t rows,
+                             int64_t n, float eps) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* xr = x + r * n;
+    if (delta != nullptr) {
+      const float* dr = delta + r * n;
+      for (int64_t i = 0; i < n; ++i) xr[i] += dr[i];
+    }
+    float mean = 0.f;
+    for (int64_t i = 0; i < n; ++i) mean += xr[i];
+    mean /= static_cast<float>(n);
+    float var = 0.f;
+    for (int64_t i = 0; i < n; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+    const float inv = 1.f / std::sqrt(var / static_cast<float>(n) + eps);
+    float* o = out + r * n;
+    for (int64_t i = 0; i < n; ++i) o[i] = (xr[i] - mean) * inv * weight[i] + bias[i];
+  }
+}
+
+// Writes the new key/value of every (row, head) to slot ``pos``, then attends
+// with its query over slots 0..pos. y: (rows, 3 * heads * dim) = q | k | v;
+// keys, values: (rows, heads, slots, dim); out: (rows, heads * dim).
+CRRG_HOT void attend(const float* y, float* keys, float* values, float* out,
+                     int64_t rows, int64_t heads, int64_t slots, int64_t dim,
+                     int64_t pos, float scale, float* scores) {
+  const int64_t embed = heads * dim;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* yr = y + r * 3 * embed;
+    for (int64_t h = 0; h < heads; ++h) {
+      const float* q = yr + h * dim;
+      float* k = keys + (r * heads + h) * slots * dim;
+      float* v = values + (r * heads + h) * slots * dim;
+      const float* k_new = yr + embed + h * dim;
+      const float* v_new = yr + 2 * embed + h * dim;
+      for (int64_t d = 0; d < dim; ++d) {
+        k[pos * dim + d] = k_new[d];
+        v[pos * dim + d] = v_new[d];
+      }
+      for (int64_t s = 0; s <= pos; ++s) {
+        const float* ks = k + s * dim;
+        float acc = 0.f;
+        for (int64_t d = 0; d < dim; ++d) acc += q[d] * ks[d];
+        scores[s] = acc * scale;
+      }
+      float best = scores[0];
+      for (int64_t s = 1; s <= pos; ++s) best = scores[s] > best ? scores[s] : best;
+      float total = 0.f;
+      for (int64_t s = 0; s <= pos; ++s) {
+        scores[s] = fast_exp(scores[s] - best);
+        total += scores[s];
+      }
+      const float inv = 1.f / total;
+      float* o = out + r * embed + h * dim;
+      for (int64_t d = 0; d < dim; ++d) o[d] = 0.f;
+      for (int64_t s = 0; s <= pos; ++s) {
+        const float p = scores[s] * inv;
+        const float* vs = v + s * dim;
+        for (int64_t d = 0; d < dim; ++d) o[d] += p * vs[d];
+      }
+    }
+  }
+}
+
+// GPT-2's tanh GELU in place, as x * sigmoid(2 z) == 0.5 x (1 + tanh z),
+// z = sqrt(2 / pi) (x + 0.044715 x^3).
+CRRG_HOT void gelu_tanh(float* x, int64_t n) {
+  const float c = 1.5957691216057308f;  // 2 sqrt(2 / pi)
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    float z = c * (v + 0.044715f * v * v * v);
+    x[i] = v / (1.f + fast_exp(-z));
+  }
+}
+
+// First index of each row's maximum (torch.argmax's tie rule).
+CRRG_HOT void row_argmax(const float* x, int64_t* out, int64_t rows, int64_t n) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = x + r * n;
+    float best = row[0];
+    for (int64_t i = 1; i < n; ++i) best = row[i] > best ? row[i] : best;
+    int64_t at = 0;
+    while (at + 1 < n && row[at] != best) ++at;
+    out[r] = at;
+  }
+}
+
+at::Tensor argmax_rows(const at::Tensor& logits) {
+  TORCH_CHECK(logits.dim() == 2 && logits.is_contiguous() &&
+                  logits.scalar_type() == at::kFloat && logits.size(1) > 0,
+              "argmax_rows: expected (rows, n > 0) contiguous fp32 logits");
+  at::Tensor out = at::empty({logits.size(0)}, logits.options().dtype(at::kLong));
+  row_argmax(logits.data_ptr<float>(), out.data_ptr<int64_t>(), logits.size(0),
+             logits.size(1));
+  return out;
+}
+
+class Int8GPT2 {
+ public:
+  // norms: per layer ln_1 weight, bias, ln_2 weight, bias, then ln_f's two;
+  // qweights: per layer c_attn, attn.c_proj, c_fc, mlp.c_proj as (out, in)
+  // per-channel qint8, then the LM head; biases: the 4 per layer (fp32).
+  Int8GPT2(int64_t heads, double eps, at::Tensor wte, at::Tensor wpe,
+           std::vector<at::Tensor> norms, std::vector<at::Tensor> qweights,
+           std::vector<at::Tensor> biases)
+      : heads_(heads), eps_(static_cast<float>(eps)), wte_(wte), wpe_(wpe), norms_(std::move(norms)) {
+    embed_ = wte_.size(1);
+    layers_ = static_cast<int64_t>(biases.size()) / 4;
+    TORCH_CHECK(heads_ > 0 && embed_ % heads_ == 0, "Int8GPT2: bad head count");
+    TORCH_CHECK(static_cast<int64_t>(biases.size()) == 4 * layers_ &&
+                    static_cast<int64_t>(qweights.size()) == 4 * layers_ + 1 &&
+                    static_cast<int64_t>(norms_.size()) == 4 * layers_ + 2,
+                "Int8GPT2: expected 4 biases, 4 weights and 4 norms per layer, "
+                "plus the LM head and ln_f");
+    for (auto& t : norms_) t = t.contiguous().to(at::kFloat);
+    wte_ = wte_.contiguous();
+    for (int64_t i = 0; i < 4 * layers_; ++i)
+      linears_.push_back(prepack(qweights[i], biases[i]));
+    head_ = prepack(qweights.back(), std::nullopt);
+  }
+
+  at::Tensor step(const at::Tensor& ids, int64_t pos, at::Tensor& cache) {
+    const int64_t b = ids.size(0), dim = embed_ / heads_;
+    TORCH_CHECK(cache.dim() == 6 && cache.is_contiguous() &&
+                    cache.scalar_type() == at::kFloat && cache.size(0) == layers_ &&
+                    cache.size(3) == heads_ && cache.size(5) == dim,
+                "Int8GPT2.step: cache must be contiguous fp32 (layers, 2, rows, "
+                "heads, slots, head_dim)");
+    const int64_t rows = cache.size(2), slots = cache.size(4);
+    TORCH_CHECK(pos >= 1 && pos < slots && b <= rows,
+                "Int8GPT2.step: position or batch outside the cache");
+    const float scale = 1.f / std::sqrt(static_cast<float>(dim));
+    at::Tensor x = wte_.index_select(0, ids).add_(wpe_[pos]);
+    at::Tensor h = at::empty_like(x), att = at::empty_like(x);
+    float *xp = x.data_ptr<float>(), *hp = h.data_ptr<float>();
+    std::vector<float> scores(pos + 1);
+    float* base = cache.data_ptr<float>();
+    const int64_t half = rows * heads_ * slots * dim;  // keys, then values
+    at::Tensor delta;  // the previous layer's MLP output, added to x
+    for (int64_t l = 0; l < layers_; ++l) {
+      const at::Tensor* n = &norms_[4 * l];
+      add_layer_norm(xp, delta.defined() ? delta.data_ptr<float>() : nullptr,
+                     n[0].data_ptr<float>(), n[1].data_ptr<float>(), hp, b,
+                     embed_, eps_);
+      at::Tensor y = linears_[4 * l]->apply_dynamic(h, true).contiguous();
+      float* keys = base + 2 * l * half;
+      attend(y.data_ptr<float>(), keys, keys + half, att.data_ptr<float>(), b,
+             heads_, slots, dim, pos, scale, scores.data());
+      delta = linears_[4 * l + 1]->apply_dynamic(att, true).contiguous();
+      add_layer_norm(xp, delta.data_ptr<float>(), n[2].data_ptr<float>(),
+                     n[3].data_ptr<float>(), hp, b, embed_, eps_);
+      at::Tensor g = linears_[4 * l + 2]->apply_dynamic(h, true).contiguous();
+      gelu_tanh(g.data_ptr<float>(), g.numel());
+      delta = linears_[4 * l + 3]->apply_dynamic(g, true).contiguous();
+    }
+    const at::Tensor* f = &norms_[4 * layers_];
+    add_layer_norm(xp, delta.data_ptr<float>(), f[0].data_ptr<float>(),
+                   f[1].data_ptr<float>(), hp, b, embed_, eps_);
+    return head_->apply_dynamic(h, true);
+  }
+
+ private:
+  int64_t heads_, embed_ = 0, layers_ = 0;
+  float eps_;
+  at::Tensor wte_, wpe_;
+  std::vector<at::Tensor> norms_;
+  std::vector<Packed> linears_;
+  Packed head_;
+};
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  pybind11::class_<Int8GPT2>(m, "Int8GPT2")
+      .def(pybind11::init<int64_t, double, at::Tensor, at::Tensor, std::vector<at::Tensor>,
+                          std::vector<at::Tensor>, std::vector<at::Tensor>>())
+      .def("step", &Int8GPT2::step);
+  m.def("argmax_rows", &argmax_rows);
+}

@@ -1,0 +1,123 @@
+"""The compiled int8 decoding step against the Python int8 step and fp32."""
+import logging
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from crrg.models.utils import fast_gpt2
+from crrg.models.utils.fast_gpt2 import GPT2Decoder, native_int8_ops
+
+LAYERS, HEADS, DIM, VOCAB = 2, 4, 16, 300
+
+
+@pytest.fixture(scope='module')
+def lm():
+    torch.manual_seed(0)
+    return GPT2LMHeadModel(GPT2Config(
+        vocab_size=VOCAB, n_layer=LAYERS, n_embd=HEADS * DIM, n_head=HEADS,
+        n_positions=64)).eval()
+
+
+@pytest.fixture(scope='module')
+def ops():
+    module = native_int8_ops()
+    if module is None:
+        pytest.skip('the int8 kernel could not be built here (see the log)')
+    return module
+
+
+def fresh_cache(decoder, prefix_keys, prefix_values, slots):
+    """A zero-filled cache with the prefix in slot 0 (so caches compare)."""
+    cache = decoder._new_cache(prefix_keys, prefix_values,
+                               prefix_keys.size(1), slots)
+    cache[:, :, :, :, 1:] = 0
+    return cache
+
+
+def test_native_step_matches_python_int8(lm, ops):
+    native = GPT2Decoder(lm, 'int8')
+    python = GPT2Decoder(lm, 'int8', native=False)
+    exact = GPT2Decoder(lm, 'fp32')
+    assert native.native is not None and python.native is None
+    assert native.weight_bytes_per_step == python.weight_bytes_per_step
+    torch.manual_seed(1)
+    rows = 5
+    keys = torch.randn(LAYERS, rows, HEADS, DIM)
+    values = torch.randn(LAYERS, rows, HEADS, DIM)
+    caches = [fresh_cache(d, keys, values, 9) for d in (native, python, exact)]
+    ids = torch.randint(VOCAB, (rows, ))
+    for pos in range(1, 9):
+        out = [d.step(ids, pos, c)
+               for d, c in zip((native, python, exact), caches)]
+        # layer 0's new key/value: the same fbgemm GEMM on the same input
+        assert torch.equal(caches[0][0, :, :, :, pos],
+                           caches[1][0, :, :, :, pos])
+        scale = out[2].abs().max()
+        native_err = (out[0] - out[2]).abs().max() / scale
+        python_err = (out[1] - out[2]).abs().max() / scale
+        # int8's error against fp32, not more than the Python step's
+        assert native_err < 0.05
+        assert native_err <= 2 * python_err + 1e-4
+        assert (out[0] - out[1]).abs().max() / scale < 0.05
+        ids = out[2].argmax(-1)
+
+
+def test_native_generation_greedy_and_beam(lm, ops):
+    native = GPT2Decoder(lm, 'int8')
+    python = GPT2Decoder(lm, 'int8', native=False)
+    torch.manual_seed(2)
+    keys = torch.randn(LAYERS, 6, HEADS, DIM)
+    values = torch.randn(LAYERS, 6, HEADS, DIM)
+    for beams in (1, 3):
+        a = native.generate(keys, values, 0, 1, 10, num_beams=beams)
+        b = python.generate(keys, values, 0, 1, 10, num_beams=beams)
+        assert len(a) == 6 and all(len(s) <= 10 for s in a)
+        assert sum(x == y for x, y in zip(a, b)) >= 5
+    # eos forbidden for the first 4 tokens
+    out = native.generate(keys, values, 0, 1, 6, min_new_tokens=6)
+    assert [len(s) for s in out] == [6] * 6
+
+
+def test_argmax_rows_is_torch_argmax(ops):
+    torch.manual_seed(3)
+    logits = torch.randn(7, 1001)
+    logits[2, 5] = logits[2, 700] = 50.  # tie: the first index
+    logits[4, :] = -float('inf')
+    logits[4, 999] = 0.
+    logits[5, 0] = -float('inf')
+    assert torch.equal(ops.argmax_rows(logits), logits.argmax(-1))
+
+
+def test_native_step_refuses_a_wrong_cache(lm, ops):
+    native = GPT2Decoder(lm, 'int8')
+    ids = torch.zeros(2, dtype=torch.long)
+    with pytest.raises(RuntimeError, match='cache must be contiguous'):
+        native.step(ids, 1, torch.zeros(LAYERS, 2, 2, HEADS, 4, DIM + 1))
+    with pytest.raises(RuntimeError, match='outside the cache'):
+        native.step(ids, 4, torch.zeros(LAYERS, 2, 2, HEADS, 4, DIM))
+
+
+def test_python_step_when_the_kernel_cannot_be_built(lm, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError('Error building extension: no g++')
+
+    logged = []
+    monkeypatch.setattr(fast_gpt2, '_NATIVE', {})
+    monkeypatch.setattr('torch.utils.cpp_extension.load', broken)
+    monkeypatch.setattr(fast_gpt2, 'print_log',
+                        lambda msg, **kwargs: logged.append((msg, kwargs)))
+    decoder = GPT2Decoder(lm, 'int8')
+    log, level = logged[-1][0], logged[-1][1].get('level')
+    assert level == logging.WARNING
+    assert decoder.native is None
+    assert 'could not be built' in log and 'no g++' in log
+    keys = torch.randn(LAYERS, 2, HEADS, DIM)
+    assert len(decoder.generate(keys, keys, 0, 1, 4)) == 2
+
+
+def test_non_standard_gpt2_uses_the_python_step(ops):
+    lm = GPT2LMHeadModel(GPT2Config(
+        vocab_size=VOCAB, n_layer=1, n_embd=32, n_head=2,
+        activation_function='relu')).eval()
+    assert GPT2Decoder(lm, 'int8').native is None
