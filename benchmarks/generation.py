@@ -10,7 +10,8 @@ One run prints, interleaved and as the minimum of ``--repeats`` runs:
    step beside it); every contender writes exactly the requested number of
    tokens;
 2. the floor of each crrg precision: weight bytes per step / memory bandwidth
-   and FLOPs / GEMM throughput, both measured in the same run;
+   and FLOPs / GEMM throughput, both probed in the same rounds as the
+   contenders (interleaved, minimum);
 3. end-to-end latency of one 512 px image (R50-FPN region detector +
    selector + generator, random weights of the real shape);
 4. JPEG decode throughput per core on 2,500 x 3,000 images: full decode +
@@ -84,24 +85,39 @@ def interleaved(contenders: Dict[str, Callable], repeats: int,
 
 
 # ---------------------------------------------------------------- machine
-def measure_bandwidth(repeats: int) -> float:
-    """Read bandwidth in bytes/s: summing a 1 GiB fp32 tensor."""
-    big = torch.ones(256 * 1024 * 1024)
-    seconds = best_of(lambda: big.sum(), repeats)
-    return big.numel() * 4 / seconds
+class FloorProbes:
+    """The machine's limits, measured in the same rounds as the contenders.
 
+    ``read``: summing a 1 GiB fp32 tensor (read bandwidth). ``gemm <p>``: a
+    512 x 1024 x 4096 GEMM of precision ``p`` through crrg's own packed
+    linear (fp32 MKL, bf16 oneDNN, int8 fbgemm), its best shape here.
+    """
 
-def measure_gemm(repeats: int) -> Dict[str, float]:
-    """GEMM throughput (FLOP/s) of the three precisions at M = 512."""
-    m, k, n = 512, 1024, 4096
-    x = torch.randn(m, k)
-    w = torch.randn(n, k) * 0.02
-    from crrg.models.utils.fast_gpt2 import _Linear
-    out = {}
-    for precision in ('fp32', 'bf16', 'int8'):
-        lin = _Linear(w, torch.zeros(n), precision, transposed=False)
-        out[precision] = 2 * m * k * n / best_of(lambda: lin(x), repeats)
-    return out
+    M, K, N = 512, 1024, 4096
+
+    def __init__(self) -> None:
+        from crrg.models.utils.fast_gpt2 import _Linear
+        self.big = torch.ones(256 * 1024 * 1024)
+        self.x = torch.randn(self.M, self.K)
+        w = torch.randn(self.N, self.K) * 0.02
+        self.linears = {
+            p: _Linear(w, torch.zeros(self.N), p, transposed=False)
+            for p in ('fp32', 'bf16', 'int8')
+        }
+
+    def contenders(self) -> Dict[str, Callable]:
+        out = {'probe read': self.big.sum}
+        for p, lin in self.linears.items():
+            out[f'probe gemm {p}'] = partial(lin, self.x)
+        return out
+
+    def rates(self, times: Dict[str, float]):
+        """(read bytes/s, {precision: GEMM FLOP/s}) from probe times."""
+        bandwidth = self.big.numel() * 4 / times.pop('probe read')
+        flops = 2 * self.M * self.K * self.N
+        gemm = {p: flops / times.pop(f'probe gemm {p}')
+                for p in self.linears}
+        return bandwidth, gemm
 
 
 # ------------------------------------------------------------------ RGRG
@@ -149,9 +165,9 @@ def build_head(tokenizer: str, in_channels: int = 1024):
     return head.eval()
 
 
-def bench_generation(args, tokenizer: str, bandwidth: float,
-                     gemm: Dict[str, float]) -> List[str]:
+def bench_generation(args, tokenizer: str) -> List[str]:
     from crrg.models.utils.fast_gpt2 import GPT2Decoder
+    probes = FloorProbes()
     torch.manual_seed(0)
     head = build_head(tokenizer)
     rgrg = None
@@ -200,8 +216,13 @@ def bench_generation(args, tokenizer: str, bandwidth: float,
             for precision in ('fp32', 'bf16', 'int8'):
                 contenders[f'crrg {precision}'] = crrg_run(precision)
             contenders['crrg int8 Python step'] = python_int8
+            contenders.update(probes.contenders())
             times = interleaved(contenders, args.repeats, warm_up=False)
+            bandwidth, gemm = probes.rates(times)
             name = 'greedy' if beams == 1 else f'beam {beams}'
+            log(f'{args.regions} x {tokens}, {name}: read bandwidth '
+                f'{bandwidth / 1e9:.1f} GB/s; GEMM at M = 512 ' + ', '.join(
+                    f'{k} {v / 1e9:.0f} GFLOP/s' for k, v in gemm.items()))
             ref = times.get('RGRG')
             for contender, seconds in times.items():
                 floor = ''
@@ -398,13 +419,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tok:
         train_report_tokenizer(SENTENCES, tok, vocab_size=500)
         if 'gen' in args.sections:
-            bandwidth = measure_bandwidth(args.repeats)
-            gemm = measure_gemm(args.repeats)
-            log(f'bandwidth {bandwidth / 1e9:.1f} GB/s; GEMM ' + ', '.join(
-                f'{k} {v / 1e9:.0f} GFLOP/s' for k, v in gemm.items()))
             log('| regions x tokens, search | contender | time | vs RGRG | '
                 'bandwidth floor | compute floor | time / floor |')
-            bench_generation(args, tok, bandwidth, gemm)
+            bench_generation(args, tok)
         if 'e2e' in args.sections:
             bench_end_to_end(args, tok)
     if 'jpeg' in args.sections:
