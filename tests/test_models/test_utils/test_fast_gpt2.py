@@ -50,9 +50,13 @@ def test_native_step_matches_python_int8(lm, ops):
     for pos in range(1, 9):
         out = [d.step(ids, pos, c)
                for d, c in zip((native, python, exact), caches)]
-        # layer 0's new key/value: the same fbgemm GEMM on the same input
-        assert torch.equal(caches[0][0, :, :, :, pos],
-                           caches[1][0, :, :, :, pos])
+        # layer 0's new key/value in slot pos: the same int8 GEMM on the
+        # same layer norm (its rounding may move an activation by one
+        # quantisation step); a wrong slot or layout would differ by O(1)
+        native_kv, python_kv = (c[0, :, :, :, pos] for c in caches[:2])
+        assert python_kv.abs().max() > 0
+        assert ((native_kv - python_kv).abs().max()
+                <= 0.02 * python_kv.abs().max())
         scale = out[2].abs().max()
         native_err = (out[0] - out[2]).abs().max() / scale
         python_err = (out[1] - out[2]).abs().max() / scale
