@@ -11,7 +11,8 @@
 //
 // Shapes: ids (B,) int64; cache (layers, 2, rows, heads, slots, head_dim)
 // fp32 contiguous, rows >= B, slot 0 = the region's prefix, word position p
-// in slot p; returns (B, vocab) fp32 logits.
+// in slot p; table (>= B, slots) int64: the cache row each row's slot is read
+// from (the step sets table[r, pos] = r); returns (B, vocab) fp32 logits.
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/native/quantized/PackedParams.h>
 #include <torch/extension.h>
@@ -82,27 +83,32 @@ CRRG_HOT void add_layer_norm(float* x, const float* delta, const float* weight,
   }
 }
 
-// Writes the new key/value of every (row, head) to slot ``pos``, then attends
-// with its query over slots 0..pos. y: (rows, 3 * heads * dim) = q | k | v;
-// keys, values: (rows, heads, slots, dim); out: (rows, heads * dim).
-CRRG_HOT void attend(const float* y, float* keys, float* values, float* out,
-                     int64_t rows, int64_t heads, int64_t slots, int64_t dim,
-                     int64_t pos, float scale, float* scores) {
+// Writes the new key/value of every (row, head) to slot ``pos`` of its own
+// cache row, then attends with its query over slots 0..pos, slot s read from
+// cache row table[row, s] (a beam's history lives in its ancestors' rows, so
+// reordering beams reorders the table instead of copying the cache).
+// y: (rows, 3 * heads * dim) = q | k | v; keys, values: (cache rows, heads,
+// slots, dim); table: (rows, slots) int64; out: (rows, heads * dim).
+CRRG_HOT void attend(const float* y, float* keys, float* values,
+                     const int64_t* table, float* out, int64_t rows,
+                     int64_t heads, int64_t slots, int64_t dim, int64_t pos,
+                     float scale, float* scores) {
   const int64_t embed = heads * dim;
   for (int64_t r = 0; r < rows; ++r) {
     const float* yr = y + r * 3 * embed;
+    const int64_t* rt = table + r * slots;
     for (int64_t h = 0; h < heads; ++h) {
       const float* q = yr + h * dim;
-      float* k = keys + (r * heads + h) * slots * dim;
-      float* v = values + (r * heads + h) * slots * dim;
+      float* k = keys + ((r * heads + h) * slots + pos) * dim;
+      float* v = values + ((r * heads + h) * slots + pos) * dim;
       const float* k_new = yr + embed + h * dim;
       const float* v_new = yr + 2 * embed + h * dim;
       for (int64_t d = 0; d < dim; ++d) {
-        k[pos * dim + d] = k_new[d];
-        v[pos * dim + d] = v_new[d];
+        k[d] = k_new[d];
+        v[d] = v_new[d];
       }
       for (int64_t s = 0; s <= pos; ++s) {
-        const float* ks = k + s * dim;
+        const float* ks = keys + ((rt[s] * heads + h) * slots + s) * dim;
         float acc = 0.f;
         for (int64_t d = 0; d < dim; ++d) acc += q[d] * ks[d];
         scores[s] = acc * scale;
@@ -119,7 +125,7 @@ CRRG_HOT void attend(const float* y, float* keys, float* values, float* out,
       for (int64_t d = 0; d < dim; ++d) o[d] = 0.f;
       for (int64_t s = 0; s <= pos; ++s) {
         const float p = scores[s] * inv;
-        const float* vs = v + s * dim;
+        const float* vs = values + ((rt[s] * heads + h) * slots + s) * dim;
         for (int64_t d = 0; d < dim; ++d) o[d] += p * vs[d];
       }
     }
@@ -183,7 +189,8 @@ class Int8GPT2 {
     head_ = prepack(qweights.back(), std::nullopt);
   }
 
-  at::Tensor step(const at::Tensor& ids, int64_t pos, at::Tensor& cache) {
+  at::Tensor step(const at::Tensor& ids, int64_t pos, at::Tensor& cache,
+                  at::Tensor& table) {
     const int64_t b = ids.size(0), dim = embed_ / heads_;
     TORCH_CHECK(cache.dim() == 6 && cache.is_contiguous() &&
                     cache.scalar_type() == at::kFloat && cache.size(0) == layers_ &&
@@ -193,6 +200,17 @@ class Int8GPT2 {
     const int64_t rows = cache.size(2), slots = cache.size(4);
     TORCH_CHECK(pos >= 1 && pos < slots && b <= rows,
                 "Int8GPT2.step: position or batch outside the cache");
+    TORCH_CHECK(table.dim() == 2 && table.is_contiguous() &&
+                    table.scalar_type() == at::kLong && table.size(0) >= b &&
+                    table.size(1) == slots,
+                "Int8GPT2.step: table must be contiguous int64 (>= B, slots)");
+    int64_t* tp = table.data_ptr<int64_t>();
+    for (int64_t r = 0; r < b; ++r) {
+      tp[r * slots + pos] = r;  // this step's key/value go to the own row
+      for (int64_t s = 0; s < pos; ++s)
+        TORCH_CHECK(tp[r * slots + s] >= 0 && tp[r * slots + s] < rows,
+                    "Int8GPT2.step: table row outside the cache");
+    }
     const float scale = 1.f / std::sqrt(static_cast<float>(dim));
     at::Tensor x = wte_.index_select(0, ids).add_(wpe_[pos]);
     at::Tensor h = at::empty_like(x), att = at::empty_like(x);
@@ -208,8 +226,8 @@ class Int8GPT2 {
                      embed_, eps_);
       at::Tensor y = linears_[4 * l]->apply_dynamic(h, true).contiguous();
       float* keys = base + 2 * l * half;
-      attend(y.data_ptr<float>(), keys, keys + half, att.data_ptr<float>(), b,
-             heads_, slots, dim, pos, scale, scores.data());
+      attend(y.data_ptr<float>(), keys, keys + half, tp, att.data_ptr<float>(),
+             b, heads_, slots, dim, pos, scale, scores.data());
       delta = linears_[4 * l + 1]->apply_dynamic(att, true).contiguous();
       add_layer_norm(xp, delta.data_ptr<float>(), n[2].data_ptr<float>(),
                      n[3].data_ptr<float>(), hp, b, embed_, eps_);
