@@ -14,12 +14,23 @@ import mmcv
 import numpy as np
 from mmdet.datasets.transforms import Resize
 from mmengine.logging import print_log
-from PIL import Image
+from PIL import ExifTags, Image
 
 from crrg.registry import TRANSFORMS
 from crrg.utils.errors import ImageDecodeError
 
 EIGHT_BIT_MODES = ('L', 'LA', 'P', 'RGB', 'RGBA', 'YCbCr', 'CMYK')
+#: EXIF Orientation -> the transposition that shows the image upright (as
+#: ``PIL.ImageOps.exif_transpose``)
+EXIF_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 #: bumped whenever the cached pixels of one key would change
 CACHE_VERSION = 1
@@ -53,7 +64,8 @@ class LoadResizedImage(Resize):
     original image) and the boxes are those of the full-decode path; only the
     pixels differ by the decoder's rounding. Other 8-bit formats (PNG, ...)
     are decoded at full size; 16-bit images are refused (the X-ray loader
-    keeps their depth).
+    keeps their depth). An EXIF orientation is applied (as the X-ray loader
+    and mmcv's loader do): sizes and boxes are those of the upright image.
 
     The entropy (Huffman) decoding of the whole file cannot be skipped at any
     DCT scale; it dominates for quality-95 radiographs (MIMIC-CXR-JPG's are
@@ -144,15 +156,27 @@ class LoadResizedImage(Resize):
                         f'{path}: {pil.mode} pixels (e.g. a 16-bit PNG); '
                         'LoadResizedImage reads 8-bit images, use the X-ray '
                         'loader (LoadXrayImageFromFile) for this file.')
+                # EXIF orientation, applied as the X-ray loader and cv2 do
+                transpose = EXIF_TRANSPOSE.get(pil.getexif().get(
+                    ExifTags.Base.Orientation))
+                turned = transpose in (Image.Transpose.TRANSPOSE,
+                                       Image.Transpose.ROTATE_270,
+                                       Image.Transpose.TRANSVERSE,
+                                       Image.Transpose.ROTATE_90)
+                if turned:
+                    width, height = height, width
                 target = self.target_size(width, height)
                 gray = pil.mode in ('L', 'LA') or \
                     self.color_type == 'grayscale'
                 mode = 'L' if gray else 'RGB'
                 # ``draft`` keeps the decoded size >= the requested one; a
                 # JPEG in the requested mode needs no ``convert`` (a copy)
-                pil.draft(mode, target)
-                img = np.asarray(pil if pil.mode == mode else
-                                 pil.convert(mode))
+                pil.draft(mode, target[::-1] if turned else target)
+                if pil.mode != mode:
+                    pil = pil.convert(mode)
+                if transpose is not None:
+                    pil = pil.transpose(transpose)
+                img = np.asarray(pil)
         except (OSError, ValueError, SyntaxError,
                 Image.DecompressionBombError) as err:
             if isinstance(err, ImageDecodeError):

@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 import pytest
 from mmdet.structures.bbox import HorizontalBoxes
-from PIL import Image
+from PIL import ExifTags, Image
 
 from crrg.datasets.transforms import jpeg_draft
 from crrg.registry import TRANSFORMS
@@ -87,6 +87,27 @@ def test_reduced_decode_grayscale_and_png(tmp_path):
     out_png = fast_path(png, (512, 512))
     assert out_png['img'].shape == (410, 512, 3)
     assert out_png['scale_factor'] == (512 / 1000, 410 / 800)
+
+
+@pytest.mark.parametrize('orientation', [3, 6, 8])
+def test_reduced_decode_applies_exif_orientation(tmp_path, orientation):
+    path = str(tmp_path / 'x.jpg')
+    img = np.full((600, 1000), 40, np.uint8)
+    img[100:200, 50:400] = 220  # off-centre: every turn moves it
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    Image.fromarray(img).save(path, quality=95, exif=exif)
+    # the shipped configs' loader (Pillow's exif_transpose) + Resize
+    load = TRANSFORMS.build(dict(type='LoadXrayImageFromFile'))
+    resize = TRANSFORMS.build(dict(type='Resize', scale=(256, 256),
+                                   keep_ratio=True))
+    full = resize(load(dict(img_path=path)))
+    fast = fast_path(path, (256, 256))
+    assert fast['ori_shape'] == full['ori_shape'] == (
+        (600, 1000) if orientation == 3 else (1000, 600))
+    assert fast['img_shape'] == full['img_shape']
+    assert fast['scale_factor'] == full['scale_factor']
+    assert np.abs(fast['img'].astype(int) - full['img']).mean() < 3
 
 
 def test_reduced_decode_errors(tmp_path):
