@@ -81,10 +81,12 @@ class LoadResizedImage(Resize):
     the target ``scale``, ``keep_ratio``, ``color_type``, ``interpolation``
     and ``backend``; so a rewritten source or another scale never reuses an
     entry (entries it makes stale stay on disk until ``cache_dir`` is
-    deleted). Each file is a ``.npy`` of the pixels (``(h, w)`` uint8 for a
-    grey source, ``(h, w, 3)`` BGR for a colour source read in colour)
-    followed by the original size and a CRC-32 of the pixels. It is written
-    to a temporary file in the same folder and renamed over the entry
+    deleted; a source rewritten with the same size within the file system's
+    timestamp resolution is not noticed). Each file is a ``.npy`` of the
+    pixels (``(h, w)`` uint8 for a grey source, ``(h, w, 3)`` BGR for a
+    colour source read in colour) followed by the original size and a
+    CRC-32 of the pixels. It is written to a temporary file in the same
+    folder and renamed over the entry
     (``os.replace``), so dataloader workers that meet the same image never
     see a partial entry. An entry that is truncated, fails its CRC or does
     not have the size the original size gives is logged as a warning, decoded
