@@ -34,10 +34,15 @@ EXIF_TRANSPOSE = {
 
 #: bumped whenever the cached pixels of one key would change
 CACHE_VERSION = 1
-#: appended after the ``.npy`` data: magic, original width and height, CRC-32
-#: of the pixel bytes (``np.load`` reads the array and ignores it)
+#: appended after the ``.npy`` data: magic, original width and height, and
+#: :func:`cache_checksum` (``np.load`` reads the array and ignores it)
 CACHE_TRAILER = struct.Struct('<4sIII')
 CACHE_MAGIC = b'CRRG'
+
+
+def cache_checksum(pixels: np.ndarray, width: int, height: int) -> int:
+    """CRC-32 of a cache entry's pixel bytes and original size."""
+    return zlib.crc32(struct.pack('<II', width, height), zlib.crc32(pixels))
 
 
 class ImageNotFoundError(ImageDecodeError, FileNotFoundError):
@@ -84,15 +89,15 @@ class LoadResizedImage(Resize):
     deleted; a source rewritten with the same size within the file system's
     timestamp resolution is not noticed). Each file is a ``.npy`` of the
     pixels (``(h, w)`` uint8 for a grey source, ``(h, w, 3)`` BGR for a
-    colour source read in colour) followed by the original size and a
-    CRC-32 of the pixels. It is written to a temporary file in the same
-    folder and renamed over the entry
-    (``os.replace``), so dataloader workers that meet the same image never
-    see a partial entry. An entry that is truncated, fails its CRC or does
-    not have the size the original size gives is logged as a warning, decoded
-    again and rewritten, never used. Disk cost: ``h * w`` bytes per grey
-    image plus 150 bytes, e.g. 427 x 512 = 0.22 MB at ``scale=512``;
-    MIMIC-CXR-JPG's 377,110 images take ~82 GB (its JPEGs: ~570 GB).
+    colour source read in colour) followed by the original size and a CRC-32
+    of the pixels and that size. It is written to a temporary file in the
+    same folder and renamed over the entry (``os.replace``), so dataloader
+    workers that meet the same image never see a partial entry. An entry
+    that is truncated, fails its CRC or does not have the size the original
+    size gives is logged as a warning, decoded again and rewritten, never
+    used. Disk cost: ``h * w`` bytes per grey image plus 150 bytes, e.g. 427
+    x 512 = 0.22 MB at ``scale=512``; MIMIC-CXR-JPG's 377,110 images take
+    ~82 GB (its JPEGs: ~570 GB).
 
     Put it where ``Resize`` was and drop ``LoadImageFromFile``;
     ``LoadAnnotations`` needs no image and may come first, since boxes are
@@ -227,7 +232,8 @@ class LoadResizedImage(Resize):
                 stream)
             offset = stream.tell()
             nbytes = int(np.prod(shape))
-            if dtype != np.uint8 or fortran or len(shape) not in (2, 3):
+            if dtype != np.uint8 or fortran or len(shape) not in (2, 3) \
+                    or shape[2:] not in ((), (3, )):
                 raise ValueError(f'holds {dtype} {shape}, not uint8 pixels')
             if size != offset + nbytes + CACHE_TRAILER.size:
                 raise ValueError(f'{size} bytes instead of '
@@ -236,12 +242,14 @@ class LoadResizedImage(Resize):
                 data, offset + nbytes)
             pixels = np.frombuffer(data, np.uint8, nbytes,
                                    offset).reshape(shape)
-            if magic != CACHE_MAGIC or zlib.crc32(pixels) != crc:
+            if magic != CACHE_MAGIC or \
+                    cache_checksum(pixels, width, height) != crc:
                 raise ValueError('bad trailer or CRC-32')
             if tuple(shape[1::-1]) != tuple(self.target_size(width, height)):
                 raise ValueError(f'{shape[1]}x{shape[0]} pixels, not the '
                                  f'target size of {width}x{height}')
-        except (ValueError, struct.error, EOFError) as err:
+        except (ValueError, struct.error, EOFError,
+                ZeroDivisionError) as err:
             print_log(
                 f'{entry}: damaged decode-cache entry of {path} ({err}); '
                 'decoding the image again and rewriting the entry',
@@ -263,8 +271,9 @@ class LoadResizedImage(Resize):
             with os.fdopen(fd, 'wb') as f:
                 np.lib.format.write_array(f, pixels, version=(1, 0),
                                           allow_pickle=False)
-                f.write(CACHE_TRAILER.pack(CACHE_MAGIC, width, height,
-                                           zlib.crc32(pixels)))
+                f.write(CACHE_TRAILER.pack(
+                    CACHE_MAGIC, width, height,
+                    cache_checksum(pixels, width, height)))
             os.replace(tmp, entry)
             tmp = None
         except OSError as err:

@@ -2,7 +2,6 @@ import glob
 import os
 import os.path as osp
 import threading
-import zlib
 
 import numpy as np
 import pytest
@@ -214,7 +213,8 @@ def test_changed_source_or_setting_is_decoded_again(tmp_path):
 
 @pytest.mark.parametrize('damage,reason', [
     ('truncate', 'bytes instead of'), ('flip', 'CRC-32'),
-    ('garbage', 'magic'), ('shape', 'not the target size')])
+    ('size', 'CRC-32'), ('garbage', 'magic'),
+    ('shape', 'not the target size')])
 def test_damaged_cache_entry_is_decoded_again_with_warning(
         tmp_path, monkeypatch, damage, reason):
     path = str(tmp_path / 'x.jpg')
@@ -227,6 +227,8 @@ def test_damaged_cache_entry_is_decoded_again_with_warning(
         data = data[:len(data) // 2]
     elif damage == 'flip':  # one pixel byte: only the CRC-32 tells
         data[len(data) // 2] ^= 0x10
+    elif damage == 'size':  # the original size: same target, other factors
+        data[-12:-8] = (1001).to_bytes(4, 'little')
     elif damage == 'garbage':
         data = b'\x00' * 100
     else:  # a valid entry of another size (e.g. copied by hand)
@@ -234,7 +236,8 @@ def test_damaged_cache_entry_is_decoded_again_with_warning(
         with open(entry, 'wb') as f:
             np.save(f, small)
         data = open(entry, 'rb').read() + jpeg_draft.CACHE_TRAILER.pack(
-            jpeg_draft.CACHE_MAGIC, 1000, 1200, zlib.crc32(small))
+            jpeg_draft.CACHE_MAGIC, 1000, 1200,
+            jpeg_draft.cache_checksum(small, 1000, 1200))
     with open(entry, 'wb') as f:
         f.write(data)
     logged = []
