@@ -339,8 +339,10 @@ def bench_jpeg(args) -> List[str]:
     """Images/s on one core: full decode + resize vs ``LoadResizedImage``.
 
     Contenders, interleaved, each over all images of a set: mmcv's
-    ``LoadImageFromFile`` (colour) + mmdet's ``Resize`` to 512 (the path
-    crrg's configs had), ``LoadResizedImage`` without a cache (every epoch),
+    ``LoadImageFromFile`` (colour) + mmdet's ``Resize`` to 512 (the
+    reference), crrg's ``LoadXrayImageFromFile`` + ``Resize`` (what the
+    Chest ImaGenome config trained with before), ``LoadResizedImage``
+    without a cache (every epoch),
     with a new, empty cache (the first epoch: decode + write) and with a
     filled cache (later epochs). Each path's ``img_shape``, ``ori_shape`` and
     ``scale_factor`` must equal the full-decode path's; its boxes' largest
@@ -352,7 +354,8 @@ def bench_jpeg(args) -> List[str]:
     from mmdet.datasets.transforms import Resize
     from mmdet.structures.bbox import HorizontalBoxes
 
-    from crrg.datasets.transforms import LoadResizedImage
+    from crrg.datasets.transforms import (LoadResizedImage,
+                                          LoadXrayImageFromFile)
     cv2.setNumThreads(1)
     scale = (512, 512)
     # boxes in the original pixels, fractional as Chest ImaGenome's
@@ -376,6 +379,7 @@ def bench_jpeg(args) -> List[str]:
             sets[f'1 real radiograph (pydicom-data RG1) resized to 2500 x '
                  f'3000, {size / 1e6:.2f} MB'] = [real]
         load = LoadImageFromFile(color_type='color')
+        load_xray = LoadXrayImageFromFile(color_type='color')
         resize = Resize(scale=scale, keep_ratio=True)
         reduced = LoadResizedImage(scale=scale, keep_ratio=True)
         cached = LoadResizedImage(scale=scale, keep_ratio=True,
@@ -384,8 +388,8 @@ def bench_jpeg(args) -> List[str]:
         def sample(path):
             return dict(img_path=path, gt_bboxes=HorizontalBoxes(boxes))
 
-        def full(paths):
-            return lambda: [resize(load(sample(p))) for p in paths]
+        def full(loader, paths):
+            return lambda: [resize(loader(sample(p))) for p in paths]
 
         def fast(transforms, paths):
             """``transforms``: one transform, or an iterator: one per run."""
@@ -403,7 +407,9 @@ def bench_jpeg(args) -> List[str]:
                 for i in range(args.repeats + 1)
             ])
             contenders = {
-                full_name: full(paths),
+                full_name: full(load, paths),
+                'LoadXrayImageFromFile + Resize (full decode)':
+                full(load_xray, paths),
                 'LoadResizedImage, no cache (every epoch)':
                 fast(reduced, paths),
                 'LoadResizedImage, cache on, first epoch (decode + write)':
