@@ -39,7 +39,7 @@ import tempfile
 import time
 import types
 from functools import partial
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List
 
 import numpy as np
 import torch
@@ -297,7 +297,7 @@ def bench_end_to_end(args, tokenizer: str) -> List[str]:
 
 # ---------------------------------------------------------------- jpeg
 def make_jpeg(path: str, seed: int, width: int = 2500, height: int = 3000,
-              real: bool = False) -> Optional[int]:
+              real: bool = False) -> int | None:
     """A grey X-ray-like JPEG at quality 95 (as MIMIC-CXR-JPG), ~1.5-1.8 MB.
 
     MIMIC-CXR-JPG averages ~1.5 MB per image (570 GB / 377,110 images); the
