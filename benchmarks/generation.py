@@ -15,7 +15,8 @@ One run prints, interleaved and as the minimum of ``--repeats`` runs:
 3. end-to-end latency of one 512 px image (R50-FPN region detector +
    selector + generator, random weights of the real shape);
 4. JPEG decode throughput per core on 2,500 x 3,000 images: full decode +
-   resize vs ``LoadResizedImage`` (DCT-scaled decode).
+   resize vs ``LoadResizedImage`` (DCT-scaled decode, and its decode-once
+   cache), and the Chest ImaGenome training pipeline.
 
 RGRG's ``src/language_model/language_model.py`` is imported from the
 checkout, never copied. Shims, all in :func:`load_rgrg`: a stub ``torchinfo``
