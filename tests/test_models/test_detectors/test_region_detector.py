@@ -45,6 +45,10 @@ def _detector_cfg(name):
 def _region_detector(detector_cfg, seed=0):
     torch.manual_seed(seed)
     model = RegionDetector(detector=detector_cfg)
+    # mmdet's DINO allocates ``level_embed`` uninitialised (torch.Tensor)
+    # and fills it in init_weights: without it, stale memory gave NaN boxes
+    # now and then
+    model.init_weights()
     return model.eval()
 
 
@@ -239,8 +243,9 @@ def _inputs_of(module):
 
 def _check_head_maps(maps, reference):
     """The maps the heads saw: fp32, contiguous, within bf16's error of the
-    fp32 maps (3e-2 of each level's largest magnitude; 0.7-1.1e-2 measured
-    on the tiny ResNet-18 + FPN / ChannelMapper)."""
+    fp32 maps: 3e-2 of each level's largest magnitude (measured 0.5-0.9e-2
+    on the tiny ResNet-18 + FPN / ChannelMapper; bf16 keeps 8 mantissa
+    bits, 0.4 % per rounding, over 18 layers)."""
     assert len(maps) == len(reference)
     for got, want in zip(maps, reference):
         assert got.dtype == torch.float32 and got.is_contiguous()
@@ -312,11 +317,14 @@ def test_bf16_backbone_two_stage_regions_close_to_fp32(name):
         assert torch.equal(getattr(out, field),
                            getattr(under_autocast, field))
     # A random detector's class scores are near ties, so bf16 flips a few
-    # proposals' votes; the other regions keep their box within 1 px (of a
-    # 128 px image). Measured: 98 % (Faster), 97 % (Cascade) of 58.
+    # regions to another proposal (a box tens of pixels away); the others
+    # keep their proposal and their box within 0.05 px of a 128 px image.
+    # Measured: 55 and 58 of 58 regions kept (Faster, Cascade), box error
+    # of the kept ones <= 0.006 px.
     box_error = (out.bboxes - ref.bboxes).abs().amax(-1)
-    assert (box_error < 1.0).float().mean() >= 0.9
     kept = box_error < 1.0
+    assert kept.float().mean() >= 0.85
+    assert box_error[kept].max() < 0.05
     torch.testing.assert_close(out.scores[kept], ref.scores[kept],
                                atol=1e-2, rtol=0)
 
