@@ -239,8 +239,14 @@ def corpus_scores(reports, references):
 
 @pytest.mark.parametrize('precision', ['bf16', 'int8'])
 def test_quality_guard_fast_precisions(trained_head, precision):
-    """bf16 / int8 reports: BLEU-4 and CIDEr within 0.01 of fp32, the same
-    sentence for >= 95% of regions (greedy and beam 3)."""
+    """bf16 / int8 reports against fp32 on the trained tiny head, greedy and
+    beam 3: the same sentence for >= 95% of regions, and BLEU-4, CIDEr and
+    CE F1 within 0.01. CE F1 is crrg's ClinicalEfficacyMetric with the
+    rule-based CheXpert labeler, both micro over the 14 conditions
+    (uncertain = positive) and example-based over 14 (uncertain =
+    negative)."""
+    from crrg.evaluation.labelers import (NEGATIVE, POSITIVE,
+                                          RuleBasedCheXpertLabeler)
     head, centres = trained_head
     torch.manual_seed(2)
     images, regions = 12, 6
@@ -249,6 +255,11 @@ def test_quality_guard_fast_precisions(trained_head, precision):
         -1, 16)
     references = [' '.join(CLUSTER_SENTENCES[i] for i in row)
                   for row in labels.tolist()]
+    # the references hold findings the labeler reacts to: positive and
+    # negative mentions of several conditions
+    ref_labels = RuleBasedCheXpertLabeler()(references)
+    assert (ref_labels == POSITIVE).any(0).sum() >= 3
+    assert (ref_labels == NEGATIVE).any(0).sum() >= 3
     for num_beams in (1, 3):
         head.num_beams = num_beams
         outputs = {}
@@ -259,12 +270,64 @@ def test_quality_guard_fast_precisions(trained_head, precision):
         same = np.mean([a == b for a, b in zip(*outputs.values())])
         assert same >= 0.95
         scores = {
-            p: corpus_scores([
-                ' '.join(s[i * regions:(i + 1) * regions])
-                for i in range(images)
-            ], references)
+            p: report_scores(join_reports(s, regions), references)
             for p, s in outputs.items()
         }
-        assert scores['fp32'][0] > 0.3  # the guard runs on a trained model
-        for ref, fast in zip(scores['fp32'], scores[precision]):
-            assert abs(ref - fast) < 0.01
+        # the guard runs on a trained model
+        assert scores['fp32']['bleu4'] > 0.3
+        assert scores['fp32'][CE_MICRO14] > 0.5
+        # and the CE guard can fail: 3 of 72 region sentences (within the
+        # 5% the sentence check allows) turned from finding to normal move
+        # both CE F1 by more than 0.01
+        changed = report_scores(
+            join_reports(normalise_findings(outputs['fp32'], 3), regions),
+            references)
+        for key in (CE_MICRO14, CE_EXAMPLE14):
+            assert abs(changed[key] - scores['fp32'][key]) > 0.01
+        for key, ref in scores['fp32'].items():
+            assert abs(ref - scores[precision][key]) < 0.01, key
+
+
+CE_MICRO14 = 'ce_rules/f1_micro14_unc-pos'
+CE_EXAMPLE14 = 'ce_rules/f1_example14_unc-neg'
+#: a finding of CLUSTER_SENTENCES -> the normal sentence of its region
+NORMAL_OF = {
+    'the heart is enlarged.': 'the heart is normal in size.',
+    'there is a small left pleural effusion.': 'no pleural effusion is seen.',
+    'there is a right lower lobe opacity.': 'the lungs are clear.'
+}
+
+
+def join_reports(sentences, regions):
+    """One report per image from its ``regions`` consecutive sentences."""
+    return [
+        ' '.join(sentences[i:i + regions])
+        for i in range(0, len(sentences), regions)
+    ]
+
+
+def normalise_findings(sentences, num):
+    """``sentences`` with the first ``num`` findings made normal."""
+    out, left = list(sentences), num
+    for i, sentence in enumerate(out):
+        if left and sentence in NORMAL_OF:
+            out[i], left = NORMAL_OF[sentence], left - 1
+    assert left == 0
+    return out
+
+
+def report_scores(reports, references):
+    """BLEU-4, CIDEr and CE F1 (:data:`CE_MICRO14`, :data:`CE_EXAMPLE14`)
+    of ``reports`` against ``references``."""
+    from crrg.evaluation.metrics import ClinicalEfficacyMetric
+    bleu4, cider = corpus_scores(reports, references)
+    metric = ClinicalEfficacyMetric()
+    metric.process(None, [
+        dict(pred_report=pred, gt_report=ref)
+        for pred, ref in zip(reports, references)
+    ])
+    ce = metric.evaluate(len(reports))
+    return dict(bleu4=bleu4, cider=cider, **{
+        key: ce[key]
+        for key in (CE_MICRO14, CE_EXAMPLE14)
+    })
