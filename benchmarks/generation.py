@@ -34,6 +34,7 @@ Usage::
         [--sections gen e2e jpeg] [--threads 2]
 """
 import argparse
+import copy
 import importlib.util
 import os.path as osp
 import sys
