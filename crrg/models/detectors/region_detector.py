@@ -158,6 +158,13 @@ class RegionDetector(BaseModule):
         self.inference_precision = inference_precision
         self.channels_last = channels_last
         self.query_based = self._query_based(self.detector)
+        level_embed = getattr(self.detector, 'level_embed', None)
+        if isinstance(level_embed, nn.Parameter):
+            # mmdet's DeformableDETR / DINO allocate it uninitialised
+            # (torch.Tensor) and fill it only in init_weights; a model used
+            # without init_weights (e.g. ReportInferencer without weights)
+            # must not read stale memory (NaN boxes). The same normal_ init.
+            nn.init.normal_(level_embed)
 
     @staticmethod
     def _query_based(detector: nn.Module) -> bool:

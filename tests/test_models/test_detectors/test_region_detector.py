@@ -162,6 +162,14 @@ def test_double_head_rcnn():
     _check_shapes(out, 2, 128)
 
 
+def test_dino_level_embed_initialised_when_built():
+    cfg = _detector_cfg('dino-4scale_tiny_regions.py')
+    for _ in range(3):
+        model = RegionDetector(detector=cfg)
+        assert torch.isfinite(model.detector.level_embed).all()
+        assert model.detector.level_embed.std() > 0.5
+
+
 def test_dino_matches_one_query_per_region_by_class():
     model = _region_detector(_detector_cfg('dino-4scale_tiny_regions.py'))
     model.query_score_thr = 0.2
