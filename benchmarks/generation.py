@@ -97,12 +97,12 @@ class FloorProbes:
     M, K, N = 512, 1024, 4096
 
     def __init__(self) -> None:
-        from crrg.models.utils.fast_gpt2 import _Linear
+        from crrg.models.utils.fast_gpt2 import PackedLinear
         self.big = torch.ones(256 * 1024 * 1024)
         self.x = torch.randn(self.M, self.K)
         w = torch.randn(self.N, self.K) * 0.02
         self.linears = {
-            p: _Linear(w, torch.zeros(self.N), p, transposed=False)
+            p: PackedLinear(w, torch.zeros(self.N), p, transposed=False)
             for p in ('fp32', 'bf16', 'int8')
         }
 
@@ -179,6 +179,10 @@ def bench_generation(args, tokenizer: str) -> List[str]:
         log('RGRG column skipped: pass --rgrg <checkout of ttanida/rgrg>')
     feats = torch.randn(args.regions, 1024)
     tok = head.tokenizer
+    mlp = sum(p.numel() for p in head.region_mlp.parameters())
+    maps = sum(p.numel() for m in (head.key_maps, head.value_maps)
+               for p in m.parameters())
+    lm_weights = GPT2Decoder(head.lm, 'fp32').weight_bytes_per_step // 4
     # int8 without the compiled step, to show what the kernel buys
     python_step = GPT2Decoder(head.lm, 'int8', native=False)
     # warm-up: pack the bf16 / int8 weights, touch every code path once
@@ -188,8 +192,9 @@ def bench_generation(args, tokenizer: str) -> List[str]:
         for precision in ('fp32', 'bf16', 'int8'):
             head.decode_precision = precision
             head.generate(feats)
-        python_step.generate(*head.region_slots(feats), tok.bos_token_id,
-                             tok.eos_token_id, 2, beams, 2)
+        head.decode_precision = 'int8'
+        python_step.generate(*head.fast_region_slots(feats),
+                             tok.bos_token_id, tok.eos_token_id, 2, beams, 2)
         if rgrg is not None:
             rgrg.generate(feats, max_length=3, num_beams=beams)
     rows = []
@@ -205,8 +210,9 @@ def bench_generation(args, tokenizer: str) -> List[str]:
                 return run
 
             def python_int8():
+                head.decode_precision = 'int8'
                 python_step.generate(
-                    *head.region_slots(feats), tok.bos_token_id,
+                    *head.fast_region_slots(feats), tok.bos_token_id,
                     tok.eos_token_id, tokens, beams, tokens)
 
             contenders = {}
@@ -236,8 +242,13 @@ def bench_generation(args, tokenizer: str) -> List[str]:
                         contender = f'crrg int8 ({kernel} step)'
                     params = sum(p.numel() for p in head.lm.parameters())
                     steps = tokens
-                    mem = dec.weight_bytes_per_step * steps / bandwidth
-                    flops = 2 * params * args.regions * beams * steps
+                    # + once per region: the MLP (fp32) and the key/value
+                    # maps (in the decoding precision) of the region slots
+                    mem = (dec.weight_bytes_per_step * steps + mlp * 4 +
+                           maps * dec.weight_bytes_per_step // lm_weights)
+                    mem /= bandwidth
+                    flops = 2 * args.regions * (
+                        params * beams * steps + mlp + maps)
                     comp = flops / gemm[precision]
                     floor = (f'{mem:.2f} s | {comp:.2f} s | '
                              f'{seconds / max(mem, comp):.2f}x')

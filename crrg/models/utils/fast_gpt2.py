@@ -13,10 +13,11 @@ costs, and the Python overhead of a generic ``generate()`` loop comes on top.
   (per-output-channel symmetric int8 weights, fbgemm dynamic-quantised GEMMs:
   activations quantised per call, int8 dot products with VNNI where the CPU has
   it, fp32 output);
-- one preallocated fp32 KV cache ``(layers, 2, rows, heads,
-  1 + max_new_tokens, head_dim)`` (bf16 attention is slower on CPUs); slot 0
-  holds the region's pseudo self-attention key/value, word position ``p``
-  (from ``wpe``) goes to slot ``p``;
+- one preallocated KV cache ``(layers, 2, rows, heads, 1 + max_new_tokens,
+  head_dim)``, fp32 (bf16 for the compiled int8 step, which reads it into
+  fp32: half the bytes, and at 60 tokens the cache outgrows the L3 cache);
+  slot 0 holds the region's pseudo self-attention key/value, word position
+  ``p`` (from ``wpe``) goes to slot ``p``;
 - greedy rows that emit ``eos`` leave the batch (the cache rows of the others
   are moved up), and a beam search over all regions at once drops a region
   once its search is done.
@@ -77,7 +78,8 @@ def native_int8_ops():
                 subprocess.CalledProcessError) as err:
             print_log(
                 f'GPT2Decoder: the int8 decoding kernel could not be built '
-                f'({type(err).__name__}: {str(err)[:300]}); int8 decoding '
+                f'({type(err).__name__}: ...{str(err)[-400:]}); int8 '
+                'decoding '
                 'uses the slower Python step. A C++ compiler (g++) and '
                 'ninja make it available.', logger='current',
                 level=logging.WARNING)
@@ -101,7 +103,7 @@ def quantize_int8(out_in: Tensor) -> Tensor:
         torch.qint8)
 
 
-class _Linear:
+class PackedLinear:
     """``y = x @ W + b`` of a transformers ``Conv1D`` (weight (in, out)) or
     of the tied LM head (weight (out, in), no bias), packed for decoding.
 
@@ -209,12 +211,12 @@ class GPT2Decoder:
                 proj=self._pack(proj, precision),
                 fc=self._pack(fc, precision),
                 out=self._pack(out, precision)))
-        self.lm_head = _Linear(lm.lm_head.weight, lm.lm_head.bias, precision,
+        self.lm_head = PackedLinear(lm.lm_head.weight, lm.lm_head.bias, precision,
                                transposed=False)
 
     def _build_native(self, ops, lm, convs):
         """``Int8GPT2`` of the compiled module, on int8 weights quantised
-        as :class:`_Linear` quantises them (fbgemm prepacks them in C++)."""
+        as :class:`PackedLinear` quantises them (fbgemm prepacks them in C++)."""
         gpt = lm.transformer
         norms, qweights, biases = [], [], []
         with warnings.catch_warnings():
@@ -234,8 +236,8 @@ class GPT2Decoder:
                                 qweights, biases)
 
     @staticmethod
-    def _pack(conv1d, precision: str) -> _Linear:
-        return _Linear(conv1d.weight, conv1d.bias, precision, transposed=True)
+    def _pack(conv1d, precision: str) -> PackedLinear:
+        return PackedLinear(conv1d.weight, conv1d.bias, precision, transposed=True)
 
     @property
     def weight_bytes_per_step(self) -> int:
@@ -288,11 +290,13 @@ class GPT2Decoder:
 
     def _new_cache(self, prefix_keys: Tensor, prefix_values: Tensor,
                    rows: int, slots: int) -> Tensor:
-        """Static cache with the prefix in slot 0 (repeated to ``rows``)."""
+        """Static cache with the prefix in slot 0 (repeated to ``rows``):
+        fp32 for the Python step, bf16 for the compiled one."""
         layers, n = prefix_keys.shape[:2]
         # slots past the current position are written before they are read
         cache = prefix_keys.new_empty(
-            (layers, 2, rows, self.num_heads, slots, self.head_dim))
+            (layers, 2, rows, self.num_heads, slots, self.head_dim),
+            dtype=prefix_keys.dtype if self.native is None else torch.bfloat16)
         repeat = rows // n
         cache[:, 0, :, :, 0] = prefix_keys.repeat_interleave(repeat, dim=1)
         cache[:, 1, :, :, 0] = prefix_values.repeat_interleave(repeat, dim=1)

@@ -331,3 +331,31 @@ def report_scores(reports, references):
         key: ce[key]
         for key in (CE_MICRO14, CE_EXAMPLE14)
     })
+
+
+def test_fast_region_slots(trained_head):
+    """bf16 / int8 slots: one packed linear, close to the fp32 maps, and
+    repacked when the maps change."""
+    head, centres = trained_head
+    with torch.no_grad():
+        ref_keys, ref_values = head.region_slots(centres)
+        try:
+            for precision, tol in (('bf16', 0.02), ('int8', 0.03)):
+                head.decode_precision = precision
+                keys, values = head.fast_region_slots(centres)
+                assert keys.shape == ref_keys.shape
+                for out, ref in ((keys, ref_keys), (values, ref_values)):
+                    err = (out - ref).abs().max() / ref.abs().max()
+                    assert 0 < err < tol
+            head.key_maps[0].weight.mul_(2)
+            keys, _ = head.fast_region_slots(centres)
+            new_keys, _ = head.region_slots(centres)
+            assert torch.allclose(keys[0], new_keys[0],
+                                  atol=0.03 * new_keys[0].abs().max())
+            assert not torch.allclose(keys[0], ref_keys[0],
+                                      atol=0.03 * ref_keys[0].abs().max())
+        finally:
+            head.key_maps[0].weight.div_(2)
+            head.decode_precision = 'fp32'
+    keys, values = head.fast_region_slots(centres)
+    assert torch.equal(keys, ref_keys) and torch.equal(values, ref_values)

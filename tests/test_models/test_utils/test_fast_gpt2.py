@@ -96,10 +96,18 @@ def test_argmax_rows_is_torch_argmax(ops):
 def test_native_step_refuses_a_wrong_cache(lm, ops):
     native = GPT2Decoder(lm, 'int8')
     ids = torch.zeros(2, dtype=torch.long)
-    with pytest.raises(RuntimeError, match='cache must be contiguous'):
-        native.step(ids, 1, torch.zeros(LAYERS, 2, 2, HEADS, 4, DIM + 1))
+    bf16 = dict(dtype=torch.bfloat16)
+    with pytest.raises(RuntimeError, match='cache must be contiguous bf16'):
+        native.step(ids, 1, torch.zeros(LAYERS, 2, 2, HEADS, 4, DIM + 1,
+                                        **bf16))
+    with pytest.raises(RuntimeError, match='cache must be contiguous bf16'):
+        native.step(ids, 1, torch.zeros(LAYERS, 2, 2, HEADS, 4, DIM))
     with pytest.raises(RuntimeError, match='outside the cache'):
-        native.step(ids, 4, torch.zeros(LAYERS, 2, 2, HEADS, 4, DIM))
+        native.step(ids, 4, torch.zeros(LAYERS, 2, 2, HEADS, 4, DIM, **bf16))
+    table = torch.full((2, 4), 7)
+    with pytest.raises(RuntimeError, match='table row outside the cache'):
+        native.step(ids, 2, torch.zeros(LAYERS, 2, 2, HEADS, 4, DIM, **bf16),
+                    table)
 
 
 def test_python_step_when_the_kernel_cannot_be_built(lm, monkeypatch):
