@@ -234,6 +234,18 @@ def _fast(model, precision='bf16', channels_last=True):
     return model
 
 
+def _fp32_reference(name):
+    """A tiny region detector of config ``name``, its data, and its fp32
+    regions and feature maps."""
+    model = _region_detector(_detector_cfg(name))
+    data = _data(model)
+    args = data['inputs'], data['data_samples']
+    with torch.no_grad():
+        ref = model.predict_regions(*args)
+        reference = model.detector.extract_feat(data['inputs'])
+    return model, data, args, ref, reference
+
+
 @contextmanager
 def _inputs_of(module):
     """The first input of every call of ``module`` (positional, else the
@@ -304,13 +316,9 @@ def test_fp32_inference_and_training_are_unchanged():
 @pytest.mark.parametrize('name', [
     'faster-rcnn_tiny_regions.py', 'cascade-rcnn_tiny_regions.py'])
 def test_bf16_backbone_two_stage_regions_close_to_fp32(name):
-    model = _region_detector(_detector_cfg(name))
-    data = _data(model)
-    args = data['inputs'], data['data_samples']
+    model, data, args, ref, reference = _fp32_reference(name)
     det = model.detector
     with torch.no_grad():
-        ref = model.predict_regions(*args)
-        reference = det.extract_feat(data['inputs'])
         _fast(model)
         with _inputs_of(det.rpn_head) as seen:
             out = model.predict_regions(*args)
@@ -338,13 +346,10 @@ def test_bf16_backbone_two_stage_regions_close_to_fp32(name):
 
 
 def test_bf16_backbone_dino_keeps_the_transformer_fp32():
-    model = _region_detector(_detector_cfg('dino-4scale_tiny_regions.py'))
-    data = _data(model)
-    args = data['inputs'], data['data_samples']
+    model, data, args, ref, reference = _fp32_reference(
+        'dino-4scale_tiny_regions.py')
     det = model.detector
     with torch.no_grad():
-        ref = model.predict_regions(*args)
-        reference = det.extract_feat(data['inputs'])
         _fast(model)
         with _inputs_of(det.encoder) as seen:
             with torch.autocast('cpu', torch.bfloat16):
