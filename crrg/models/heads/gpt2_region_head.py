@@ -143,7 +143,8 @@ class GPT2RegionHead(BaseModule):
         self.decode_precision = decode_precision
         self.loss_weight = loss_weight
         # precision -> (weights key, decoder), see ``decoder``; and
-        # ('slot maps', precision) -> (weights key, packed key/value maps)
+        # ('slot maps', precision) -> (weights key, packed key/value maps);
+        # filled by ``_packed``
         self._decoders: Dict[object, tuple] = {}
 
     def train(self, mode: bool = True) -> 'GPT2RegionHead':
@@ -188,13 +189,21 @@ class GPT2RegionHead(BaseModule):
     def decoder(self) -> GPT2Decoder:
         """The decoder of ``decode_precision``, packed on first use and
         repacked when GPT-2's weights were replaced or modified in place."""
-        key = tuple((p.data_ptr(), p._version) for p in self.lm.parameters())
-        cached = self._decoders.get(self.decode_precision)
+        return self._packed(
+            self.decode_precision, self.lm.parameters(),
+            lambda: GPT2Decoder(self.lm, self.decode_precision))
+
+    def _packed(self, name, params, build):
+        """``build()``, cached under ``name`` until one of ``params`` is
+        replaced (data pointer) or modified in place (version counter)."""
+        key = tuple((p.data_ptr(), p._version) for p in params)
+        cached = self._decoders.get(name)
         if cached is None or cached[0] != key:
-            cached = (key, GPT2Decoder(self.lm, self.decode_precision))
-            self._decoders[self.decode_precision] = cached
+            cached = (key, build())
+            self._decoders[name] = cached
         return cached[1]
 
+    @torch.no_grad()
     def fast_region_slots(self, features: Tensor) -> Tuple[Tensor, Tensor]:
         """:meth:`region_slots` for decoding in ``decode_precision``.
 
@@ -211,19 +220,16 @@ class GPT2RegionHead(BaseModule):
         if self.decode_precision == 'fp32':
             return self.region_slots(features)
         maps = list(self.key_maps) + list(self.value_maps)
-        key = tuple((p.data_ptr(), p._version) for m in maps
-                    for p in (m.weight, m.bias))
-        name = ('slot maps', self.decode_precision)
-        cached = self._decoders.get(name)
-        if cached is None or cached[0] != key:
-            weight = torch.cat([m.weight.detach() for m in maps])
-            bias = torch.cat([m.bias.detach() for m in maps])
-            cached = (key, PackedLinear(weight, bias, self.decode_precision,
-                                        transposed=False))
-            self._decoders[name] = cached
+        packed = self._packed(
+            ('slot maps', self.decode_precision),
+            [p for m in maps for p in (m.weight, m.bias)],
+            lambda: PackedLinear(
+                torch.cat([m.weight.detach() for m in maps]),
+                torch.cat([m.bias.detach() for m in maps]),
+                self.decode_precision, transposed=False))
         vec = self.region_mlp(features).float()
-        out = cached[1](vec).view(vec.size(0), 2, self.num_layers,
-                                  self.num_heads, self.head_dim)
+        out = packed(vec).view(vec.size(0), 2, self.num_layers,
+                               self.num_heads, self.head_dim)
         return out[:, 0].transpose(0, 1), out[:, 1].transpose(0, 1)
 
     def count_tokens(self, text: str) -> int:

@@ -79,9 +79,8 @@ def native_int8_ops():
             print_log(
                 f'GPT2Decoder: the int8 decoding kernel could not be built '
                 f'({type(err).__name__}: ...{str(err)[-400:]}); int8 '
-                'decoding '
-                'uses the slower Python step. A C++ compiler (g++) and '
-                'ninja make it available.', logger='current',
+                'decoding uses the slower Python step. A C++ compiler (g++) '
+                'and ninja make it available.', logger='current',
                 level=logging.WARNING)
             _NATIVE['ops'] = None
     return _NATIVE['ops']
@@ -91,16 +90,22 @@ def quantize_int8(out_in: Tensor) -> Tensor:
     """Per-output-channel symmetric int8 weights (zero point 0).
 
     Args:
-        out_in (Tensor): (out, in) fp32 weight.
+        out_in (Tensor): (out, in) weight.
 
     Returns:
         Tensor: (out, in) ``torch.qint8`` per-channel quantised tensor,
         scale = max |w| of the channel / 127.
     """
+    out_in = out_in.detach().float().contiguous()
     scale = (out_in.abs().amax(dim=1) / 127).clamp_min(1e-8)
-    return torch.quantize_per_channel(
-        out_in, scale.double(), torch.zeros_like(scale, dtype=torch.long), 0,
-        torch.qint8)
+    # torch.ao's quantised tensors are deprecated in recent torch but still
+    # the only int8 x int8 (VNNI) CPU GEMM it ships; the deprecation notice
+    # is about the API, not about this call.
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)
+        return torch.quantize_per_channel(
+            out_in, scale.double(), torch.zeros_like(scale, dtype=torch.long),
+            0, torch.qint8)
 
 
 class PackedLinear:
@@ -128,14 +133,9 @@ class PackedLinear:
         if precision == 'bf16':
             self.weight = out_in.to(torch.bfloat16)
         else:
-            # torch.ao's quantised tensors are deprecated in recent torch but
-            # still the only int8 x int8 (VNNI) CPU GEMM it ships; the
-            # deprecation notice is about the API, not about this call.
-            with warnings.catch_warnings():
-                warnings.simplefilter('ignore', UserWarning)
-                self.weight = torch.ops.quantized.linear_prepack(
-                    quantize_int8(out_in),
-                    None if bias is None else self.bias.float())
+            self.weight = torch.ops.quantized.linear_prepack(
+                quantize_int8(out_in),
+                None if bias is None else self.bias.float())
 
     def __call__(self, x: Tensor) -> Tensor:
         """(M, in) fp32 -> (M, out) fp32."""
@@ -211,33 +211,29 @@ class GPT2Decoder:
                 proj=self._pack(proj, precision),
                 fc=self._pack(fc, precision),
                 out=self._pack(out, precision)))
-        self.lm_head = PackedLinear(lm.lm_head.weight, lm.lm_head.bias, precision,
-                               transposed=False)
+        self.lm_head = PackedLinear(lm.lm_head.weight, lm.lm_head.bias,
+                                    precision, transposed=False)
 
     def _build_native(self, ops, lm, convs):
-        """``Int8GPT2`` of the compiled module, on int8 weights quantised
-        as :class:`PackedLinear` quantises them (fbgemm prepacks them in C++)."""
-        gpt = lm.transformer
+        """``Int8GPT2`` of the compiled module, on the int8 weights of
+        :class:`PackedLinear` (:func:`quantize_int8`; fbgemm prepacks them in
+        C++)."""
         norms, qweights, biases = [], [], []
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', UserWarning)
-            for block, layer in zip(gpt.h, convs):
-                norms += [block.ln_1.weight, block.ln_1.bias,
-                          block.ln_2.weight, block.ln_2.bias]
-                for conv in layer:
-                    qweights.append(quantize_int8(
-                        conv.weight.detach().t().float().contiguous()))
-                    biases.append(conv.bias.detach().float())
-            qweights.append(quantize_int8(
-                lm.lm_head.weight.detach().float().contiguous()))
-            norms += list(self.ln_f)
-            return ops.Int8GPT2(self.num_heads, self.eps, self.wte,
-                                self.wpe, [n.detach() for n in norms],
-                                qweights, biases)
+        for block, layer in zip(lm.transformer.h, convs):
+            norms += [block.ln_1.weight, block.ln_1.bias, block.ln_2.weight,
+                      block.ln_2.bias]
+            for conv in layer:  # Conv1D weights are (in, out)
+                qweights.append(quantize_int8(conv.weight.t()))
+                biases.append(conv.bias.detach().float())
+        qweights.append(quantize_int8(lm.lm_head.weight))
+        norms += list(self.ln_f)
+        return ops.Int8GPT2(self.num_heads, self.eps, self.wte, self.wpe,
+                            [n.detach() for n in norms], qweights, biases)
 
     @staticmethod
     def _pack(conv1d, precision: str) -> PackedLinear:
-        return PackedLinear(conv1d.weight, conv1d.bias, precision, transposed=True)
+        return PackedLinear(conv1d.weight, conv1d.bias, precision,
+                            transposed=True)
 
     @property
     def weight_bytes_per_step(self) -> int:
