@@ -133,3 +133,28 @@ def test_non_standard_gpt2_uses_the_python_step(ops):
         vocab_size=VOCAB, n_layer=1, n_embd=32, n_head=2,
         activation_function='relu')).eval()
     assert GPT2Decoder(lm, 'int8').native is None
+
+
+def test_native_step_generic_head_dim(ops):
+    """head_dim 12 (not a multiple of 16) takes the plain attention loop
+    instead of the AVX-512 one: it agrees with the Python int8 step too."""
+    torch.manual_seed(4)
+    lm = GPT2LMHeadModel(GPT2Config(
+        vocab_size=VOCAB, n_layer=2, n_embd=36, n_head=3,
+        n_positions=16)).eval()
+    native = GPT2Decoder(lm, 'int8')
+    python = GPT2Decoder(lm, 'int8', native=False)
+    exact = GPT2Decoder(lm, 'fp32')
+    keys = torch.randn(2, 4, 3, 12)
+    values = torch.randn(2, 4, 3, 12)
+    caches = [fresh_cache(d, keys, values, 6) for d in (native, python, exact)]
+    ids = torch.randint(VOCAB, (4, ))
+    for pos in range(1, 6):
+        out = [d.step(ids, pos, c)
+               for d, c in zip((native, python, exact), caches)]
+        scale = out[2].abs().max()
+        native_err = (out[0] - out[2]).abs().max() / scale
+        python_err = (out[1] - out[2]).abs().max() / scale
+        assert native_err < 0.05
+        assert native_err <= 2 * python_err + 1e-4
+        ids = out[2].argmax(-1)
