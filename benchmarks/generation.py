@@ -91,13 +91,17 @@ class FloorProbes:
 
     ``read``: summing a 1 GiB fp32 tensor (read bandwidth). ``gemm <p>``: a
     512 x 1024 x 4096 GEMM of precision ``p`` through crrg's own packed
-    linear (fp32 MKL, bf16 oneDNN, int8 fbgemm), its best shape here.
+    linear (fp32 MKL, bf16 oneDNN, int8 fbgemm), its best shape here; for
+    int8 also crrg's VNNI kernel (``Int8Linear`` of the compiled step) when
+    it is built, and the int8 floor takes the faster of the two.
     """
 
     M, K, N = 512, 1024, 4096
 
     def __init__(self) -> None:
-        from crrg.models.utils.fast_gpt2 import PackedLinear
+        from crrg.models.utils.fast_gpt2 import (PackedLinear,
+                                                 native_int8_ops,
+                                                 quantize_int8)
         self.big = torch.ones(256 * 1024 * 1024)
         self.x = torch.randn(self.M, self.K)
         w = torch.randn(self.N, self.K) * 0.02
@@ -105,6 +109,10 @@ class FloorProbes:
             p: PackedLinear(w, torch.zeros(self.N), p, transposed=False)
             for p in ('fp32', 'bf16', 'int8')
         }
+        ops = native_int8_ops()
+        if ops is not None and ops.cpu_has_vnni():
+            self.linears['int8 vnni'] = ops.Int8Linear(
+                quantize_int8(w), torch.zeros(self.N), True)
 
     def contenders(self) -> Dict[str, Callable]:
         out = {'probe read': self.big.sum}
@@ -113,11 +121,14 @@ class FloorProbes:
         return out
 
     def rates(self, times: Dict[str, float]):
-        """(read bytes/s, {precision: GEMM FLOP/s}) from probe times."""
+        """(read bytes/s, {probe: GEMM FLOP/s}) from probe times; key
+        ``'int8'`` is the faster int8 GEMM."""
         bandwidth = self.big.numel() * 4 / times.pop('probe read')
         flops = 2 * self.M * self.K * self.N
         gemm = {p: flops / times.pop(f'probe gemm {p}')
                 for p in self.linears}
+        gemm['int8 fbgemm'] = gemm['int8']
+        gemm['int8'] = max(gemm['int8'], gemm.get('int8 vnni', 0))
         return bandwidth, gemm
 
 
@@ -167,7 +178,7 @@ def build_head(tokenizer: str, in_channels: int = 1024):
 
 
 def bench_generation(args, tokenizer: str) -> List[str]:
-    from crrg.models.utils.fast_gpt2 import GPT2Decoder
+    from crrg.models.utils.fast_gpt2 import GPT2Decoder, native_int8_ops
     probes = FloorProbes()
     torch.manual_seed(0)
     head = build_head(tokenizer)
@@ -183,8 +194,14 @@ def bench_generation(args, tokenizer: str) -> List[str]:
     maps = sum(p.numel() for m in (head.key_maps, head.value_maps)
                for p in m.parameters())
     lm_weights = GPT2Decoder(head.lm, 'fp32').weight_bytes_per_step // 4
-    # int8 without the compiled step, to show what the kernel buys
-    python_step = GPT2Decoder(head.lm, 'int8', native=False)
+    # int8 without the compiled step, and the compiled step on fbgemm's
+    # GEMM instead of crrg's VNNI one: what each of them buys
+    others = {'crrg int8 Python step': GPT2Decoder(head.lm, 'int8',
+                                                   native=False)}
+    ops = native_int8_ops()
+    if ops is not None and ops.cpu_has_vnni():
+        others['crrg int8 compiled step, fbgemm GEMM'] = GPT2Decoder(
+            head.lm, 'int8', int8_gemm='fbgemm')
     # warm-up: pack the bf16 / int8 weights, touch every code path once
     head.max_new_tokens, head.min_new_tokens = 2, 2
     for beams in args.beams:
@@ -193,7 +210,8 @@ def bench_generation(args, tokenizer: str) -> List[str]:
             head.decode_precision = precision
             head.generate(feats)
         head.decode_precision = 'int8'
-        python_step.generate(*head.fast_region_slots(feats),
+        for decoder in others.values():
+            decoder.generate(*head.fast_region_slots(feats),
                              tok.bos_token_id, tok.eos_token_id, 2, beams, 2)
         if rgrg is not None:
             rgrg.generate(feats, max_length=3, num_beams=beams)
@@ -209,11 +227,13 @@ def bench_generation(args, tokenizer: str) -> List[str]:
                     head.generate(feats)
                 return run
 
-            def python_int8():
-                head.decode_precision = 'int8'
-                python_step.generate(
-                    *head.fast_region_slots(feats), tok.bos_token_id,
-                    tok.eos_token_id, tokens, beams, tokens)
+            def other_int8(decoder):
+                def run():
+                    head.decode_precision = 'int8'
+                    decoder.generate(
+                        *head.fast_region_slots(feats), tok.bos_token_id,
+                        tok.eos_token_id, tokens, beams, tokens)
+                return run
 
             contenders = {}
             if rgrg is not None:
@@ -222,7 +242,8 @@ def bench_generation(args, tokenizer: str) -> List[str]:
                     num_beams=beams)
             for precision in ('fp32', 'bf16', 'int8'):
                 contenders[f'crrg {precision}'] = crrg_run(precision)
-            contenders['crrg int8 Python step'] = python_int8
+            for name, decoder in others.items():
+                contenders[name] = other_int8(decoder)
             contenders.update(probes.contenders())
             times = interleaved(contenders, args.repeats, warm_up=False)
             bandwidth, gemm = probes.rates(times)
@@ -238,8 +259,9 @@ def bench_generation(args, tokenizer: str) -> List[str]:
                     head.decode_precision = precision
                     dec = head.decoder
                     if contender == 'crrg int8':
-                        kernel = 'compiled' if dec.native else 'Python'
-                        contender = f'crrg int8 ({kernel} step)'
+                        contender = 'crrg int8 ' + (
+                            f'(compiled step, {dec.native.gemm} GEMM)'
+                            if dec.native else '(Python step)')
                     params = sum(p.numel() for p in head.lm.parameters())
                     steps = tokens
                     # + once per region: the MLP (fp32) and the key/value

@@ -30,11 +30,15 @@ Greedy and beam search follow transformers' ``generate()`` (greedy with
 With ``'int8'`` a decoding step runs as one compiled call
 (``csrc/gpt2_int8_decode.cpp``, built by :func:`native_int8_ops` with
 torch's C++ extension loader the first time it is needed on a machine,
-~30 s): the same fbgemm GEMMs on the same int8 weights, with layer norms,
-attention, GELU and argmax as fused loops instead of ~25 small kernels per
-layer. Its attention reads slot ``s`` of row ``r`` from cache row
-``table[r, s]``, so a beam search reorders a small row table instead of
-copying the cache (at 10 regions x 4 beams the copy took ~40 % of a step).
+~30 s): layer norms, attention, GELU and argmax as fused loops instead of
+~25 small kernels per layer, and on a CPU with AVX512-VNNI its own int8
+GEMM for the few rows of a step (the same int8 weights; activations
+quantised per row instead of fbgemm's per call): fbgemm's waits on memory
+when, as here, every weight is read once per step from DRAM, this one
+prefetches ahead (~25 % faster per layer at 10 rows). Its attention reads
+slot ``s`` of row ``r`` from cache row ``table[r, s]``, so a beam search
+reorders a small row table instead of copying the cache (at 10 regions x 4
+beams the copy took ~40 % of a step).
 Without a C++ compiler it falls back to the Python step with a warning.
 """
 import logging
@@ -51,6 +55,7 @@ from torch import Tensor
 from transformers.activations import ACT2FN
 
 PRECISIONS = ('fp32', 'bf16', 'int8')
+INT8_GEMMS = ('vnni', 'fbgemm')
 _NATIVE = {}
 
 
@@ -160,16 +165,24 @@ class GPT2Decoder:
             (:func:`native_int8_ops`) when it can be built and the model is
             standard GPT-2 (``gelu_new``, attention scaled by
             1 / sqrt(head_dim)); else the Python step. Defaults to True.
+        int8_gemm (str): The compiled step's GEMM: ``'vnni'`` (crrg's kernel
+            for few rows, per-row int8 activations; fbgemm's on a CPU without
+            AVX512-VNNI) or ``'fbgemm'`` (fbgemm's, per-tensor activations,
+            as the Python step). Defaults to ``'vnni'``.
 
     Attributes:
-        native: The compiled ``Int8GPT2`` in use, or None (Python step).
+        native: The compiled ``Int8GPT2`` in use (its ``gemm`` says which
+            GEMM runs), or None (Python step).
     """
 
-    def __init__(self, lm, precision: str = 'fp32',
-                 native: bool = True) -> None:
+    def __init__(self, lm, precision: str = 'fp32', native: bool = True,
+                 int8_gemm: str = 'vnni') -> None:
         if precision not in PRECISIONS:
             raise ValueError(f'GPT2Decoder: precision must be one of '
                              f'{PRECISIONS}, got {precision!r}')
+        if int8_gemm not in INT8_GEMMS:
+            raise ValueError(f'GPT2Decoder: int8_gemm must be one of '
+                             f'{INT8_GEMMS}, got {int8_gemm!r}')
         config = lm.config
         self.precision = precision
         self.num_heads = config.n_head
@@ -199,7 +212,8 @@ class GPT2Decoder:
         ops = native_int8_ops() if (
             precision == 'int8' and native and standard) else None
         if ops is not None:
-            self.native = self._build_native(ops, lm, convs)
+            self.native = self._build_native(ops, lm, convs,
+                                             int8_gemm == 'vnni')
             self._argmax = ops.argmax_rows
             return
         self._argmax = partial(torch.argmax, dim=-1)
@@ -214,10 +228,10 @@ class GPT2Decoder:
         self.lm_head = PackedLinear(lm.lm_head.weight, lm.lm_head.bias,
                                     precision, transposed=False)
 
-    def _build_native(self, ops, lm, convs):
+    def _build_native(self, ops, lm, convs, vnni: bool):
         """``Int8GPT2`` of the compiled module, on the int8 weights of
-        :class:`PackedLinear` (:func:`quantize_int8`; fbgemm prepacks them in
-        C++)."""
+        :class:`PackedLinear` (:func:`quantize_int8`; packed in C++ for the
+        VNNI kernel or by fbgemm)."""
         norms, qweights, biases = [], [], []
         for block, layer in zip(lm.transformer.h, convs):
             norms += [block.ln_1.weight, block.ln_1.bias, block.ln_2.weight,
@@ -228,7 +242,8 @@ class GPT2Decoder:
         qweights.append(quantize_int8(lm.lm_head.weight))
         norms += list(self.ln_f)
         return ops.Int8GPT2(self.num_heads, self.eps, self.wte, self.wpe,
-                            [n.detach() for n in norms], qweights, biases)
+                            [n.detach() for n in norms], qweights, biases,
+                            vnni)
 
     @staticmethod
     def _pack(conv1d, precision: str) -> PackedLinear:

@@ -6,7 +6,8 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from crrg.models.utils import fast_gpt2
-from crrg.models.utils.fast_gpt2 import GPT2Decoder, native_int8_ops
+from crrg.models.utils.fast_gpt2 import (GPT2Decoder, native_int8_ops,
+                                         quantize_int8)
 
 LAYERS, HEADS, DIM, VOCAB = 2, 4, 16, 300
 
@@ -35,11 +36,61 @@ def fresh_cache(decoder, prefix_keys, prefix_values, slots):
     return cache
 
 
-def test_native_step_matches_python_int8(lm, ops):
-    native = GPT2Decoder(lm, 'int8')
+@pytest.fixture(scope='module')
+def vnni(ops):
+    if not ops.cpu_has_vnni():
+        pytest.skip('this CPU has no AVX512-VNNI (the GEMM is fbgemm\'s)')
+    return ops
+
+
+@pytest.mark.parametrize('rows,k,n', [(10, 64, 96), (1, 7, 5), (12, 130, 33),
+                                      (13, 64, 64), (40, 36, 310),
+                                      (0, 8, 8)])
+def test_int8_linear_matches_its_weights(vnni, rows, k, n):
+    """crrg's VNNI GEMM on the int8 weights equals x @ dequantised W + b
+    up to the per-row int8 rounding of x (error ~ 0.5 / 127 of max |x_r|
+    per input; fbgemm's per-tensor 7-bit activations err ~4x more), for
+    rows not a multiple of its 12-row chunks, inputs not a multiple of 4 and
+    outputs not a multiple of its 32-column blocks."""
+    torch.manual_seed(rows + k + n)
+    weight = quantize_int8(torch.randn(n, k) * 0.1)
+    bias = torch.randn(n)
+    x = torch.randn(rows, k) * torch.linspace(0.1, 10, max(rows, 1))[:rows,
+                                                                     None]
+    ref = x @ weight.dequantize().t() + bias
+    linear = vnni.Int8Linear(weight, bias, True)
+    fbgemm = vnni.Int8Linear(weight, bias, False)
+    assert linear.vnni and not fbgemm.vnni
+    out = linear(x)
+    assert out.shape == (rows, n)
+    if rows == 0:
+        return
+    # the rounding bound per row: sum_k |w_ck| * 0.5 * scale_r
+    bound = weight.dequantize().abs().sum(1) * 0.5 * (
+        x.abs().amax(1, keepdim=True) / 127)
+    assert ((out - ref).abs() <= bound + 1e-4).all()
+    assert (out - ref).abs().max() < (fbgemm(x) - ref).abs().max()
+    torch.testing.assert_close(vnni.Int8Linear(weight, None, True)(x),
+                               out - bias, rtol=0, atol=1e-5)
+
+
+def test_int8_linear_refuses_other_weights(ops):
+    with pytest.raises(RuntimeError, match='per-channel qint8'):
+        ops.Int8Linear(torch.quantize_per_tensor(
+            torch.randn(4, 4), 0.1, 0, torch.qint8), None, True)
+    linear = ops.Int8Linear(quantize_int8(torch.randn(4, 8)), None, True)
+    with pytest.raises(RuntimeError, match=r'expected \(rows, 8\) fp32'):
+        linear(torch.randn(2, 7))
+
+
+@pytest.mark.parametrize('gemm', ['vnni', 'fbgemm'])
+def test_native_step_matches_python_int8(lm, ops, gemm):
+    native = GPT2Decoder(lm, 'int8', int8_gemm=gemm)
     python = GPT2Decoder(lm, 'int8', native=False)
     exact = GPT2Decoder(lm, 'fp32')
     assert native.native is not None and python.native is None
+    assert native.native.gemm == (
+        gemm if ops.cpu_has_vnni() else 'fbgemm')
     assert native.weight_bytes_per_step == python.weight_bytes_per_step
     torch.manual_seed(1)
     rows = 5
@@ -158,3 +209,8 @@ def test_native_step_generic_head_dim(ops):
         assert native_err < 0.05
         assert native_err <= 2 * python_err + 1e-4
         ids = out[2].argmax(-1)
+
+
+def test_unknown_int8_gemm(lm):
+    with pytest.raises(ValueError, match='int8_gemm must be one of'):
+        GPT2Decoder(lm, 'int8', int8_gemm='mkl')
