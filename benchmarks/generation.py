@@ -11,7 +11,8 @@ One run prints, interleaved and as the minimum of ``--repeats`` runs:
    tokens;
 2. the floor of each crrg precision: weight bytes per step / memory bandwidth
    and FLOPs / GEMM throughput, both probed in the same rounds as the
-   contenders (interleaved, minimum);
+   contenders (interleaved, minimum); and one int8 layer's time, fbgemm's
+   GEMM vs crrg's, with its weights in the cache and streamed from memory;
 3. end-to-end latency of one 512 px image (R50-FPN region detector +
    selector + generator, random weights of the real shape);
 4. JPEG decode throughput per core on 2,500 x 3,000 images: full decode +
@@ -31,7 +32,7 @@ with e.g. ``git --git-dir=<bare rgrg repo> archive HEAD src/language_model
 Usage::
 
     python benchmarks/generation.py [--rgrg /tmp/rgrg] [--repeats 4]
-        [--sections gen e2e jpeg] [--threads 2]
+        [--sections gen gemm e2e jpeg] [--threads 2]
 """
 import argparse
 import copy
@@ -284,6 +285,51 @@ def bench_generation(args, tokenizer: str) -> List[str]:
     return rows
 
 
+# ---------------------------------------------------------------- gemm
+def bench_gemm(args) -> List[str]:
+    """One int8 layer of GPT-2 medium (1024 -> 4096) at decoding sizes:
+    fbgemm's GEMM vs crrg's VNNI one, with the weights in the cache (the
+    same layer over and over) and streamed from memory (48 different layers,
+    196 MB, in turn, as a decoding step reads them). Time per layer call.
+    """
+    from crrg.models.utils.fast_gpt2 import native_int8_ops, quantize_int8
+    ops = native_int8_ops()
+    if ops is None or not ops.cpu_has_vnni():
+        log('gemm section skipped: the compiled kernel or AVX512-VNNI is '
+            'missing here')
+        return []
+    k, n, layers = 1024, 4096, 48
+    torch.manual_seed(0)
+    weights = [quantize_int8(torch.randn(n, k) * 0.02) for _ in range(layers)]
+    bias = torch.zeros(n)
+    gemms = {
+        'fbgemm': [ops.Int8Linear(w, bias, False) for w in weights],
+        'crrg VNNI': [ops.Int8Linear(w, bias, True) for w in weights],
+    }
+    rows = ['| rows (M) | GEMM | in cache | streamed | streamed GFLOP/s |',
+            '|---|---|---|---|---|']
+    for m in args.gemm_rows:
+        x = torch.randn(m, k)
+
+        def run(linears, streamed):
+            def fn():
+                for i in range(layers):
+                    linears[i if streamed else 0](x)
+            return fn
+
+        contenders = {(name, streamed): run(linears, streamed)
+                      for name, linears in gemms.items()
+                      for streamed in (False, True)}
+        times = interleaved(contenders, args.repeats)
+        for name in gemms:
+            hot, cold = (times[name, s] / layers for s in (False, True))
+            rows.append(f'| {m} | {name} | {hot * 1e3:.3f} ms | '
+                        f'{cold * 1e3:.3f} ms | '
+                        f'{2 * m * k * n / cold / 1e9:.0f} |')
+            log(rows[-1])
+    return rows
+
+
 # ---------------------------------------------------------------- e2e
 def bench_end_to_end(args, tokenizer: str) -> List[str]:
     """One 512 px image through the R50-FPN region-guided generator.
@@ -453,6 +499,10 @@ def make_jpeg(path: str, seed: int, width: int = 2500, height: int = 3000,
     return osp.getsize(path)
 
 
+ENTROPY_BOUND = ('bound: entropy decoding alone (1/8-scale decode, DC '
+                 'coefficients only, no resize)')
+
+
 def bench_jpeg(args) -> List[str]:
     """Images/s on one core: full decode + resize vs ``LoadResizedImage``.
 
@@ -460,9 +510,10 @@ def bench_jpeg(args) -> List[str]:
     ``LoadImageFromFile`` (colour) + mmdet's ``Resize`` to 512 (the
     reference), crrg's ``LoadXrayImageFromFile`` + ``Resize`` (what the
     Chest ImaGenome config trained with before), ``LoadResizedImage``
-    without a cache (every epoch),
-    with a new, empty cache (the first epoch: decode + write) and with a
-    filled cache (later epochs). Each path's ``img_shape``, ``ori_shape`` and
+    without a cache (every epoch), with a new, empty cache (the first epoch:
+    decode + write) and with a filled cache (later epochs); and the bound of
+    reduced-size decoding, a 1/8-scale decode (:data:`ENTROPY_BOUND`). Each
+    path's ``img_shape``, ``ori_shape`` and
     ``scale_factor`` must equal the full-decode path's; its boxes' largest
     difference from them and its pixels' mean absolute difference (grey
     levels) are reported. Then the whole training pipeline of the Chest
@@ -475,6 +526,7 @@ def bench_jpeg(args) -> List[str]:
     from mmcv.transforms import LoadImageFromFile
     from mmdet.datasets.transforms import Resize
     from mmdet.structures.bbox import HorizontalBoxes
+    from PIL import Image
 
     from mmengine.config import Config
     from mmengine.dataset import Compose
@@ -522,6 +574,18 @@ def bench_jpeg(args) -> List[str]:
         def full(loader, paths):
             return lambda: [resize(loader(sample(p))) for p in paths]
 
+        def entropy_only(paths):
+            """A 1/8-scale decode: DC coefficients only, no inverse DCT
+            worth the name, no resize. What is left is the entropy (Huffman)
+            decoding of the whole file, which every DCT scale does: the
+            ceiling of any reduced-size decoding with this decoder."""
+            def fn():
+                for path in paths:
+                    with Image.open(path) as pil:
+                        pil.draft(pil.mode, (pil.width // 8, pil.height // 8))
+                        pil.load()
+            return fn
+
         def fast(transforms, paths):
             """``transforms``: one transform, or an iterator: one per run."""
             def fn():
@@ -547,11 +611,18 @@ def bench_jpeg(args) -> List[str]:
                 fast(first_epochs, paths),
                 'LoadResizedImage, cache on, later epochs (read)':
                 fast(cached, paths),
+                ENTROPY_BOUND: entropy_only(paths),
             }
             # the warm-up run, whose outputs are compared
             outputs = {k: fn() for k, fn in contenders.items()}
             times = interleaved(contenders, args.repeats, warm_up=False)
             for contender, seconds in times.items():
+                speed = times[full_name] / seconds
+                if contender == ENTROPY_BOUND:
+                    rows.append(f'| {name} | {contender} | '
+                                f'{len(paths) / seconds:.1f} img/s | '
+                                f'{speed:.1f}x | - | - |')
+                    continue
                 box_diff, pixel_diff = 0., 0.
                 for out, ref in zip(outputs[contender], outputs[full_name]):
                     for key in ('img_shape', 'ori_shape', 'scale_factor'):
@@ -561,7 +632,6 @@ def bench_jpeg(args) -> List[str]:
                         ref['gt_bboxes'].numpy()).max()))
                     pixel_diff = max(pixel_diff, float(np.abs(
                         out['img'].astype(np.float32) - ref['img']).mean()))
-                speed = times[full_name] / seconds
                 rows.append(f'| {name} | {contender} | '
                             f'{len(paths) / seconds:.1f} img/s | '
                             f'{speed:.1f}x | {box_diff:.2g} px | '
@@ -617,8 +687,10 @@ def main() -> None:
     parser.add_argument('--tokens', type=int, nargs='+', default=[20, 60])
     parser.add_argument('--beams', type=int, nargs='+', default=[1, 4])
     parser.add_argument('--jpegs', type=int, default=8)
-    parser.add_argument('--sections', nargs='+', default=['gen', 'e2e',
-                                                          'jpeg'])
+    parser.add_argument('--gemm-rows', type=int, nargs='+',
+                        default=[1, 4, 10, 16, 40])
+    parser.add_argument('--sections', nargs='+', default=['gen', 'gemm',
+                                                          'e2e', 'jpeg'])
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -633,6 +705,10 @@ def main() -> None:
             log('| regions x tokens, search | contender | time | vs RGRG | '
                 'bandwidth floor | compute floor | time / floor |')
             bench_generation(args, tok)
+        if 'gemm' in args.sections:
+            log('| rows (M) | GEMM | in cache | streamed | streamed '
+                'GFLOP/s |')
+            bench_gemm(args)
         if 'e2e' in args.sections:
             bench_end_to_end(args, tok)
     if 'jpeg' in args.sections:

@@ -268,8 +268,9 @@ at::Tensor argmax_rows(const at::Tensor& logits) {
 // the weights sit in the cache; streamed from memory, as in a decoding step
 // that reads all 355 M weights once, it loses ~25 % to waiting on memory
 // (0.30 vs 0.22 ms for a 1024 x 4096 layer, M = 10, one core). This kernel
-// keeps the few activation rows in L1, streams each weight once and
-// prefetches kPrefetch bytes ahead into L2, which hides that wait.
+// keeps the few activation rows in L1, streams each weight once and, for
+// more than 4 rows, prefetches kPrefetch bytes ahead into L2, which hides
+// that wait (`benchmarks/generation.py --sections gemm` measures both).
 //
 // Weights: per-output-channel symmetric int8 (the qint8 tensor's values and
 // scales), stored as u8 = w + 128 in blocks of 32 output columns: block j
@@ -307,8 +308,11 @@ CRRG_VNNI_TARGET void vnni_block(const int32_t* a, int64_t lda,
   __m512i acc##r##_0 = _mm512_setzero_si512(), acc##r##_1 = _mm512_setzero_si512();
   CRRG_ROWS(CRRG_DECLARE)
   for (int64_t s = 0; s < steps; ++s, b += 4 * kBlockCols) {
-    _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetch), _MM_HINT_T1);
-    _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetch + 64), _MM_HINT_T1);
+    if constexpr (R > 4) {  // fewer rows wait on memory anyway, and the
+      // hardware prefetcher alone was faster there (0.18 vs 0.23 ms at M=1)
+      _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetch), _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetch + 64), _MM_HINT_T1);
+    }
     const __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 64);
 #define CRRG_ACCUMULATE(r)                                      \
   if constexpr (R > r) {                                        \
