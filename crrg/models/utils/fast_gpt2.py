@@ -10,9 +10,9 @@ costs, and the Python overhead of a generic ``generate()`` loop comes on top.
   precisions: ``'fp32'`` (the model's own tensors, the same ``addmm`` as
   transformers' ``Conv1D``: the exact path), ``'bf16'`` (bf16 copies, oneDNN
   bf16 GEMMs, activations and the residual stream stay fp32), ``'int8'``
-  (per-output-channel symmetric int8 weights, fbgemm dynamic-quantised GEMMs:
-  activations quantised per call, int8 dot products with VNNI where the CPU has
-  it, fp32 output);
+  (per-output-channel symmetric int8 weights; activations quantised per call,
+  int8 dot products, fp32 output: fbgemm's dynamic-quantised GEMMs in the
+  Python step, crrg's own in the compiled one, below);
 - one preallocated KV cache ``(layers, 2, rows, heads, 1 + max_new_tokens,
   head_dim)``, fp32 (bf16 for the compiled int8 step, which reads it into
   fp32: half the bytes, and at 60 tokens the cache outgrows the L3 cache);
