@@ -78,6 +78,10 @@ def test_int8_linear_refuses_other_weights(ops):
     with pytest.raises(RuntimeError, match='per-channel qint8'):
         ops.Int8Linear(torch.quantize_per_tensor(
             torch.randn(4, 4), 0.1, 0, torch.qint8), None, True)
+    with pytest.raises(RuntimeError, match='zero points 0'):
+        ops.Int8Linear(torch.quantize_per_channel(
+            torch.randn(4, 4), torch.full((4, ), 0.1, dtype=torch.double),
+            torch.tensor([0, 1, 0, 0]), 0, torch.qint8), None, True)
     linear = ops.Int8Linear(quantize_int8(torch.randn(4, 8)), None, True)
     with pytest.raises(RuntimeError, match=r'expected \(rows, 8\) fp32'):
         linear(torch.randn(2, 7))

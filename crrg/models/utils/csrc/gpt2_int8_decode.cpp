@@ -400,8 +400,10 @@ class Int8Linear {
       : out_(qweight.size(0)), in_(qweight.size(1)) {
     TORCH_CHECK(qweight.dim() == 2 && qweight.scalar_type() == at::kQInt8 &&
                     qweight.qscheme() == at::kPerChannelAffine &&
-                    qweight.q_per_channel_axis() == 0,
-                "Int8Linear: expected an (out, in) per-channel qint8 weight");
+                    qweight.q_per_channel_axis() == 0 &&
+                    qweight.q_per_channel_zero_points().eq(0).all().item<bool>(),
+                "Int8Linear: expected an (out, in) per-channel qint8 weight with "
+                "zero points 0 (symmetric)");
     if (!(vnni && cpu_has_vnni())) {
       fbgemm_ = prepack(qweight, bias);
       return;
