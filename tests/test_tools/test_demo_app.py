@@ -346,6 +346,20 @@ def infer_json(served, tmp_path, monkeypatch) -> dict:
     return json.loads((out / f'{served["image"].stem}.json').read_text())
 
 
+def wait_for_picture(page, ratio: float) -> None:
+    """Wait until the page's X-ray picture is decoded and has the aspect
+    ratio ``ratio`` (within 2 %); a timeout fails the test. The report can
+    update before the browser has decoded the new picture (whose
+    ``naturalHeight`` is 0 meanwhile)."""
+    page.wait_for_function(
+        """ratio => {
+            const img = document.querySelector('#xray img');
+            return img !== null && img.complete && img.naturalHeight > 0 &&
+                Math.abs(img.naturalWidth / img.naturalHeight - ratio)
+                    < 0.02 * ratio;
+        }""", arg=ratio, timeout=30_000)
+
+
 def click_region(page, box, natural_size):
     """Click the centre of ``box`` (original pixels) on the shown image."""
     img = page.locator('#xray img').first
@@ -389,10 +403,7 @@ def test_demo_page_in_chromium(chromium, served_demo, tmp_path, monkeypatch):
             index = SELECTED[1]
             region = expected['regions'][index]
             detail = page.locator('#region-detail')
-            natural = page.locator('#xray img').first.evaluate(
-                'img => [img.naturalWidth, img.naturalHeight]')
-            assert natural[0] / natural[1] == pytest.approx(
-                width / height, rel=0.02)
+            wait_for_picture(page, width / height)
             click_region(page, region['bbox'], (width, height))
             expect(detail).to_contain_text(region['sentence'],
                                            timeout=30_000)
@@ -442,10 +453,7 @@ def test_demo_page_in_chromium(chromium, served_demo, tmp_path, monkeypatch):
                 expect(report).to_have_value(
                     re.compile(rf'\({ds.Columns}x{ds.Rows}\)\.$'),
                     timeout=60_000)
-                shown = page.locator('#xray img').first.evaluate(
-                    'img => [img.naturalWidth, img.naturalHeight]')
-                assert shown[0] / shown[1] == pytest.approx(
-                    ds.Columns / ds.Rows, rel=0.02)
+                wait_for_picture(page, ds.Columns / ds.Rows)
                 page.screenshot(path=str(tmp_path / 'demo_app_dicom.png'),
                                 full_page=True)
         finally:
