@@ -309,7 +309,7 @@ CRRG_VNNI_TARGET void vnni_block(const int32_t* a, int64_t lda,
   CRRG_ROWS(CRRG_DECLARE)
   for (int64_t s = 0; s < steps; ++s, b += 4 * kBlockCols) {
     if constexpr (R > 4) {  // fewer rows wait on memory anyway, and the
-      // hardware prefetcher alone was faster there (0.18 vs 0.23 ms at M=1)
+      // hardware prefetcher alone was faster there (0.17 vs 0.23 ms at M=1)
       _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetch), _MM_HINT_T1);
       _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetch + 64), _MM_HINT_T1);
     }
