@@ -147,10 +147,22 @@ def test_report_evaluators_get_ce_and_the_table_shows_published_rows():
 
 
 @pytest.mark.slow
-def test_report_generator_out_and_ce_table(synthetic_twin, tmp_path):
+@pytest.mark.parametrize('precision', ['fp32', 'int8'])
+def test_report_generator_out_and_ce_table(synthetic_twin, tmp_path,
+                                           monkeypatch, precision):
     # a report generator through the whole tool: strict load, --out dump of
-    # the generated reports, rule-based CE beside the report metrics
+    # the generated reports, rule-based CE beside the report metrics; and
+    # the documented switch of the fast path, as a --cfg-options
+    from crrg.models.utils.fast_gpt2 import GPT2Decoder, native_int8_ops
     from crrg.testing import train_report_tokenizer
+    decoders = []
+    generate = GPT2Decoder.generate
+
+    def spy(self, *args, **kwargs):
+        decoders.append((self.precision, self.native is not None))
+        return generate(self, *args, **kwargs)
+
+    monkeypatch.setattr(GPT2Decoder, 'generate', spy)
     root, _ = synthetic_twin
     gen_cfg = osp.join(ROOT, 'configs/rrg/rrg-generator_tiny_synthetic.py')
     tokenizer = str(tmp_path / 'bpe')
@@ -162,6 +174,8 @@ def test_report_generator_out_and_ce_table(synthetic_twin, tmp_path):
         f'{split}_dataloader.dataset.data_root={root}/'
         for split in ('train', 'val', 'test')
     ]
+    if precision != 'fp32':
+        options.append(f'model.generator.decode_precision={precision}')
     cfg = Config.fromfile(gen_cfg)
     cfg.merge_from_dict(dict(o.split('=', 1) for o in options))
     torch.manual_seed(0)
@@ -185,3 +199,8 @@ def test_report_generator_out_and_ce_table(synthetic_twin, tmp_path):
         assert 0 <= metrics[key] <= (10 if 'cider' in key else 1), key
     table = (tmp_path / 'table' / 'metrics.md').read_text()
     assert 'RGRG' in table and 'rrg-generator_tiny_synthetic' in table
+    # every report was decoded in the precision asked for, int8 by the
+    # compiled step wherever it can be built
+    assert decoders and {p for p, _ in decoders} == {precision}
+    if precision == 'int8' and native_int8_ops() is not None:
+        assert all(native for _, native in decoders)
