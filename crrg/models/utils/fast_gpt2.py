@@ -67,7 +67,8 @@ def native_int8_ops():
     ``csrc/gpt2_int8_decode.cpp``; later processes load the built library.
 
     Returns:
-        module | None: with ``Int8GPT2`` and ``argmax_rows``.
+        module | None: with ``Int8GPT2`` (the step), ``Int8Linear`` (its
+        int8 GEMM), ``cpu_has_vnni`` and ``argmax_rows``.
     """
     if 'ops' not in _NATIVE:
         from torch.utils.cpp_extension import load

@@ -296,12 +296,11 @@ constexpr int64_t kBlockCols = 32, kMaxRows = 12, kPrefetch = 16384;
 #endif
 #define CRRG_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 
-// Rows 0..R-1 of the chunk times one 32-column block: a (R, lda) int32
+// Rows 0..R-1 of the chunk times one 32-column block: a (R, steps) int32
 // groups of 4 int8 activations, b the block ((steps, 32, 4) u8), out (R, ldo).
 template <int R>
-CRRG_VNNI_TARGET void vnni_block(const int32_t* a, int64_t lda,
-                                 const uint8_t* b, int64_t steps,
-                                 const float* a_scale, const int32_t* a_sum128,
+CRRG_VNNI_TARGET void vnni_block(const int32_t* a, int64_t steps,
+                                 const uint8_t* b, const float* a_scale, const int32_t* a_sum128,
                                  const float* w_scale, const float* bias,
                                  float* out, int64_t ldo, int64_t cols) {
 #define CRRG_DECLARE(r) \
@@ -316,7 +315,7 @@ CRRG_VNNI_TARGET void vnni_block(const int32_t* a, int64_t lda,
     const __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 64);
 #define CRRG_ACCUMULATE(r)                                      \
   if constexpr (R > r) {                                        \
-    const __m512i av = _mm512_set1_epi32(a[r * lda + s]);       \
+    const __m512i av = _mm512_set1_epi32(a[r * steps + s]);     \
     acc##r##_0 = _mm512_dpbusd_epi32(acc##r##_0, b0, av);       \
     acc##r##_1 = _mm512_dpbusd_epi32(acc##r##_1, b1, av);       \
   }
@@ -345,7 +344,7 @@ CRRG_VNNI_TARGET void vnni_block(const int32_t* a, int64_t lda,
 #undef CRRG_STORE
 }
 
-using VnniBlock = void (*)(const int32_t*, int64_t, const uint8_t*, int64_t,
+using VnniBlock = void (*)(const int32_t*, int64_t, const uint8_t*,
                            const float*, const int32_t*, const float*,
                            const float*, float*, int64_t, int64_t);
 template <int... R>
@@ -461,7 +460,7 @@ class Int8Linear {
       // chunks of near-equal size, e.g. 40 rows = 4 x 10
       for (int64_t c = 0, r0 = 0; c < chunks; ++c) {
         const int64_t n = (rows - r0) / (chunks - c);
-        kVnniBlocks[n - 1](a + r0 * lda, lda, b, lda, scale.data() + r0,
+        kVnniBlocks[n - 1](a + r0 * lda, lda, b, scale.data() + r0,
                            sum128.data() + r0, w_scale_.data() + c0,
                            bias_.data() + c0, op + r0 * out_ + c0, out_, cols);
         r0 += n;
