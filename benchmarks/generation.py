@@ -689,8 +689,9 @@ def main() -> None:
     parser.add_argument('--jpegs', type=int, default=8)
     parser.add_argument('--gemm-rows', type=int, nargs='+',
                         default=[1, 4, 10, 16, 40])
-    parser.add_argument('--sections', nargs='+', default=['gen', 'gemm',
-                                                          'e2e', 'jpeg'])
+    sections = ['gen', 'gemm', 'e2e', 'jpeg']
+    parser.add_argument('--sections', nargs='+', choices=sections,
+                        default=sections)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
