@@ -1,0 +1,372 @@
+"""A DICOMweb worker: reports for the chest radiographs of an archive.
+
+:class:`DicomWebReportWorker` polls a DICOMweb server (QIDO-RS) for studies
+with a projection radiograph (Modality CR / DX), skips the images that a
+crrg SR already references (it reads the evidence of the study's SRs whose
+Manufacturer is ``crrg``), checks each remaining image's header (WADO-RS
+metadata) and refuses the ones that name another body part or modality,
+retrieves the image (WADO-RS, in its stored transfer syntax), predicts its
+report and stores the SR back (STOW-RS). A failure on one image is logged
+with its study / series / SOP instance UIDs and does not stop the others;
+network errors are retried at the next poll, other failures are not retried
+by the same process. The SR's UID is derived from the image and the model
+(:func:`crrg.dicom.sr.sr_uid`), so even two workers racing on the same image
+store the same instance.
+
+:class:`DicomWebSettings` holds the server's URL, credentials and TLS
+verification, read from the environment (or given by the caller), never from
+a file of the repository; its ``repr`` and the worker's logs never show the
+password.
+"""
+import logging
+import os
+import os.path as osp
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Set, Union
+from urllib.parse import urlsplit
+
+import requests
+from dicomweb_client import DICOMwebClient
+from mmengine.logging import print_log
+from pydicom.dataset import Dataset
+
+from crrg.datasets.transforms.loading import (RADIOGRAPH_MODALITIES,
+                                              not_chest_reasons)
+from .sr import MANUFACTURER, ModelInfo, build_sr
+
+#: environment variables read by :meth:`DicomWebSettings.from_env`
+ENV_URL = 'CRRG_DICOMWEB_URL'
+ENV_USERNAME = 'CRRG_DICOMWEB_USERNAME'
+ENV_PASSWORD = 'CRRG_DICOMWEB_PASSWORD'
+ENV_CA_BUNDLE = 'CRRG_DICOMWEB_CA_BUNDLE'
+ENV_VERIFY = 'CRRG_DICOMWEB_VERIFY'
+
+#: Modality values searched for (DICOM's projection radiography modalities)
+SEARCH_MODALITIES = tuple(m for m in RADIOGRAPH_MODALITIES if m in ('CR', 'DX'))
+#: WADO-RS media type: the instance in the transfer syntax it is stored in
+STORED_SYNTAX = (('application/dicom', '*'), )
+
+_STUDY, _SERIES, _SOP = '0020000D', '0020000E', '00080018'
+_LOOPBACK = ('localhost', '127.0.0.1', '::1')
+
+
+@dataclass
+class DicomWebSettings:
+    """Where the DICOMweb server is and how to log in.
+
+    Attributes:
+        url (str): Base URL of the DICOMweb service, e.g.
+            ``https://pacs.example.org/dicom-web`` (no credentials in it).
+        username (str, optional): HTTP basic-auth user.
+        password (str, optional): Its password (never shown by ``repr``).
+        verify (bool | str): TLS verification: True (the system's CAs),
+            False (off: a warning is logged) or a CA bundle file.
+        timeout (float): Seconds per HTTP request. Defaults to 60.
+    """
+
+    url: str
+    username: Optional[str] = None
+    password: Optional[str] = field(default=None, repr=False)
+    verify: Union[bool, str] = True
+    timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ('http', 'https') or not parts.hostname:
+            raise ValueError(f'DICOMweb URL {self.safe_url!r} is not an '
+                             'http(s) URL with a host')
+        if parts.username or parts.password:
+            raise ValueError(
+                f'the DICOMweb URL {self.safe_url!r} carries credentials; '
+                f'give them in {ENV_USERNAME} / {ENV_PASSWORD} (or a '
+                'password file) so that they stay out of logs and shell '
+                'history')
+        if (self.password is None) != (self.username is None):
+            raise ValueError('give both a DICOMweb username and a password, '
+                             f'or neither ({ENV_USERNAME}, {ENV_PASSWORD})')
+        if isinstance(self.verify, str) and not osp.isfile(self.verify):
+            raise FileNotFoundError(
+                f'CA bundle {self.verify} (TLS verification) does not exist')
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without any user information, for logs."""
+        parts = urlsplit(self.url)
+        host = parts.hostname or ''
+        if parts.port:
+            host = f'{host}:{parts.port}'
+        return parts._replace(netloc=host).geturl()
+
+    @classmethod
+    def from_env(cls,
+                 url: Optional[str] = None,
+                 username: Optional[str] = None,
+                 password_file: Optional[str] = None,
+                 verify: Optional[Union[bool, str]] = None,
+                 environ: Optional[Mapping[str, str]] = None,
+                 timeout: float = 60.0) -> 'DicomWebSettings':
+        """Settings from arguments, falling back on the environment.
+
+        Args:
+            url (str, optional): Base URL; else ``$CRRG_DICOMWEB_URL``.
+            username (str, optional): Else ``$CRRG_DICOMWEB_USERNAME``.
+            password_file (str, optional): A file whose first line is the
+                password; else ``$CRRG_DICOMWEB_PASSWORD``.
+            verify (bool | str, optional): TLS verification (see the class);
+                else ``$CRRG_DICOMWEB_CA_BUNDLE`` (a CA file), or
+                ``$CRRG_DICOMWEB_VERIFY=0`` to turn it off; default True.
+            environ (Mapping, optional): Defaults to ``os.environ``.
+            timeout (float): Seconds per request. Defaults to 60.
+
+        Raises:
+            ValueError: No URL, or only half of the credentials.
+        """
+        env = os.environ if environ is None else environ
+        url = url or env.get(ENV_URL)
+        if not url:
+            raise ValueError(f'no DICOMweb URL: pass --url or set {ENV_URL}')
+        username = username or env.get(ENV_USERNAME) or None
+        if password_file:
+            with open(password_file, encoding='utf-8') as f:
+                password = f.readline().rstrip('\r\n')
+        else:
+            password = env.get(ENV_PASSWORD) or None
+        if verify is None:
+            if env.get(ENV_CA_BUNDLE):
+                verify = env[ENV_CA_BUNDLE]
+            else:
+                verify = env.get(ENV_VERIFY, '1').strip().lower() not in (
+                    '0', 'false', 'no', 'off')
+        return cls(url=url, username=username, password=password,
+                   verify=verify, timeout=timeout)
+
+    def client(self, logger: Optional[logging.Logger] = None
+               ) -> DICOMwebClient:
+        """A ``dicomweb_client.DICOMwebClient`` for these settings.
+
+        Logs a warning when TLS verification is off or when credentials would
+        travel over plain HTTP to another machine.
+        """
+        session = requests.Session()
+        if self.username is not None:
+            session.auth = (self.username, self.password)
+            host = urlsplit(self.url).hostname
+            if urlsplit(self.url).scheme == 'http' and host not in _LOOPBACK:
+                print_log(
+                    f'sending DICOMweb credentials to {self.safe_url} over '
+                    'unencrypted HTTP; use https', logger, logging.WARNING)
+        session.verify = self.verify
+        if self.verify is False:
+            print_log(f'TLS certificate verification is off for '
+                      f'{self.safe_url}', logger, logging.WARNING)
+        return DICOMwebClient(self.url, session=session, timeout=self.timeout)
+
+
+@dataclass
+class WorkerStats:
+    """What one poll did (counts of images)."""
+
+    written: int = 0
+    already_reported: int = 0
+    refused: int = 0
+    failed: int = 0
+
+
+def _value(item: Mapping, tag: str) -> Optional[str]:
+    values = item.get(tag, {}).get('Value') or [None]
+    return None if values[0] is None else str(values[0])
+
+
+def dataset_from_json(metadata: Mapping) -> Dataset:
+    """A header from DICOM JSON, without its bulk data references."""
+    kept = {
+        tag: value
+        for tag, value in metadata.items() if 'BulkDataURI' not in value
+    }
+    return Dataset.from_json(kept)
+
+
+def referenced_instances(sr: Dataset) -> Set[str]:
+    """SOP instance UIDs in an SR's evidence sequences."""
+    uids = set()
+    for key in ('CurrentRequestedProcedureEvidenceSequence',
+                'PertinentOtherEvidenceSequence'):
+        for study in sr.get(key, []):
+            for series in study.get('ReferencedSeriesSequence', []):
+                for sop in series.get('ReferencedSOPSequence', []):
+                    uids.add(str(sop.ReferencedSOPInstanceUID))
+    return uids
+
+
+class DicomWebReportWorker:
+    """Reports the chest radiographs of a DICOMweb archive as crrg SRs.
+
+    Args:
+        client (DICOMwebClient): The server (see
+            :meth:`DicomWebSettings.client`).
+        inferencer (Callable): Called as ``inferencer([path])`` on a DICOM
+            file, returns ``{'predictions': [prediction]}`` like
+            :class:`crrg.apis.ReportInferencer`.
+        model_info (ModelInfo): The model's identification for the SRs.
+        logger (logging.Logger, optional): Where the log lines go (mmengine's
+            ``print_log``).
+        modalities (Iterable[str]): Modality values to search for. Defaults
+            to :data:`SEARCH_MODALITIES`.
+    """
+
+    def __init__(self,
+                 client: DICOMwebClient,
+                 inferencer: Callable[[List[str]], Dict],
+                 model_info: ModelInfo,
+                 logger: Optional[logging.Logger] = None,
+                 modalities: Iterable[str] = SEARCH_MODALITIES) -> None:
+        self.client = client
+        self.inferencer = inferencer
+        self.model_info = model_info
+        self.logger = logger
+        self.modalities = tuple(modalities)
+        # images refused or failed (not for a network error) in this process
+        self._given_up: Set[str] = set()
+
+    def log(self, msg: str, level: int = logging.INFO) -> None:
+        print_log(msg, self.logger, level)
+
+    def studies(self) -> List[str]:
+        """UIDs of the studies holding a series of a searched modality."""
+        uids = set()
+        for modality in self.modalities:
+            for series in self.client.search_for_series(
+                    search_filters={'Modality': modality},
+                    get_remaining=True):
+                uid = _value(series, _STUDY)
+                if uid:
+                    uids.add(uid)
+        return sorted(uids)
+
+    def reported(self, study_uid: str) -> Set[str]:
+        """SOP instance UIDs that a crrg SR of the study references."""
+        uids: Set[str] = set()
+        for series in self.client.search_for_series(
+                study_uid, search_filters={'Modality': 'SR'},
+                get_remaining=True):
+            series_uid = _value(series, _SERIES)
+            for metadata in self.client.retrieve_series_metadata(
+                    study_uid, series_uid):
+                sr = dataset_from_json(metadata)
+                if str(sr.get('Manufacturer', '')) == MANUFACTURER:
+                    uids |= referenced_instances(sr)
+        return uids
+
+    def images(self, study_uid: str) -> List[tuple]:
+        """``(study, series, sop)`` UIDs of the study's radiographs."""
+        found = set()
+        for modality in self.modalities:
+            for item in self.client.search_for_instances(
+                    study_uid, search_filters={'Modality': modality},
+                    get_remaining=True):
+                found.add((study_uid, _value(item, _SERIES),
+                           _value(item, _SOP)))
+        return sorted(found)
+
+    def run_once(self) -> WorkerStats:
+        """One poll over the server (see the module docstring)."""
+        stats = WorkerStats()
+        try:
+            studies = self.studies()
+        except requests.RequestException as err:
+            self.log(f'cannot search the DICOMweb server: '
+                     f'{type(err).__name__}: {err}', logging.ERROR)
+            stats.failed += 1
+            return stats
+        for study_uid in studies:
+            try:
+                reported = self.reported(study_uid)
+                images = self.images(study_uid)
+            except requests.RequestException as err:
+                self.log(f'study {study_uid}: cannot list its instances: '
+                         f'{type(err).__name__}: {err}', logging.ERROR)
+                stats.failed += 1
+                continue
+            for uids in images:
+                if uids[2] in reported:
+                    stats.already_reported += 1
+                elif uids[2] not in self._given_up:
+                    self._report_image(uids, stats)
+        self.log(f'poll done: {stats.written} SR(s) written, '
+                 f'{stats.already_reported} image(s) already reported, '
+                 f'{stats.refused} refused, {stats.failed} failed')
+        return stats
+
+    def run(self,
+            poll_interval: Optional[float] = None,
+            max_polls: Optional[int] = None) -> List[WorkerStats]:
+        """Poll once (``poll_interval`` None) or every ``poll_interval`` s.
+
+        Args:
+            poll_interval (float, optional): Seconds between the starts of
+                two polls; None polls once.
+            max_polls (int, optional): Stop after this many polls.
+
+        Returns:
+            list[WorkerStats]: One per poll.
+        """
+        history = []
+        while True:
+            started = time.monotonic()
+            history.append(self.run_once())
+            if poll_interval is None or (max_polls is not None
+                                         and len(history) >= max_polls):
+                return history
+            time.sleep(max(0.0, poll_interval -
+                           (time.monotonic() - started)))
+
+    def _report_image(self, uids: tuple, stats: WorkerStats) -> None:
+        where = (f'study {uids[0]} series {uids[1]} instance {uids[2]}')
+        try:
+            header = dataset_from_json(
+                self.client.retrieve_instance_metadata(*uids))
+            reasons = not_chest_reasons(header)
+            if reasons:
+                self._refuse(where, uids, '; '.join(reasons), stats)
+                return
+            dataset = self.client.retrieve_instance(
+                *uids, media_types=STORED_SYNTAX)
+            with tempfile.TemporaryDirectory(prefix='crrg-dicomweb-') as tmp:
+                path = osp.join(tmp, f'{uids[2]}.dcm')
+                dataset.save_as(path, enforce_file_format=True)
+                prediction = self.inferencer([path])['predictions'][0]
+            if prediction.get('status', 'ok') != 'ok':
+                self._refuse(where, uids,
+                             str(prediction.get('refusal')), stats)
+                return
+            sr = build_sr(prediction, dataset, self.model_info)
+            response = self.client.store_instances([sr])
+            failed = response.get('FailedSOPSequence')
+            if failed:
+                raise RuntimeError(
+                    f'the server refused the SR {sr.SOPInstanceUID} '
+                    f'(FailureReason {failed[0].get("FailureReason")})')
+        except requests.RequestException as err:
+            stats.failed += 1
+            self.log(f'{where}: network error, retried at the next poll: '
+                     f'{type(err).__name__}: {err}', logging.ERROR)
+            return
+        except Exception as err:  # noqa: BLE001 - one image must not stop
+            stats.failed += 1
+            self._given_up.add(uids[2])
+            self.log(f'{where}: failed, skipped: {type(err).__name__}: {err}',
+                     logging.ERROR)
+            return
+        stats.written += 1
+        self.log(f'{where}: stored SR {sr.SOPInstanceUID} '
+                 f'({sum(r["selected"] for r in prediction["regions"])} '
+                 'region finding(s))')
+
+    def _refuse(self, where: str, uids: tuple, reason: str,
+                stats: WorkerStats) -> None:
+        stats.refused += 1
+        self._given_up.add(uids[2])
+        self.log(f'{where}: refused, not a chest radiograph: {reason}',
+                 logging.WARNING)

@@ -1,0 +1,173 @@
+"""DicomWebSettings (environment, credentials kept out of URLs and reprs)
+and the worker's per-image failure handling against a scripted server
+(the real round trip through Orthanc is in
+tests/test_tools/test_dicomweb_worker.py)."""
+import logging
+
+import pydicom
+import pytest
+import requests
+from pydicom.dataset import Dataset
+
+from crrg.dicom import DicomWebReportWorker, DicomWebSettings, ModelInfo
+from crrg.dicom.dicomweb import referenced_instances
+from crrg.testing.real_data import real_data_file_or_skip
+
+
+def test_settings_from_environment(tmp_path):
+    env = {
+        'CRRG_DICOMWEB_URL': 'https://pacs.example.org:8443/dicom-web',
+        'CRRG_DICOMWEB_USERNAME': 'worker',
+        'CRRG_DICOMWEB_PASSWORD': 'pw-from-env',
+    }
+    settings = DicomWebSettings.from_env(environ=env)
+    assert settings.url == env['CRRG_DICOMWEB_URL']
+    assert (settings.username, settings.password) == ('worker', 'pw-from-env')
+    assert settings.verify is True
+    assert 'pw-from-env' not in repr(settings)
+    session = settings.client()._session
+    assert session.auth == ('worker', 'pw-from-env') and session.verify
+
+    secret = tmp_path / 'password'
+    secret.write_text('pw-from-file\n')
+    bundle = tmp_path / 'ca.pem'
+    bundle.write_text('')
+    settings = DicomWebSettings.from_env(
+        url='http://127.0.0.1:8042/dicom-web', password_file=str(secret),
+        environ=dict(env, CRRG_DICOMWEB_CA_BUNDLE=str(bundle)))
+    assert settings.password == 'pw-from-file'
+    assert settings.verify == str(bundle)
+    off = DicomWebSettings.from_env(
+        environ=dict(CRRG_DICOMWEB_URL=env['CRRG_DICOMWEB_URL'],
+                     CRRG_DICOMWEB_VERIFY='0'))
+    assert off.verify is False and off.username is None
+
+
+def test_settings_refuse_unsafe_or_incomplete_values(tmp_path):
+    with pytest.raises(ValueError, match='no DICOMweb URL'):
+        DicomWebSettings.from_env(environ={})
+    with pytest.raises(ValueError, match='carries credentials') as err:
+        DicomWebSettings(url='https://user:hunter2@pacs.example.org/dw')
+    assert 'hunter2' not in str(err.value)
+    with pytest.raises(ValueError, match='both a DICOMweb username'):
+        DicomWebSettings(url='https://pacs.example.org/dw', username='u')
+    with pytest.raises(ValueError, match='not an http'):
+        DicomWebSettings(url='ftp://pacs.example.org/dw')
+    with pytest.raises(FileNotFoundError, match='CA bundle'):
+        DicomWebSettings(url='https://pacs.example.org/dw',
+                         verify=str(tmp_path / 'missing.pem'))
+
+
+def test_plain_http_credentials_and_disabled_tls_are_warned(caplog):
+    logger = logging.getLogger('test-dicomweb-settings')
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        DicomWebSettings(url='http://pacs.example.org/dw', username='u',
+                         password='secret-pw').client(logger)
+        DicomWebSettings(url='https://pacs.example.org/dw',
+                         verify=False).client(logger)
+    assert 'over unencrypted HTTP' in caplog.text
+    assert 'verification is off' in caplog.text
+    assert 'secret-pw' not in caplog.text
+
+
+def _json(**values) -> dict:
+    ds = Dataset()
+    for key, value in values.items():
+        setattr(ds, key, value)
+    return ds.to_json_dict()
+
+
+class ScriptedServer:
+    """One study, three radiographs: a chest image whose WADO-RS retrieval
+    fails with a connection error the first time, one whose pixels the
+    inferencer cannot read, and one already referenced by a crrg SR."""
+
+    STUDY = '1.2.3'
+    SERIES = '1.2.3.1'
+
+    def __init__(self, chest: Dataset):
+        self.chest = chest
+        self.stored = []
+        self.retrievals = {}
+
+    def search_for_series(self, study_instance_uid=None, search_filters=None,
+                          get_remaining=False):
+        if search_filters == {'Modality': 'SR'}:
+            return [_json(SeriesInstanceUID='1.2.3.9')]
+        if search_filters['Modality'] == 'CR':
+            return [_json(StudyInstanceUID=self.STUDY,
+                          SeriesInstanceUID=self.SERIES)]
+        return []
+
+    def retrieve_series_metadata(self, study, series):
+        sr = Dataset()
+        sr.Manufacturer = 'crrg'
+        ref = Dataset()
+        ref.ReferencedSOPInstanceUID = '1.2.3.1.3'
+        item = Dataset()
+        item.ReferencedSOPSequence = [ref]
+        study_item = Dataset()
+        study_item.ReferencedSeriesSequence = [item]
+        sr.CurrentRequestedProcedureEvidenceSequence = [study_item]
+        other = Dataset()
+        other.Manufacturer = 'another vendor'
+        return [sr.to_json_dict(), other.to_json_dict()]
+
+    def search_for_instances(self, study, search_filters=None,
+                             get_remaining=False):
+        if search_filters['Modality'] != 'CR':
+            return []
+        return [
+            _json(SeriesInstanceUID=self.SERIES, SOPInstanceUID=f'1.2.3.1.{i}')
+            for i in (1, 2, 3)
+        ]
+
+    def retrieve_instance_metadata(self, study, series, sop):
+        return _json(Modality='CR', BodyPartExamined='CHEST')
+
+    def retrieve_instance(self, study, series, sop, media_types=None):
+        self.retrievals[sop] = self.retrievals.get(sop, 0) + 1
+        if sop == '1.2.3.1.1' and self.retrievals[sop] == 1:
+            raise requests.ConnectionError('connection reset')
+        ds = self.chest.copy()
+        ds.SOPInstanceUID = sop
+        if sop == '1.2.3.1.2':
+            ds.PixelData = ds.PixelData[:100]
+        return ds
+
+    def store_instances(self, datasets):
+        self.stored.extend(datasets)
+        return Dataset()
+
+
+class ReadingInferencer:
+    """Decodes the file as the X-ray loader would and predicts no region."""
+
+    def __call__(self, paths):
+        ds = pydicom.dcmread(paths[0])
+        ds.pixel_array
+        return {'predictions': [dict(
+            img_path=paths[0], ori_shape=[ds.Rows, ds.Columns],
+            report='no finding.', regions=[], warnings=[])]}
+
+
+def test_worker_retries_network_errors_only(caplog):
+    chest = pydicom.dcmread(real_data_file_or_skip('RG1_UNCR'))
+    server = ScriptedServer(chest)
+    logger = logging.getLogger('test-dicomweb-worker')
+    worker = DicomWebReportWorker(server, ReadingInferencer(),
+                                  ModelInfo('tiny', 'a' * 64), logger=logger)
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        first, second = worker.run(poll_interval=0.01, max_polls=2)
+    assert (first.written, first.failed, first.already_reported) == (0, 2, 1)
+    # the connection error is retried, the unreadable image is not
+    assert (second.written, second.failed, second.already_reported) == (1, 0,
+                                                                        1)
+    assert server.retrievals == {'1.2.3.1.1': 2, '1.2.3.1.2': 1}
+    assert [sr.CurrentRequestedProcedureEvidenceSequence[0].
+            ReferencedSeriesSequence[0].ReferencedSOPSequence[0].
+            ReferencedSOPInstanceUID for sr in server.stored] == ['1.2.3.1.1']
+    assert 'instance 1.2.3.1.1: network error' in caplog.text
+    assert ('study 1.2.3 series 1.2.3.1 instance 1.2.3.1.2: failed, skipped'
+            in caplog.text)
+    assert referenced_instances(server.stored[0]) == {'1.2.3.1.1'}

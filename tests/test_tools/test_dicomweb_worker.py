@@ -1,0 +1,227 @@
+"""tools/dicomweb_worker.py against a real PACS: Orthanc with its DICOMweb
+plugin (Debian's ``orthanc`` and ``orthanc-dicomweb``, installed with
+apt-get when missing, as the browser test installs Chromium), started on a
+free loopback port with HTTP basic auth. The real radiographs RG1 (chest)
+and RG3 (extremity) and a corrupt instance in RG1's study go in through
+STOW-RS; the worker, with a tiny RRG model, must store exactly one crrg SR,
+for RG1, log RG3's refusal and the corrupt instance's failure with their
+UIDs, never log the password, and add nothing when run again."""
+import glob
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+import requests
+from pydicom.uid import generate_uid
+
+from crrg.apis import ReportInferencer
+from crrg.dicom import DicomWebSettings, read_sr
+from crrg.testing.real_data import real_data_file_or_skip
+from crrg.testing.tiny_rrg import make_tiny_rrg
+
+REPO = Path(__file__).resolve().parents[2]
+ORTHANC = '/usr/sbin/Orthanc'
+PLUGIN_PATTERNS = ('/usr/share/orthanc/plugins/libOrthancDicomWeb.so*',
+                   '/usr/lib/orthanc/libOrthancDicomWeb.so*')
+USERNAME = 'crrg-worker'
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location(
+        'crrg_tools_dicomweb_worker', REPO / 'tools' / 'dicomweb_worker.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def dicomweb_plugin() -> str | None:
+    for pattern in PLUGIN_PATTERNS:
+        found = sorted(glob.glob(pattern))
+        if found:
+            return found[0]
+    return None
+
+
+@pytest.fixture(scope='module')
+def orthanc_install() -> tuple[str, str]:
+    """Orthanc and its DICOMweb plugin, installed with apt-get when
+    missing."""
+    if not os.path.exists(ORTHANC) or dicomweb_plugin() is None:
+        if shutil.which('apt-get') is None or os.geteuid() != 0:
+            pytest.skip('Orthanc is not installed and cannot be installed '
+                        'here (needs root and apt-get): install Debian\'s '
+                        '"orthanc" and "orthanc-dicomweb" packages to run '
+                        'the DICOMweb round trip')
+        env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
+        for command in (['apt-get', 'update', '-qq'], [
+                'apt-get', 'install', '-y', '-qq', '--no-install-recommends',
+                'orthanc', 'orthanc-dicomweb'
+        ]):
+            proc = subprocess.run(command, env=env, capture_output=True,
+                                  text=True, timeout=900)
+            if proc.returncode != 0:
+                pytest.skip(f'`{" ".join(command)}` could not install '
+                            f'Orthanc: {proc.stderr.strip()[-500:]}')
+    plugin = dicomweb_plugin()
+    if not os.path.exists(ORTHANC) or plugin is None:
+        pytest.skip('the orthanc / orthanc-dicomweb packages installed no '
+                    f'{ORTHANC} or DICOMweb plugin')
+    return ORTHANC, plugin
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope='module')
+def orthanc(orthanc_install, tmp_path_factory):
+    """A fresh Orthanc on 127.0.0.1 with DICOMweb and basic auth."""
+    binary, plugin = orthanc_install
+    tmp = tmp_path_factory.mktemp('orthanc')
+    port = free_port()
+    password = f'pw-{generate_uid()[-12:]}'
+    config = {
+        'Name': 'crrg-test',
+        'StorageDirectory': str(tmp / 'db'),
+        'IndexDirectory': str(tmp / 'db'),
+        'HttpPort': port,
+        'DicomServerEnabled': False,
+        'RemoteAccessAllowed': False,  # loopback only
+        'AuthenticationEnabled': True,
+        'RegisteredUsers': {USERNAME: password},
+        'Plugins': [plugin],
+        'DicomWeb': {'Enable': True, 'Root': '/dicom-web/',
+                     'EnableWado': False},
+    }
+    (tmp / 'orthanc.json').write_text(json.dumps(config))
+    log = tmp / 'orthanc.log'
+    with open(log, 'w') as out:
+        proc = subprocess.Popen([binary, str(tmp / 'orthanc.json')],
+                                stdout=out, stderr=subprocess.STDOUT,
+                                cwd=str(tmp))
+    base = f'http://127.0.0.1:{port}'
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f'Orthanc exited ({proc.returncode}):\n'
+                            f'{log.read_text()[-3000:]}')
+            try:
+                answer = requests.get(f'{base}/plugins',
+                                      auth=(USERNAME, password), timeout=2)
+                answer.raise_for_status()
+                plugins = answer.json()
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    pytest.fail('Orthanc did not answer within 60 s:\n'
+                                f'{log.read_text()[-3000:]}')
+                time.sleep(0.3)
+        assert 'dicom-web' in plugins, plugins
+        yield dict(url=f'{base}/dicom-web', password=password, tmp=tmp)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def corrupt_copy(ds: pydicom.Dataset) -> pydicom.Dataset:
+    """RG1's header in a new instance of the same series whose pixel data
+    is cut short: the archive stores it, no decoder can read it."""
+    bad = ds.copy()
+    bad.SOPInstanceUID = generate_uid()
+    bad.InstanceNumber = 2
+    bad.PixelData = ds.PixelData[:1000]
+    return bad
+
+
+def sr_instances(client, study_uid: str) -> list:
+    return client.search_for_instances(
+        study_uid, search_filters={'Modality': 'SR'})
+
+
+@pytest.mark.slow
+def test_round_trip_through_orthanc(orthanc, tmp_path, monkeypatch):
+    rg1 = pydicom.dcmread(real_data_file_or_skip('RG1_UNCR'))
+    rg3 = pydicom.dcmread(real_data_file_or_skip('RG3_UNCR'))
+    bad = corrupt_copy(rg1)
+    client = DicomWebSettings(url=orthanc['url'], username=USERNAME,
+                              password=orthanc['password']).client()
+    response = client.store_instances([rg1, rg3, bad])
+    assert not response.get('FailedSOPSequence')
+
+    config, checkpoint = make_tiny_rrg(str(tmp_path), str(REPO))
+    password_file = tmp_path / 'password'
+    password_file.write_text(orthanc['password'] + '\n')
+    tool = load_tool()
+    first_log, second_log = tmp_path / 'first.log', tmp_path / 'second.log'
+    code = tool.main([
+        config, checkpoint, '--url', orthanc['url'], '--username', USERNAME,
+        '--password-file', str(password_file), '--log-file', str(first_log)
+    ])
+    assert code == 1  # the corrupt instance failed
+    first = first_log.read_text()
+
+    # exactly one crrg SR, in RG1's study, referencing RG1
+    (found, ) = sr_instances(client, rg1.StudyInstanceUID)
+    assert sr_instances(client, rg3.StudyInstanceUID) == []
+    series_uid = found['0020000E']['Value'][0]
+    sr_uid = found['00080018']['Value'][0]
+    sr = client.retrieve_instance(rg1.StudyInstanceUID, series_uid, sr_uid)
+    content = read_sr(sr)
+    assert content['referenced'] == [(rg1.StudyInstanceUID,
+                                      rg1.SeriesInstanceUID,
+                                      rg1.SOPInstanceUID)]
+    # the same boxes as the model's own prediction on the file
+    (pred, ) = ReportInferencer(model=config, weights=checkpoint)(
+        [real_data_file_or_skip('RG1_UNCR')])['predictions']
+    selected = [r for r in pred['regions'] if r['selected']]
+    assert [r['name'] for r in content['regions']] == [
+        r['name'] for r in selected]
+    np.testing.assert_allclose([r['bbox'] for r in content['regions']],
+                               [r['bbox'] for r in selected], atol=1e-3)
+    assert content['report'] == pred['report'].strip()
+
+    # the refusal and the failure, each with the image's UIDs
+    assert (f'study {rg3.StudyInstanceUID} series {rg3.SeriesInstanceUID} '
+            f'instance {rg3.SOPInstanceUID}: refused, not a chest '
+            "radiograph: BodyPartExamined is 'EXTREMITY'") in first
+    assert (f'study {rg1.StudyInstanceUID} series {rg1.SeriesInstanceUID} '
+            f'instance {bad.SOPInstanceUID}: failed, skipped') in first
+    assert f'instance {rg1.SOPInstanceUID}: stored SR {sr_uid}' in first
+    assert '1 SR(s) written' in first
+
+    # a second run (password from the environment) adds nothing
+    monkeypatch.setenv('CRRG_DICOMWEB_PASSWORD', orthanc['password'])
+    monkeypatch.setenv('CRRG_DICOMWEB_URL', orthanc['url'])
+    assert tool.main([
+        config, checkpoint, '--username', USERNAME, '--log-file',
+        str(second_log)
+    ]) == 1
+    second = second_log.read_text()
+    assert '0 SR(s) written, 1 image(s) already reported' in second
+    assert len(sr_instances(client, rg1.StudyInstanceUID)) == 1
+    for log in (first, second):
+        assert orthanc['password'] not in log
+
+
+def test_worker_refuses_settings_without_url(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv('CRRG_DICOMWEB_URL', raising=False)
+    tool = load_tool()
+    log = tmp_path / 'worker.log'
+    assert tool.main(['config.py', 'ckpt.pth', '--log-file', str(log)]) == 2
+    assert 'no DICOMweb URL' in log.read_text()
+    with pytest.raises(SystemExit):
+        tool.parse_args(['config.py', 'ckpt.pth', '--poll', '0'])
