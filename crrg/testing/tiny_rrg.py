@@ -10,6 +10,7 @@ from typing import Tuple
 
 import torch
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 
 from crrg.registry import MODELS
 from crrg.utils import register_all_modules
@@ -48,7 +49,8 @@ def make_tiny_rrg(out_dir: str,
     config = osp.join(out_dir, 'tiny_rrg.py')
     cfg.dump(config)
     torch.manual_seed(seed)
-    model = MODELS.build(cfg.model)
+    with DefaultScope.overwrite_default_scope('crrg'):
+        model = MODELS.build(cfg.model)
     checkpoint = osp.join(out_dir, 'tiny_rrg.pth')
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
     return config, checkpoint

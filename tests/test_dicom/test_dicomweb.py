@@ -2,6 +2,7 @@
 and the worker's per-image failure handling against a scripted server
 (the real round trip through Orthanc is in
 tests/test_tools/test_dicomweb_worker.py)."""
+import copy
 import logging
 
 import pydicom
@@ -129,7 +130,7 @@ class ScriptedServer:
         self.retrievals[sop] = self.retrievals.get(sop, 0) + 1
         if sop == '1.2.3.1.1' and self.retrievals[sop] == 1:
             raise requests.ConnectionError('connection reset')
-        ds = self.chest.copy()
+        ds = copy.deepcopy(self.chest)
         ds.SOPInstanceUID = sop
         if sop == '1.2.3.1.2':
             ds.PixelData = ds.PixelData[:100]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
 
 from crrg.dicom import PRIVATE_SCHEME, REGION_CODES, region_code
 from crrg.dicom.region_codes import LEFT, RIGHT
@@ -20,7 +21,8 @@ def standard_sct() -> dict:
     meanings = defaultdict(set)
     for keyword in dir(codes.SCT):
         code = getattr(codes.SCT, keyword)
-        meanings[code.value].add(code.meaning)
+        if isinstance(code, Code):
+            meanings[code.value].add(code.meaning)
     return meanings
 
 

@@ -6,6 +6,7 @@ and RG3 (extremity) and a corrupt instance in RG1's study go in through
 STOW-RS; the worker, with a tiny RRG model, must store exactly one crrg SR,
 for RG1, log RG3's refusal and the corrupt instance's failure with their
 UIDs, never log the password, and add nothing when run again."""
+import copy
 import glob
 import importlib.util
 import json
@@ -140,7 +141,7 @@ def orthanc(orthanc_install, tmp_path_factory):
 def corrupt_copy(ds: pydicom.Dataset) -> pydicom.Dataset:
     """RG1's header in a new instance of the same series whose pixel data
     is cut short: the archive stores it, no decoder can read it."""
-    bad = ds.copy()
+    bad = copy.deepcopy(ds)
     bad.SOPInstanceUID = generate_uid()
     bad.InstanceNumber = 2
     bad.PixelData = ds.PixelData[:1000]
