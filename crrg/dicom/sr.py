@@ -297,6 +297,8 @@ def build_sr(prediction: dict,
             CodingSchemeIdentificationItem(
                 designator=PRIVATE_SCHEME, name=PRIVATE_SCHEME_NAME)
         ],
+        # UTF-8: the report is Python text, whatever the source's character set
+        specific_character_set='ISO_IR 192',
         is_complete=True,
         is_final=False,
         is_verified=False,

@@ -90,18 +90,22 @@ def test_sr_of_rg1_reads_back(name, tiny_model, tmp_path):
         selected)
 
 
-def test_warnings_zero_regions_and_stable_uids(tiny_model):
+def test_warnings_zero_regions_and_stable_uids(tiny_model, tmp_path):
     _, info, _ = tiny_model
     path = real_data_file_or_skip('RG1_UNCR')
     source = pydicom.dcmread(path, stop_before_pixels=True)
     pred = dict(img_path=path, ori_shape=[source.Rows, source.Columns],
-                report='', regions=[],
+                report='Effusion ≥ 5 mm, café.', regions=[],
                 warnings=['the DICOM header says this is not a chest '
                           'radiograph'])
     sr = build_sr(pred, source, info)
-    content = read_sr(sr)
-    assert content['regions'] == [] and content['report'] == ''
+    sr.save_as(tmp_path / 'sr.dcm', enforce_file_format=True)
+    content = read_sr(tmp_path / 'sr.dcm')
+    assert content['regions'] == []
+    assert content['report'] == pred['report']  # UTF-8, not Latin-1
     assert content['warnings'] == pred['warnings']
+    assert pydicom.dcmread(tmp_path / 'sr.dcm').PatientName == \
+        source.PatientName
     # the same image and model give the same SR; another model another one
     assert build_sr(pred, path, info).SOPInstanceUID == sr.SOPInstanceUID
     other = ModelInfo(info.config_name, '0' * 64)
