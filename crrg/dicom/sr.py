@@ -113,6 +113,9 @@ def read_source(source: Union[str, os.PathLike, Dataset]) -> Dataset:
     Args:
         source (str | os.PathLike | Dataset): A DICOM file or dataset.
 
+    Returns:
+        Dataset: The header.
+
     Raises:
         SRSourceError: Not a DICOM file, or a DICOM without the UIDs an SR
             must reference.
@@ -141,8 +144,7 @@ def read_source(source: Union[str, os.PathLike, Dataset]) -> Dataset:
 
 
 def _region_group(region: dict, source: Dataset,
-                  algorithm: hd.sr.AlgorithmIdentification, study_uid: str,
-                  sop_uid: str
+                  algorithm: hd.sr.AlgorithmIdentification
                   ) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:
     """TID 1410 group of one selected region (see the module docstring)."""
     code = region_code(region['name'])
@@ -161,7 +163,8 @@ def _region_group(region: dict, source: Dataset,
     group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(
             uid=generate_uid(entropy_srcs=[
-                'crrg-region', study_uid, sop_uid,
+                'crrg-region',
+                str(source.SOPInstanceUID),
                 str(region['index'])
             ]),
             identifier=f'region {region["index"]}: {region["name"]}'),
@@ -187,13 +190,14 @@ def _region_group(region: dict, source: Dataset,
 
 
 def _image_group(prediction: dict, source: Dataset,
-                 algorithm: hd.sr.AlgorithmIdentification, study_uid: str,
-                 sop_uid: str) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+                 algorithm: hd.sr.AlgorithmIdentification
+                 ) -> hd.sr.MeasurementsAndQualitativeEvaluations:
     """TID 1501 group of the whole image: report, warnings, algorithm."""
     group = hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(
             uid=generate_uid(
-                entropy_srcs=['crrg-report', study_uid, sop_uid]),
+                entropy_srcs=['crrg-report',
+                              str(source.SOPInstanceUID)]),
             identifier='crrg report'),
         finding_sites=[hd.sr.FindingSite(anatomic_location=CHEST)],
         algorithm_id=algorithm,
@@ -250,17 +254,11 @@ def build_sr(prediction: dict,
             f'{name}: the prediction is for a {prediction["ori_shape"][:2]} '
             f'(rows, columns) image but the DICOM {ds.SOPInstanceUID} has '
             f'{shape}; pass the DICOM the prediction was made on')
-    study_uid, sop_uid = str(ds.StudyInstanceUID), str(ds.SOPInstanceUID)
     algorithm = model_info.algorithm()
     selected = [r for r in prediction.get('regions', []) if r['selected']]
     try:
-        groups: List = [
-            _image_group(prediction, ds, algorithm, study_uid, sop_uid)
-        ]
-        groups += [
-            _region_group(r, ds, algorithm, study_uid, sop_uid)
-            for r in selected
-        ]
+        groups: List = [_image_group(prediction, ds, algorithm)]
+        groups += [_region_group(r, ds, algorithm) for r in selected]
     except KeyError as err:
         raise SRSourceError(f'{name}: {err.args[0]}') from err
     observer = hd.sr.ObserverContext(
@@ -284,7 +282,8 @@ def build_sr(prediction: dict,
         evidence=[ds],
         content=report[0],
         series_instance_uid=generate_uid(
-            entropy_srcs=['crrg-sr-series', study_uid]),
+            entropy_srcs=['crrg-sr-series',
+                          str(ds.StudyInstanceUID)]),
         series_number=SERIES_NUMBER,
         sop_instance_uid=sr_uid(ds, model_info),
         instance_number=1,
@@ -363,6 +362,9 @@ def read_sr(path_or_dataset: Union[str, os.PathLike, Dataset]) -> dict:
         [x1, y1, x2, y2] source pixels, 'sentence', 'selection_score',
         'score'}]}``; codes as ``(value, scheme, meaning)`` tuples (a
         laterality may be None).
+
+    Raises:
+        SRSourceError: The SR was not written by :func:`build_sr`.
     """
     if isinstance(path_or_dataset, Dataset):
         sr = hd.sr.ComprehensiveSR.from_dataset(path_or_dataset)
@@ -370,9 +372,13 @@ def read_sr(path_or_dataset: Union[str, os.PathLike, Dataset]) -> dict:
         sr = hd.sr.srread(str(path_or_dataset))
     content = sr.content
     image_groups = content.get_image_measurement_groups()
-    report_group = next(
-        g for g in image_groups
-        if g.tracking_identifier == 'crrg report')
+    report_groups = [
+        g for g in image_groups if g.tracking_identifier == 'crrg report'
+    ]
+    if not report_groups:
+        raise SRSourceError(f'{sr.SOPInstanceUID}: not an SR written by '
+                            'crrg (no "crrg report" measurement group)')
+    report_group = report_groups[0]
     algorithm = [
         str(item.TextValue) for item in hd.sr.utils.find_content_items(
             report_group[0],
