@@ -40,10 +40,6 @@ from pathlib import Path  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import MMLogger  # noqa: E402
 
-from crrg.apis import CLIPInferencer, ReportInferencer  # noqa: E402
-from crrg.apis.demo import (SHOW_DETECTED, SHOW_SELECTED,  # noqa: E402
-                            TABLE_HEADERS, DemoSession, collect_samples)
-
 #: the model tools/demo.sh trains, used when no CONFIG / CHECKPOINT is given
 DEFAULT_WORK_DIR = 'work_dirs/demo'
 DEFAULT_CONFIG = 'configs/rrg/rrg-generator_tiny_synthetic.py'
@@ -169,17 +165,19 @@ HINT = ('Click a box on the image, or a row of the table, to see that '
         "region's box, scores and sentence.")
 
 
-def build_app(session: DemoSession, samples: dict[str, str]):
+def build_app(session, samples: dict[str, str]):
     """The Gradio page of a :class:`DemoSession`.
 
     Args:
-        session (DemoSession): Computes everything shown.
+        session (crrg.apis.demo.DemoSession): Computes everything shown.
         samples (dict[str, str]): Name -> path of the sample images.
 
     Returns:
         gradio.Blocks: The page; serve it with :func:`launch`.
     """
     import gradio as gr
+
+    from crrg.apis.demo import SHOW_DETECTED, SHOW_SELECTED, TABLE_HEADERS
 
     def outputs_of(state: dict, show: str, highlight: int | None = None):
         if highlight is not None:
@@ -316,6 +314,9 @@ def main(argv: list[str] | None = None) -> None:
         models = resolve_models(args)
     except FileNotFoundError as exc:
         raise SystemExit(f'error: {exc}') from exc
+
+    from crrg.apis import CLIPInferencer, ReportInferencer
+    from crrg.apis.demo import DemoSession, collect_samples
     cfg = Config.fromfile(models['config'])
     if models['cfg_options']:
         cfg.merge_from_dict(models['cfg_options'])

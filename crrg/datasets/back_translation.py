@@ -33,7 +33,6 @@ import torch
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
-from crrg.models.utils.hf_loading import missing_checkpoint_error
 from crrg.structures import normalize_whitespace
 from crrg.utils import DataFormatError
 
@@ -54,6 +53,7 @@ def _missing_marian_files(directory: str) -> list[str]:
 
 def _missing_checkpoint_error(name: str, missing: Sequence[str],
                               where: str) -> FileNotFoundError:
+    from crrg.models.utils.hf_loading import missing_checkpoint_error
     return missing_checkpoint_error(
         'MarianTranslator', name,
         list(MARIAN_FILES) + [' or '.join(MARIAN_WEIGHTS)],

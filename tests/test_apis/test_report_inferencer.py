@@ -201,6 +201,8 @@ def test_inference_profile_sets_every_switch(tiny_cfg, weights):
     assert fast.model.detector.inference_precision == 'bf16'
     assert fast.model.detector.channels_last is True
     assert fast.model.generator.decode_precision == 'int8'
+    with pytest.raises(ValueError, match="'turbo'"):
+        fast.model.set_inference_profile('turbo')
     fast.model.set_inference_profile('exact')
     assert fast.model.detector.inference_precision == 'fp32'
     assert fast.model.detector.channels_last is False

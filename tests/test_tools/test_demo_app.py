@@ -202,7 +202,8 @@ def served_demo(tmp_path_factory, synthetic_twin):
     # the real radiograph of the pydicom-data wheel, when the set-up cached it
     from crrg.utils.real_data import real_data_file
     dicom = real_data_file('RG1_UNCR')
-    samples = [str(images[1])] + ([dicom] if dicom else [])
+    extremity = real_data_file('RG3_UNCR')
+    samples = [str(images[1])] + [p for p in (dicom, extremity) if p]
     port = free_port()
     log = tmp / 'demo_app.log'
     env = dict(os.environ,
@@ -233,7 +234,8 @@ def served_demo(tmp_path_factory, synthetic_twin):
                                 f'{log.read_text()[-3000:]}')
                 time.sleep(0.5)
         yield dict(url=url, config=config, checkpoint=checkpoint,
-                   image=image, dicom=dicom, tmp=tmp, log=log,
+                   image=image, dicom=dicom, extremity=extremity, tmp=tmp,
+                   log=log,
                    clip=(clip_config, clip_checkpoint, tokenizer))
     finally:
         proc.terminate()
@@ -368,6 +370,18 @@ def test_demo_page_in_chromium(chromium, served_demo, tmp_path):
                 wait_for_picture(page, ds.Columns / ds.Rows)
                 page.screenshot(path=str(tmp_path / 'demo_app_dicom.png'),
                                 full_page=True)
+
+            # the extremity radiograph is refused: the reason, no report
+            if served_demo['extremity']:
+                page.locator('#sample input').click()
+                page.get_by_role('option', name='RG3_UNCR.dcm').click()
+                expect(detail).to_contain_text('Not analysed',
+                                               timeout=60_000)
+                assert 'EXTREMITY' in detail.inner_text()
+                expect(report).to_have_value('')
+                page.screenshot(
+                    path=str(tmp_path / 'demo_app_refused.png'),
+                    full_page=True)
         finally:
             context.close()
     artefacts = os.environ.get('CRRG_ARTIFACTS')
