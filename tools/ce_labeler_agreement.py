@@ -14,7 +14,7 @@ import sys
 from crrg.datasets.iu_xray import read_openi_reports
 from crrg.evaluation.labelers import RuleBasedCheXpertLabeler
 from crrg.evaluation.labelers.agreement import mesh_agreement
-from crrg.testing.real_data import real_data_file
+from crrg.utils.real_data import real_data_file
 
 
 def format_agreement(tables: dict, num_reports: int) -> str:

@@ -2,8 +2,9 @@
 
 Downloads ``torchxrayvision`` 1.5.7 and ``pydicom-data`` 1.0.0 as wheels
 (nothing is installed) and copies the real IU X-ray reports, RSNA labels and
-DICOM radiographs that crrg's tests read into ``~/.cache/crrg/real_data``
-(``$CRRG_REAL_DATA`` overrides); see :mod:`crrg.testing.real_data`.
+DICOM radiographs that crrg reads (tests, the web demo's real sample) into
+``~/.cache/crrg/real_data`` (``$CRRG_REAL_DATA`` overrides); see
+:mod:`crrg.utils.real_data`.
 
 Example::
 
@@ -13,7 +14,7 @@ Example::
 import argparse
 import sys
 
-from crrg.testing.real_data import REAL_DATA_FILES, fetch_real_data
+from crrg.utils.real_data import REAL_DATA_FILES, fetch_real_data
 
 
 def main(argv=None) -> int:

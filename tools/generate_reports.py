@@ -14,6 +14,7 @@ Example::
 """
 import argparse
 import json
+import logging
 import os
 import os.path as osp
 
@@ -24,7 +25,8 @@ from crrg.apis import ReportInferencer
 from crrg.registry import DATASETS
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('rrg_config', help='report generator config')
     parser.add_argument('rrg_checkpoint', help='report generator checkpoint')
@@ -38,9 +40,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--allow-partial', action='store_true',
                         help='load a checkpoint whose keys do not match '
                         'the model')
+    parser.add_argument('--profile', choices=['exact', 'fast'],
+                        help='inference profile: exact (fp32) or fast '
+                        '(detector bf16 + channels-last, generator int8); '
+                        "default: the config's switches")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides of the report generator config')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def build_studies(clip_config: str, split: str = None):
@@ -53,17 +59,18 @@ def build_studies(clip_config: str, split: str = None):
     return DATASETS.build(dataset_cfg)
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: list[str] | None = None) -> None:
+    """Write the generated reports."""
+    args = parse_args(argv)
     cfg = Config.fromfile(args.rrg_config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     inferencer = ReportInferencer(
         model=cfg, weights=args.rrg_checkpoint, device=args.device,
-        allow_partial=args.allow_partial)
+        allow_partial=args.allow_partial, profile=args.profile)
     studies = build_studies(args.clip_config, args.split)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    num_empty = 0
+    num_empty = num_refused = 0
     with open(args.out, 'w', encoding='utf-8') as f:
         for start in range(0, len(studies), args.batch_size):
             infos = [studies.get_data_info(i) for i in
@@ -72,6 +79,10 @@ def main() -> None:
                                batch_size=args.batch_size)['predictions']
             for info, pred in zip(infos, preds):
                 num_empty += not pred['report']
+                if pred['status'] == 'refused':
+                    num_refused += 1
+                    print_log(f'{pred["img_path"]}: {pred["refusal"]}',
+                              'current', logging.WARNING)
                 f.write(json.dumps(dict(
                     study_id=info['study_id'],
                     subject_id=info['subject_id'],
@@ -80,7 +91,9 @@ def main() -> None:
             print_log(f'{start + len(infos)}/{len(studies)} studies',
                       'current')
     print_log(f'wrote {len(studies)} generated reports to {args.out} '
-              f'({num_empty} empty: no region selected)', 'current')
+              f'({num_empty} empty: {num_refused} refused as not frontal '
+              'chest radiographs, the others with no region selected)',
+              'current')
 
 
 if __name__ == '__main__':

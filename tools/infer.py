@@ -2,19 +2,24 @@
 
 Runs a report generator through :class:`crrg.apis.ReportInferencer` on image
 files and writes, per image, ``<stem>.txt`` (the report), ``<stem>.json`` (the
-inferencer's prediction: image path, original shape, report, the 29
+inferencer's prediction: image path, original shape, status, report, the 29
 regions with their box in the original image's pixels, scores,
-detected/selected flags and sentence, and the loader's warnings, e.g. a DICOM
-header naming another body part than the chest) and ``<stem>.png`` (the
-selected regions drawn on the X-ray with their sentences), and prints a region
-table for each image. Images are JPEG / PNG (16-bit kept at full depth) or
-DICOM (windowed, MONOCHROME1 inverted, JPEG 2000 etc. decoded), read by
-``LoadXrayImageFromFile``; images below its minimum size are refused.
+detected/selected flags and sentence, and the loader's warnings) and
+``<stem>.png`` (the selected regions drawn on the X-ray with their
+sentences), and prints a region table for each image. Images are JPEG / PNG
+(16-bit kept at full depth) or DICOM (windowed, MONOCHROME1 inverted, JPEG
+2000 etc. decoded), read by the config's test-pipeline loader; each is
+decoded once.
+
+An image that is not a frontal chest radiograph (its DICOM header names
+another body part or a lateral view) is refused: the reason is printed and
+written to ``<stem>.json`` (``"status": "refused"``), and no report or
+picture is written; ``--allow-non-chest`` analyses it anyway.
 
 The exit code is 0 only when every input gave its outputs, 1 when some input
-failed (the last line sums up what failed and why) and 2 when the model
-cannot be set up (e.g. a checkpoint of another model: pass ``--allow-partial``
-to load its matching part anyway).
+failed or was refused (the last line sums up what and why) and 2 when the
+model cannot be set up (e.g. a checkpoint of another model: pass
+``--allow-partial`` to load its matching part anyway).
 
 Example::
 
@@ -22,11 +27,8 @@ Example::
         work_dirs/rrg/epoch_1.pth 'data/synthetic/files/**/*.jpg' --out out/
 """
 import argparse
-import glob
 import json
-import os.path as osp
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 
 import mmcv
@@ -35,12 +37,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from crrg.apis import ReportInferencer
-from crrg.datasets.transforms.loading import DICOM_SUFFIXES
+from crrg.apis import ReportInferencer, expand_inputs
 from crrg.utils import CheckpointMismatchError
-
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff'
-                    ) + DICOM_SUFFIXES
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,8 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         'images',
         nargs='+',
         metavar='IMAGE',
-        help='image files, folders (their images, not recursive) or glob '
-        'patterns (quote them; ** recurses)')
+        help='image files, folders (their images, DICOM found by its '
+        'magic bytes; not recursive) or glob patterns (quote them; ** '
+        'recurses)')
     parser.add_argument(
         '--out', required=True, help='directory for the outputs')
     parser.add_argument(
@@ -67,59 +66,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help='load a checkpoint whose keys do not match the model (missing '
         'weights keep their random initialisation)')
     parser.add_argument(
+        '--allow-non-chest',
+        action='store_true',
+        help='analyse images that are not frontal chest radiographs (by '
+        'default they are refused)')
+    parser.add_argument(
+        '--profile',
+        choices=['exact', 'fast'],
+        help='inference profile: exact (fp32) or fast (detector bf16 + '
+        "channels-last, generator int8); default: the config's switches")
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
         help='override settings of the config, key=value')
     return parser.parse_args(argv)
-
-
-def expand_images(
-        patterns: Iterable[str]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Turn the IMAGE arguments into image paths.
-
-    A folder gives its files with an image extension or, without an
-    extension, the DICOM magic (sorted, not recursive),
-    a pattern with glob characters is expanded here (so quoting it is safe;
-    ``**`` recurses), anything else is taken as a file path, checked later.
-
-    Args:
-        patterns (Iterable[str]): The IMAGE arguments.
-
-    Returns:
-        tuple[list[Path], list[tuple[str, str]]]: The image paths without
-        duplicates, in order, and the (argument, reason) pairs of arguments
-        that gave no image.
-    """
-    paths, failures = [], []
-    for pattern in patterns:
-        if osp.isdir(pattern):
-            found = sorted(p for p in Path(pattern).iterdir()
-                           if p.suffix.lower() in IMAGE_EXTENSIONS or (
-                               p.suffix == '' and is_dicom_file(p)))
-            reason = 'folder holds no image ' \
-                f'({", ".join(IMAGE_EXTENSIONS)})'
-        elif glob.has_magic(pattern):
-            found = sorted(
-                Path(p) for p in glob.glob(pattern, recursive=True)
-                if osp.isfile(p))
-            reason = 'no file matches this pattern'
-        else:
-            found, reason = [Path(pattern)], ''
-        if not found:
-            failures.append((pattern, reason))
-        paths.extend(found)
-    unique = list(dict.fromkeys(paths))
-    return unique, failures
-
-
-def is_dicom_file(path: Path) -> bool:
-    """Whether ``path`` is a file with the DICOM magic (``DICM`` at byte
-    128), as DICOM files often have no extension."""
-    if not path.is_file():
-        return False
-    with open(path, 'rb') as f:
-        return f.read(132)[128:] == b'DICM'
 
 
 def region_table(title: str, records: list[dict]) -> Table:
@@ -149,18 +110,22 @@ def unique_stem(path: Path, used: dict[str, int]) -> str:
 
 
 def write_outputs(pred: dict, drawing, stem: str, out_dir: Path) -> None:
-    """Write ``<stem>.txt``, ``<stem>.json`` and ``<stem>.png``.
+    """Write ``<stem>.json`` and, unless the image was refused,
+    ``<stem>.txt`` and ``<stem>.png``.
 
     Args:
         pred (dict): The inferencer's prediction for one image.
-        drawing (np.ndarray): Its (H, W', 3) RGB visualisation.
+        drawing (np.ndarray | None): Its (H, W', 3) RGB visualisation (None
+            when refused).
         stem (str): Output file stem.
         out_dir (Path): Output directory.
     """
-    (out_dir / f'{stem}.txt').write_text(pred['report'] + '\n',
-                                         encoding='utf-8')
     with open(out_dir / f'{stem}.json', 'w', encoding='utf-8') as f:
         json.dump(pred, f, indent=2)
+    if pred['status'] != 'ok':
+        return
+    (out_dir / f'{stem}.txt').write_text(pred['report'] + '\n',
+                                         encoding='utf-8')
     mmcv.imwrite(drawing[..., ::-1], str(out_dir / f'{stem}.png'))
 
 
@@ -180,14 +145,20 @@ def short_reason(name: str, reason: str) -> str:
     return what if what in detail else f'{what}: {detail}'
 
 
-def summary_line(succeeded: int, failures: list[tuple[str, str]],
-                 warned: list[str] | None = None) -> str:
+def summary_line(succeeded: int,
+                 failures: list[tuple[str, str]],
+                 warned: list[str] | None = None,
+                 refused: list[str] | None = None) -> str:
     """``N image(s) succeeded, M failed`` and, per failure, what and why;
-    then the images that succeeded with warnings."""
+    then the refused images and the images that succeeded with
+    warnings."""
     line = f'{succeeded} image(s) succeeded, {len(failures)} failed'
     if failures:
         line += ': ' + '; '.join(f'{name} ({short_reason(name, reason)})'
                                  for name, reason in failures)
+    if refused:
+        line += (f'; {len(refused)} refused as not frontal chest radiographs '
+                 '(--allow-non-chest analyses them): ' + ', '.join(refused))
     if warned:
         line += f'; {len(warned)} with warnings (see above and the JSON): ' \
             + ', '.join(warned)
@@ -207,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
             model=cfg,
             weights=args.checkpoint,
             device=args.device,
-            allow_partial=args.allow_partial)
+            allow_partial=args.allow_partial,
+            profile=args.profile,
+            allow_non_chest=args.allow_non_chest)
     except (CheckpointMismatchError, FileNotFoundError) as exc:
         console.print(f'[red]error[/red] {type(exc).__name__}: '
                       f'{escape(str(exc))}')
@@ -215,16 +188,15 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    paths, failures = expand_images(args.images)
+    paths, failures = expand_inputs(args.images)
     for name, reason in failures:
         console.print(f'[red]skipped[/red] {escape(name)}: {escape(reason)}')
     used_stems: dict[str, int] = {}
-    stems = {str(path): unique_stem(path, used_stems) for path in paths}
-    succeeded, warned = 0, []
+    stems = {path: unique_stem(Path(path), used_stems) for path in paths}
+    succeeded, warned, refused = 0, [], []
     for start in range(0, len(paths), args.batch_size):
-        chunk = [str(p) for p in paths[start:start + args.batch_size]]
         out = inferencer(
-            chunk,
+            paths[start:start + args.batch_size],
             batch_size=args.batch_size,
             return_vis=True,
             skip_failed=True)
@@ -233,29 +205,36 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f'[red]failed[/red] {escape(failure["input"])}: '
                           f'{escape(failure["reason"])}')
         for pred, drawing in zip(out['predictions'], out['visualization']):
-            stem = stems[pred['img_path']]
+            path = pred['img_path']
+            stem = stems[path]
             try:
                 write_outputs(pred, drawing, stem, out_dir)
             except OSError as exc:
                 reason = f'writing outputs failed: {exc}'
-                failures.append((pred['img_path'], reason))
-                console.print(f'[red]failed[/red] '
-                              f'{escape(pred["img_path"])}: {escape(reason)}')
+                failures.append((path, reason))
+                console.print(f'[red]failed[/red] {escape(path)}: '
+                              f'{escape(reason)}')
+                continue
+            if pred['status'] == 'refused':
+                refused.append(path)
+                console.print(f'[red]refused[/red] {escape(path)}: '
+                              f'{escape(pred["refusal"])} (no report '
+                              f'written; see {escape(str(out_dir / stem))}'
+                              '.json)')
                 continue
             succeeded += 1
             console.print(
-                region_table(
-                    escape(f'{pred["img_path"]} -> {out_dir / stem}.*'),
-                    pred['regions']))
+                region_table(escape(f'{path} -> {out_dir / stem}.*'),
+                             pred['regions']))
             console.print(f'[bold]report:[/bold] {escape(pred["report"])}')
             for warning in pred['warnings']:
                 console.print(f'[yellow]warning[/yellow] {escape(warning)}')
             if pred['warnings']:
-                warned.append(pred['img_path'])
+                warned.append(path)
             console.print()
-    console.print(escape(summary_line(succeeded, failures, warned)) +
-                  f'; outputs in {escape(str(out_dir))}')
-    return 0 if not failures and succeeded > 0 else 1
+    console.print(escape(summary_line(succeeded, failures, warned, refused))
+                  + f'; outputs in {escape(str(out_dir))}')
+    return 0 if not (failures or refused) and succeeded > 0 else 1
 
 
 if __name__ == '__main__':

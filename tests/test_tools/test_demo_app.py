@@ -1,4 +1,5 @@
-"""tools/demo_app.py: the page's logic, and the page itself in Chromium.
+"""tools/demo_app.py: its command line, and the page itself in Chromium (the
+page's logic, crrg.apis.demo, is tested in tests/test_apis/test_demo.py).
 
 The browser test serves the demo in a subprocess on 127.0.0.1 with a small
 region-guided model registered from a plugin module (``custom_imports``),
@@ -8,7 +9,6 @@ region on the image and a row of the table, and compares what the page shows
 with ``tools/infer.py``'s JSON for the same image. Its screenshot is kept
 under pytest's tmp dir and, when ``CRRG_ARTIFACTS`` is set, copied there.
 """
-import importlib.util
 import json
 import os
 import re
@@ -21,11 +21,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from crrg.structures import ANATOMICAL_REGIONS, NUM_REGIONS
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = '/usr/bin/chromium'
@@ -116,113 +114,23 @@ test_dataloader = dict(
 """
 
 
-def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f'crrg_tools_{name}',
-                                                  REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def run_tool(name: str, *args, cwd=None, pythonpath=()):
+    """Run ``tools/<name>.py``; returns the finished process."""
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=os.pathsep.join(
+        [str(REPO), *map(str, pythonpath)]))
+    return subprocess.run(
+        [sys.executable, str(REPO / 'tools' / f'{name}.py'), *map(str, args)],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
-# ---------------------------------------------------------------- page logic
-
-
-def fake_prediction(height=200, width=100) -> dict:
-    """An inferencer prediction: nested boxes around (50, 50), one far."""
-    regions = []
-    for i, name in enumerate(ANATOMICAL_REGIONS):
-        regions.append(
-            dict(index=i, name=name, bbox=[90.0, 180.0, 99.0, 199.0],
-                 score=0.9, detected=i != 5, selection_score=-2.0,
-                 selected=False, sentence=''))
-    regions[1].update(bbox=[10.0, 10.0, 90.0, 90.0], selected=True,
-                      selection_score=1.0, sentence='big box.')
-    regions[2].update(bbox=[40.0, 40.0, 60.0, 60.0], selected=True,
-                      selection_score=2.0, sentence='small box.')
-    regions[3].update(bbox=[45.0, 45.0, 55.0, 55.0])  # detected only
-    return dict(img_path=None, ori_shape=[height, width],
-                report='big box. small box.', regions=regions)
-
-
-class FakeInferencer:
-
-    def __init__(self):
-        self.calls = []
-
-    def __call__(self, inputs, **kwargs):
-        self.calls.append(inputs)
-        return dict(predictions=[fake_prediction()])
-
-
-@pytest.fixture
-def session(tmp_path):
-    import cv2
-    demo_app = load_tool('demo_app')
-    image = tmp_path / 'x.png'
-    cv2.imwrite(str(image), np.full((200, 100), 60, dtype=np.uint8))
-    session = demo_app.DemoSession(
-        FakeInferencer(), zero_shot=lambda path: 0.25, display_size=100)
-    return demo_app, session, session.analyse(str(image))
-
-
-def test_click_picks_the_smallest_shown_box(session):
-    demo_app, session, state = session
-    # 200 px high image shown at 100 px: display pixels are half
-    assert state['scale'] == 0.5 and state['image'].shape[:2] == (100, 50)
-    selected, detected = demo_app.SHOW_SELECTED, demo_app.SHOW_DETECTED
-    assert session.region_at(state, selected, 25, 25) == 2
-    assert session.region_at(state, selected, 10, 10) == 1
-    # region 3 is only among the detected ones
-    assert session.region_at(state, detected, 25, 25) == 3
-    assert session.region_at(state, selected, 2, 2) is None
-    assert session.shown(state, selected) == [1, 2]
-    assert 5 not in session.shown(state, detected)
-    assert len(session.shown(state, detected)) == NUM_REGIONS - 1
-
-
-def test_table_detail_and_zero_shot(session):
-    demo_app, session, state = session
-    rows = session.table(state, demo_app.SHOW_SELECTED)
-    assert [r[0] for r in rows] == [1, 2]
-    assert rows[1][1] == ANATOMICAL_REGIONS[2] and rows[1][-1] == 'small box.'
-    assert len(rows[0]) == len(demo_app.TABLE_HEADERS)
-    detail = session.detail(state, 2)
-    assert ANATOMICAL_REGIONS[2] in detail
-    assert '[40.0, 40.0, 60.0, 60.0]' in detail and 'small box.' in detail
-    assert '+2.000 (selected)' in detail
-    assert 'not selected' in session.detail(state, 3)
-    assert '0.250' in session.pneumonia_text(state)
-
-
-def test_render_highlights_the_clicked_region(session):
-    demo_app, session, state = session
-    plain = session.render(state, demo_app.SHOW_SELECTED)
-    picked = session.render(state, demo_app.SHOW_SELECTED, highlight=2)
-    assert plain.shape == picked.shape == (100, 50, 3)
-    # region 2's box in display pixels is [20, 20, 30, 30]: its outline
-    # changes, the image far from it does not
-    diff = np.abs(plain.astype(int) - picked.astype(int)).sum(axis=2)
-    assert diff[19:32, 19:32].sum() > 0
-    assert diff[60:, :].sum() == 0
-    # all detected regions add region 3's box inside region 2's
-    detected = session.render(state, demo_app.SHOW_DETECTED)
-    assert np.abs(detected.astype(int) - plain.astype(int))[22:28, 22:28].sum(
-    ) > 0
-
-
-def test_samples_and_default_model_errors(tmp_path, monkeypatch):
-    from mmengine.logging import MMLogger
-    demo_app = load_tool('demo_app')
-    logger = MMLogger.get_instance('test-demo-app')
-    (tmp_path / 'a.jpg').write_bytes(b'x')
-    samples = demo_app.collect_samples(
-        [str(tmp_path / '*.jpg'), str(tmp_path / 'missing.png')], logger)
-    assert samples == {'a.jpg': str(tmp_path / 'a.jpg')}
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(FileNotFoundError, match='tools/demo.sh'):
-        demo_app.resolve_models(demo_app.parse_args([]))
-    with pytest.raises(SystemExit):
-        demo_app.resolve_models(demo_app.parse_args(['only-config.py']))
+def test_default_model_errors(tmp_path):
+    """Without CONFIG and CHECKPOINT the demo serves what tools/demo.sh
+    trained, and says so when it has not run; half a pair is refused."""
+    proc = run_tool('demo_app', cwd=tmp_path)
+    assert proc.returncode != 0 and 'tools/demo.sh' in proc.stderr
+    proc = run_tool('demo_app', 'only-config.py', cwd=tmp_path)
+    assert proc.returncode != 0
+    assert 'give both CONFIG and CHECKPOINT' in proc.stderr
 
 
 # ------------------------------------------------------------ in a browser
@@ -292,9 +200,10 @@ def served_demo(tmp_path_factory, synthetic_twin):
     images = sorted((root / 'mimic-cxr-jpg' / 'files').rglob('*.jpg'))
     image = images[0]
     # the real radiograph of the pydicom-data wheel, when the set-up cached it
-    from crrg.testing.real_data import real_data_file
+    from crrg.utils.real_data import real_data_file
     dicom = real_data_file('RG1_UNCR')
-    samples = [str(images[1])] + ([dicom] if dicom else [])
+    extremity = real_data_file('RG3_UNCR')
+    samples = [str(images[1])] + [p for p in (dicom, extremity) if p]
     port = free_port()
     log = tmp / 'demo_app.log'
     env = dict(os.environ,
@@ -325,7 +234,8 @@ def served_demo(tmp_path_factory, synthetic_twin):
                                 f'{log.read_text()[-3000:]}')
                 time.sleep(0.5)
         yield dict(url=url, config=config, checkpoint=checkpoint,
-                   image=image, dicom=dicom, tmp=tmp, log=log,
+                   image=image, dicom=dicom, extremity=extremity, tmp=tmp,
+                   log=log,
                    clip=(clip_config, clip_checkpoint, tokenizer))
     finally:
         proc.terminate()
@@ -335,14 +245,13 @@ def served_demo(tmp_path_factory, synthetic_twin):
             proc.kill()
 
 
-def infer_json(served, tmp_path, monkeypatch) -> dict:
+def infer_json(served, tmp_path) -> dict:
     """tools/infer.py's JSON for the uploaded image."""
-    monkeypatch.syspath_prepend(str(served['tmp']))
     out = tmp_path / 'infer'
-    assert load_tool('infer').main([
-        str(served['config']), str(served['checkpoint']),
-        str(served['image']), '--out', str(out)
-    ]) == 0
+    proc = run_tool('infer', served['config'], served['checkpoint'],
+                    served['image'], '--out', out, cwd=served['tmp'],
+                    pythonpath=[served['tmp']])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads((out / f'{served["image"].stem}.json').read_text())
 
 
@@ -375,11 +284,16 @@ def numbers(text: str) -> list[float]:
 
 
 @pytest.mark.slow
-def test_demo_page_in_chromium(chromium, served_demo, tmp_path, monkeypatch):
+def test_demo_page_in_chromium(chromium, served_demo, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     import cv2
-    expected = infer_json(served_demo, tmp_path, monkeypatch)
+
+    from mmengine.config import Config
+
+    from crrg.apis import CLIPInferencer
+    from crrg.apis.demo import SHOW_DETECTED
+    expected = infer_json(served_demo, tmp_path)
     height, width = cv2.imread(str(served_demo['image'])).shape[:2]
     screenshot = tmp_path / 'demo_app.png'
     requests = []
@@ -421,18 +335,18 @@ def test_demo_page_in_chromium(chromium, served_demo, tmp_path, monkeypatch):
             assert other['sentence'] in detail.inner_text()
 
             # zero-shot probability, as R-CLIP computes it in this process
-            demo_app = load_tool('demo_app')
             clip_config, clip_checkpoint, tokenizer = served_demo['clip']
-            zero_shot = demo_app.ZeroShotPneumonia(
-                str(clip_config), str(clip_checkpoint),
+            clip_cfg = Config.fromfile(str(clip_config))
+            clip_cfg.merge_from_dict(
                 {'model.text_encoder.tokenizer': str(tokenizer)})
-            probability = zero_shot(str(served_demo['image']))
+            probability = CLIPInferencer(clip_cfg, str(clip_checkpoint))(
+                str(served_demo['image']))['predictions'][0]['scores'][1]
             expect(page.locator('#zero-shot')).to_contain_text(
                 f'{probability:.3f}')
 
             # all detected regions: the table lists them in region order and
             # a detected, unselected region's box answers a click
-            page.get_by_label(demo_app.SHOW_DETECTED).check()
+            page.get_by_label(SHOW_DETECTED).check()
             unselected = expected['regions'][1]
             assert not unselected['selected'] and unselected['detected']
             expect(page.locator('#regions [data-testid="cell-1-1"]')
@@ -456,6 +370,18 @@ def test_demo_page_in_chromium(chromium, served_demo, tmp_path, monkeypatch):
                 wait_for_picture(page, ds.Columns / ds.Rows)
                 page.screenshot(path=str(tmp_path / 'demo_app_dicom.png'),
                                 full_page=True)
+
+            # the extremity radiograph is refused: the reason, no report
+            if served_demo['extremity']:
+                page.locator('#sample input').click()
+                page.get_by_role('option', name='RG3_UNCR.dcm').click()
+                expect(detail).to_contain_text('Not analysed',
+                                               timeout=60_000)
+                assert 'EXTREMITY' in detail.inner_text()
+                expect(report).to_have_value('')
+                page.screenshot(
+                    path=str(tmp_path / 'demo_app_refused.png'),
+                    full_page=True)
         finally:
             context.close()
     artefacts = os.environ.get('CRRG_ARTIFACTS')

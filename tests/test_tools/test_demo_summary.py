@@ -1,18 +1,18 @@
 """tools/demo_summary.py reads the stages' metric files into one table."""
-import importlib.util
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def load_summary():
-    spec = importlib.util.spec_from_file_location(
-        'crrg_tools_demo_summary', REPO / 'tools' / 'demo_summary.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def run_summary(*args) -> subprocess.CompletedProcess:
+    """Run tools/demo_summary.py as the main job does."""
+    return subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'demo_summary.py'),
+         *map(str, args)], capture_output=True, text=True, timeout=60)
 
 
 def write_test_json(work: Path, stage: str, timestamp: str, metrics: dict,
@@ -24,7 +24,7 @@ def write_test_json(work: Path, stage: str, timestamp: str, metrics: dict,
     os.utime(path, (mtime, mtime))
 
 
-def test_summary_reads_every_stage(tmp_path, capsys):
+def test_summary_reads_every_stage(tmp_path):
     work = tmp_path / 'demo'
     write_test_json(work, 'detector', '20261201_100000',
                     {'coco/bbox_mAP_50': 0.5, 'region/mean_iou': 0.4}, 1000)
@@ -50,8 +50,8 @@ def test_summary_reads_every_stage(tmp_path, capsys):
     write_test_json(work, 'rclip_zero_shot', 't3', {'binary/auc': 0.61}, 6000)
     write_test_json(work, 'rclip', 't4', {'retrieval/mean_R@5': 0.4}, 6000)
 
-    summary = load_summary()
-    assert summary.main([str(work), '--demo-command', 'python x.py']) == 0
+    proc = run_summary(work, '--demo-command', 'python x.py')
+    assert proc.returncode == 0, proc.stderr
     rows = {(r['stage'], r['figure']): r
             for r in json.loads((work / 'summary.json').read_text())}
     assert rows[('1 detector', 'mAP@0.5')]['value'] == 0.98
@@ -75,10 +75,9 @@ def test_summary_reads_every_stage(tmp_path, capsys):
     assert '| 3 reports | BLEU-4 | 0.517 | 0.345 (constant report) |' in table
     assert '| 3 reports | METEOR | - |  |' in table
     assert '`python x.py`' in table
-    assert capsys.readouterr().out.startswith(table)
+    assert proc.stdout.startswith(table)
 
 
 def test_summary_of_an_empty_work_dir_fails(tmp_path):
-    summary = load_summary()
-    assert summary.main([str(tmp_path)]) == 1
+    assert run_summary(tmp_path).returncode == 1
     assert (tmp_path / 'summary.md').is_file()

@@ -320,6 +320,21 @@ class LoadResizedImage(Resize):
         self._record_homography_matrix(results)
         return results
 
+    def resize_decoded(self, results: dict) -> dict:
+        """Bring an image that is already decoded at its full size to the
+        size this transform decodes at: plain ``Resize`` of
+        ``results['img']`` (e.g. an array given to an inferencer), setting
+        ``img_shape``, ``scale_factor`` and ``keep_ratio`` as
+        :meth:`transform` does.
+
+        Args:
+            results (dict): With ``img`` (H, W[, 3]) and ``ori_shape``.
+
+        Returns:
+            dict: ``results``, resized.
+        """
+        return super().transform(results)
+
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(scale={self.scale}, '
                 f'keep_ratio={self.keep_ratio}, '

@@ -35,6 +35,9 @@ DICOM_SUFFIXES = ('.dcm', '.dicom', '.dic')
 #: DICOM Modality values of projection radiographs
 RADIOGRAPH_MODALITIES = ('CR', 'DX', 'RG', 'DR')
 _CHEST_WORDS = ('CHEST', 'THORAX', 'THORAC', 'LUNG', 'CXR', 'TORAX', 'THORX')
+#: DICOM ViewPosition values of lateral views (crrg's models read frontal
+#: PA / AP views)
+LATERAL_VIEWS = ('LL', 'RL', 'LATERAL', 'LAT', 'XTABLE LATERAL')
 
 
 def is_dicom(path: str, data: bytes) -> bool:
@@ -76,11 +79,13 @@ def _voi_output_range(ds, windowed: np.ndarray) -> Tuple[float, float]:
 
 
 def not_chest_reasons(ds) -> List[str]:
-    """What in a DICOM header says it is not a chest radiograph (may be []).
+    """What in a DICOM header says it is not a frontal chest radiograph
+    (may be []).
 
     Only positive statements count: a Modality other than a projection
-    radiograph, or a BodyPartExamined / AnatomicRegionSequence naming
-    another part. A header that says nothing (anonymised files) gives [].
+    radiograph, a BodyPartExamined / AnatomicRegionSequence naming another
+    part, or a lateral ViewPosition (:data:`LATERAL_VIEWS`). A header that
+    says nothing (anonymised files) gives [].
     """
     reasons = []
     modality = str(ds.get('Modality', '') or '').upper()
@@ -95,6 +100,10 @@ def not_chest_reasons(ds) -> List[str]:
         meaning = str(anatomy[0].get('CodeMeaning', '') or '').upper()
         if meaning and not any(w in meaning for w in _CHEST_WORDS):
             reasons.append(f'AnatomicRegionSequence is {meaning!r}')
+    view = str(ds.get('ViewPosition', '') or '').strip().upper()
+    if view in LATERAL_VIEWS:
+        reasons.append(f'ViewPosition is {view!r}, a lateral view (the '
+                       'models read frontal PA / AP views)')
     return reasons
 
 
@@ -107,8 +116,9 @@ def read_dicom(path: str, data: Optional[bytes] = None) -> Tuple[np.ndarray,
         data (bytes, optional): The file's bytes.
 
     Returns:
-        tuple: ``(pixels, warnings)``: uint8 (H, W) and the reasons the header
-        gives for the image not being a chest radiograph (may be empty).
+        tuple: ``(pixels, reasons)``: uint8 (H, W) and the reasons the
+        header gives for the image not being a frontal chest radiograph
+        (:func:`not_chest_reasons`; may be empty).
 
     Raises:
         ImageDecodeError: Not DICOM, no pixel data, several frames, a colour
@@ -206,13 +216,16 @@ class LoadXrayImageFromFile(BaseTransform):
     (through mmengine's file backends) and sets ``img``, ``img_shape`` and
     ``ori_shape``. The format is told by the content (the DICOM magic) or a
     ``.dcm`` suffix. See the module docstring for how each format becomes
-    8-bit grey. When a DICOM header says the image is not a chest radiograph
-    (Modality, BodyPartExamined, AnatomicRegionSequence) a warning naming the
-    file is logged and kept in ``img_warnings``.
+    8-bit grey. When a DICOM header says the image is not a frontal chest
+    radiograph (Modality, BodyPartExamined, AnatomicRegionSequence,
+    ViewPosition: :func:`not_chest_reasons`) a warning naming the file is
+    logged and kept in ``img_warnings``, and the reasons in
+    ``not_chest_reasons`` (the inferencers refuse such images by default).
 
     Required keys: ``img_path``. Added keys: ``img`` (H, W, 3) uint8 (or
     (H, W) with ``color_type='grayscale'``; float32 with ``to_float32``),
-    ``img_shape``, ``ori_shape`` ((H, W)), ``img_warnings`` (list of str).
+    ``img_shape``, ``ori_shape`` ((H, W)), ``img_warnings`` (list of str),
+    ``not_chest_reasons`` (list of str, without the file name).
 
     Args:
         min_size (int): Refuse images whose shorter side is below this many
@@ -256,13 +269,14 @@ class LoadXrayImageFromFile(BaseTransform):
         path = results['img_path']
         data = self._read_bytes(path)
         warnings: List[str] = []
+        reasons: List[str] = []
         if is_dicom(path, data):
             img, reasons = read_dicom(path, data)
             if reasons:
                 warnings.append(
-                    f'{path}: the DICOM header says this is not a chest '
-                    f'radiograph ({"; ".join(reasons)}); crrg\'s models '
-                    'describe chest X-rays only')
+                    f'{path}: the DICOM header says this is not a frontal '
+                    f'chest radiograph ({"; ".join(reasons)}); crrg\'s '
+                    'models describe frontal chest X-rays only')
                 print_log(warnings[-1], 'current', logging.WARNING)
         else:
             img = read_raster(path, data)
@@ -279,6 +293,7 @@ class LoadXrayImageFromFile(BaseTransform):
         results['img_shape'] = (height, width)
         results['ori_shape'] = (height, width)
         results['img_warnings'] = warnings
+        results['not_chest_reasons'] = reasons
         return results
 
     def __repr__(self) -> str:

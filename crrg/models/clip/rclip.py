@@ -118,6 +118,23 @@ class RCLIP(BaseModel):
         embeds = self.text_projection(self.text_encoder(list(texts)))
         return F.normalize(embeds, dim=-1) if normalize else embeds
 
+    @staticmethod
+    def zero_shot_probs(image_embeds: Tensor, prompt_embeds: Tensor) -> Tensor:
+        """Zero-shot class probabilities: the softmax over the cosine
+        similarities of each image with the class prompts (CXR-CLIP's
+        protocol, no temperature).
+
+        Args:
+            image_embeds (Tensor): (B, D) L2-normalised image embeddings
+                (:meth:`encode_image`).
+            prompt_embeds (Tensor): (C, D) L2-normalised embeddings of one
+                prompt per class (:meth:`encode_text`).
+
+        Returns:
+            Tensor: (B, C) probabilities.
+        """
+        return (image_embeds @ prompt_embeds.T).softmax(dim=-1)
+
     def encode_text_embeds(self,
                            inputs_embeds: Tensor,
                            attention_mask: Tensor,
@@ -231,8 +248,8 @@ class RCLIPZeroShot(RCLIP):
                 data_samples: Optional[list] = None) -> list:
         images = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
         image_embeds = self.encode_image(images)
-        prompt_embeds = self.encode_text(self.prompts)
-        probs = (image_embeds @ prompt_embeds.T).softmax(dim=-1)
+        probs = self.zero_shot_probs(image_embeds,
+                                     self.encode_text(self.prompts))
         if data_samples is None:
             data_samples = [DataSample() for _ in range(images.size(0))]
         for sample, prob in zip(data_samples, probs):

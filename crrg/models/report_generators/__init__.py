@@ -1,6 +1,7 @@
-from .base import BaseReportGenerator
+from .base import INFERENCE_PROFILES, BaseReportGenerator
 from .region_guided import RegionGuidedReportGenerator, assemble_report
 
 __all__ = [
-    'BaseReportGenerator', 'RegionGuidedReportGenerator', 'assemble_report'
+    'BaseReportGenerator', 'INFERENCE_PROFILES', 'RegionGuidedReportGenerator',
+    'assemble_report'
 ]

@@ -3,8 +3,12 @@
 from abc import ABCMeta, abstractmethod
 from typing import Dict, List, Optional, Union
 
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from torch import Tensor
+
+#: The inference profiles of :meth:`BaseReportGenerator.set_inference_profile`
+INFERENCE_PROFILES = ('exact', 'fast')
 
 
 class BaseReportGenerator(BaseModel, metaclass=ABCMeta):
@@ -59,6 +63,30 @@ class BaseReportGenerator(BaseModel, metaclass=ABCMeta):
     def predict(self, inputs, data_samples: list) -> list:
         """The data samples with ``pred_report`` (and any other ``pred_*``
         fields) set, in original-image terms."""
+
+    def set_inference_profile(self, profile: str) -> None:
+        """Set every speed switch of the model at once.
+
+        ``'exact'``: every part in fp32 (the reference path). ``'fast'``:
+        each part's fast inference path (for the region-guided generator:
+        the detector's backbone and neck in bf16 with channels-last input,
+        the generator decoding with int8 weights). Training is unaffected.
+        This base has no fast path and runs ``'fast'`` as ``'exact'`` (with
+        a log line); generators with switches override it.
+
+        Args:
+            profile (str): ``'exact'`` or ``'fast'``.
+
+        Raises:
+            ValueError: Another profile name.
+        """
+        if profile not in INFERENCE_PROFILES:
+            raise ValueError(f'{type(self).__name__}: inference profile must '
+                             f'be one of {INFERENCE_PROFILES}, got '
+                             f'{profile!r}')
+        if profile == 'fast':
+            print_log(f'{type(self).__name__} has no fast inference path; '
+                      'it runs the exact one', 'current')
 
     @staticmethod
     def boxes_to_original(bboxes: Tensor, metainfo: dict) -> Tensor:

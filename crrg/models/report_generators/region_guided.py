@@ -9,7 +9,7 @@ from torch import Tensor
 
 from crrg.registry import MODELS
 from ..detectors import RegionPredictions
-from .base import BaseReportGenerator
+from .base import INFERENCE_PROFILES, BaseReportGenerator
 
 _ROUGE = rouge_scorer.RougeScorer(['rougeL'])
 
@@ -139,6 +139,31 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
             if module is not None and not trained:
                 module.eval()
         return self
+
+    def set_inference_profile(self, profile: str) -> None:
+        """Set the detector's and the generator's speed switches at once.
+
+        ``'exact'``: detector in fp32 with contiguous input, generator
+        decoding in fp32 (the same tokens as transformers' ``generate``).
+        ``'fast'``: the detector's backbone and neck in bf16 on channels-last
+        input (``RegionDetector.inference_precision='bf16'``,
+        ``channels_last=True``; boxes and region features stay fp32) and the
+        generator decoding with int8 weights
+        (``GPT2RegionHead.decode_precision='int8'``; the compiled step where
+        it can be built). Figures: docs/benchmarks.md.
+
+        Args:
+            profile (str): ``'exact'`` or ``'fast'``.
+        """
+        if profile not in INFERENCE_PROFILES:
+            raise ValueError(f'{type(self).__name__}: inference profile must '
+                             f'be one of {INFERENCE_PROFILES}, got '
+                             f'{profile!r}')
+        fast = profile == 'fast'
+        self.detector.inference_precision = 'bf16' if fast else 'fp32'
+        self.detector.channels_last = fast
+        if self.generator is not None:
+            self.generator.decode_precision = 'int8' if fast else 'fp32'
 
     def extract_feat(self, inputs: Tensor,
                      data_samples: List[DetDataSample]) -> RegionPredictions:

@@ -73,7 +73,22 @@ def test_extremity_radiograph_gets_the_not_a_chest_warning(encoding):
     assert len(result['img_warnings']) == 1
     warning = result['img_warnings'][0]
     assert f'RG3_{encoding}.dcm' in warning
-    assert 'not a chest radiograph' in warning and 'EXTREMITY' in warning
+    assert 'not a frontal chest radiograph' in warning
+    assert 'EXTREMITY' in warning
+    assert result['not_chest_reasons'] == ["BodyPartExamined is 'EXTREMITY'"]
+
+
+def test_a_lateral_view_gets_the_warning_too(tmp_path):
+    path = tmp_path / 'lateral.dcm'
+    write_dicom(str(path), np.full((40, 40), 90, np.uint8), 'patient')
+    assert load(path)['not_chest_reasons'] == []  # CHEST, PA
+    ds = pydicom.dcmread(str(path))
+    ds.ViewPosition = 'LL'
+    ds.save_as(str(path))
+    result = load(path)
+    (reason, ) = result['not_chest_reasons']
+    assert reason.startswith("ViewPosition is 'LL', a lateral view")
+    assert 'lateral view' in result['img_warnings'][0]
 
 
 def test_16_bit_png_keeps_its_full_depth(tmp_path):
