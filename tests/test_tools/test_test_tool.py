@@ -153,7 +153,7 @@ def test_report_generator_out_and_ce_table(synthetic_twin, tmp_path,
     # a report generator through the whole tool: strict load, --out dump of
     # the generated reports, rule-based CE beside the report metrics; and
     # the documented switch of the fast path, as a --cfg-options
-    from crrg.models.utils.fast_gpt2 import GPT2Decoder, native_int8_ops
+    from crrg.models.decoding.fast_gpt2 import GPT2Decoder, native_int8_ops
     from crrg.testing import train_report_tokenizer
     decoders = []
     generate = GPT2Decoder.generate
@@ -175,7 +175,7 @@ def test_report_generator_out_and_ce_table(synthetic_twin, tmp_path,
         for split in ('train', 'val', 'test')
     ]
     if precision != 'fp32':
-        options.append(f'model.generator.decode_precision={precision}')
+        options.append(f'model.generator.inference_precision={precision}')
     cfg = Config.fromfile(gen_cfg)
     cfg.merge_from_dict(dict(o.split('=', 1) for o in options))
     torch.manual_seed(0)

@@ -8,7 +8,7 @@ from transformers.cache_utils import DynamicCache
 
 from crrg.registry import MODELS
 from ..utils import missing_checkpoint_error
-from ..utils.fast_gpt2 import PRECISIONS, GPT2Decoder, PackedLinear
+from ..decoding import PRECISIONS, GPT2Decoder, PackedLinear
 from ..utils.lm_loss import masked_lm_loss
 
 EXPECTED_FILES = ('config.json', 'model.safetensors (or pytorch_model.bin)',
@@ -25,14 +25,14 @@ class GPT2RegionHead(BaseModule):
     placed in front of the word keys (RGRG's pseudo self-attention). In
     training the slot is passed to GPT-2 as a 1-token ``past_key_values``
     prefix; ``generate()`` decodes all regions at once with
-    :class:`~crrg.models.utils.fast_gpt2.GPT2Decoder` (static KV cache whose
+    :class:`~crrg.models.decoding.fast_gpt2.GPT2Decoder` (static KV cache whose
     slot 0 is the region's, finished sentences leave the batch, beam search
     batched over regions), which follows transformers' greedy / beam search.
     Word positions start at 1 in both (the prefix slot occupies position 0
     and has no position embedding); positions come from ``wpe``, not from the
     word embedding table as in RGRG's code.
 
-    ``decode_precision`` is the one switch of the fast path: ``'fp32'``
+    ``inference_precision`` is the one switch of the fast path: ``'fp32'``
     (default; the model's own weights, the same tokens as
     ``GPT2LMHeadModel.generate``), ``'bf16'`` (bf16 weight copies) or
     ``'int8'`` (per-channel int8 weights, dynamically quantised activations).
@@ -64,7 +64,7 @@ class GPT2RegionHead(BaseModule):
             the report's token count reaches the budget; the sentence that
             crosses it is the last one kept). Defaults to 300.
         num_beams (int): 1 = greedy. Defaults to 1.
-        decode_precision (str): ``'fp32'``, ``'bf16'`` or ``'int8'`` weights
+        inference_precision (str): ``'fp32'``, ``'bf16'`` or ``'int8'`` weights
             for ``generate``. Defaults to ``'fp32'``.
         loss_weight (float): Multiplier of the LM loss. Defaults to 1.0.
         init_cfg (dict, optional): mmengine init config.
@@ -80,14 +80,14 @@ class GPT2RegionHead(BaseModule):
                  max_new_tokens: int = 60,
                  max_report_tokens: int = 300,
                  num_beams: int = 1,
-                 decode_precision: str = 'fp32',
+                 inference_precision: str = 'fp32',
                  min_new_tokens: int = 0,
                  loss_weight: float = 1.0,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if decode_precision not in PRECISIONS:
-            raise ValueError(f'GPT2RegionHead: decode_precision must be one '
-                             f'of {PRECISIONS}, got {decode_precision!r}')
+        if inference_precision not in PRECISIONS:
+            raise ValueError(f'GPT2RegionHead: inference_precision must be one '
+                             f'of {PRECISIONS}, got {inference_precision!r}')
         tokenizer = tokenizer or pretrained
         if tokenizer is None:
             raise ValueError('GPT2RegionHead: set `tokenizer` (a directory '
@@ -140,7 +140,7 @@ class GPT2RegionHead(BaseModule):
         self.max_report_tokens = max_report_tokens
         self.num_beams = num_beams
         self.min_new_tokens = min_new_tokens
-        self.decode_precision = decode_precision
+        self.inference_precision = inference_precision
         self.loss_weight = loss_weight
         # precision -> (weights key, decoder), see ``decoder``; and
         # ('slot maps', precision) -> (weights key, packed key/value maps);
@@ -187,11 +187,11 @@ class GPT2RegionHead(BaseModule):
 
     @property
     def decoder(self) -> GPT2Decoder:
-        """The decoder of ``decode_precision``, packed on first use and
+        """The decoder of ``inference_precision``, packed on first use and
         repacked when GPT-2's weights were replaced or modified in place."""
         return self._packed(
-            self.decode_precision, self.lm.parameters(),
-            lambda: GPT2Decoder(self.lm, self.decode_precision))
+            self.inference_precision, self.lm.parameters(),
+            lambda: GPT2Decoder(self.lm, self.inference_precision))
 
     def _packed(self, name, params, build):
         """``build()``, cached under ``name`` until one of ``params`` is
@@ -205,7 +205,7 @@ class GPT2RegionHead(BaseModule):
 
     @torch.no_grad()
     def fast_region_slots(self, features: Tensor) -> Tuple[Tensor, Tensor]:
-        """:meth:`region_slots` for decoding in ``decode_precision``.
+        """:meth:`region_slots` for decoding in ``inference_precision``.
 
         fp32 is :meth:`region_slots` itself; bf16 / int8 run the key and
         value maps of all layers as ONE packed linear of that precision
@@ -217,16 +217,16 @@ class GPT2RegionHead(BaseModule):
             tuple[Tensor, Tensor]: keys and values, each (num_layers, N,
             n_head, head_dim).
         """
-        if self.decode_precision == 'fp32':
+        if self.inference_precision == 'fp32':
             return self.region_slots(features)
         maps = list(self.key_maps) + list(self.value_maps)
         packed = self._packed(
-            ('slot maps', self.decode_precision),
+            ('slot maps', self.inference_precision),
             [p for m in maps for p in (m.weight, m.bias)],
             lambda: PackedLinear(
                 torch.cat([m.weight.detach() for m in maps]),
                 torch.cat([m.bias.detach() for m in maps]),
-                self.decode_precision, transposed=False))
+                self.inference_precision, transposed=False))
         vec = self.region_mlp(features).float()
         out = packed(vec).view(vec.size(0), 2, self.num_layers,
                                self.num_heads, self.head_dim)

@@ -149,7 +149,7 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
         input (``RegionDetector.inference_precision='bf16'``,
         ``channels_last=True``; boxes and region features stay fp32) and the
         generator decoding with int8 weights
-        (``GPT2RegionHead.decode_precision='int8'``; the compiled step where
+        (``GPT2RegionHead.inference_precision='int8'``; the compiled step where
         it can be built). Figures: docs/benchmarks.md.
 
         Args:
@@ -163,7 +163,7 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
         self.detector.inference_precision = 'bf16' if fast else 'fp32'
         self.detector.channels_last = fast
         if self.generator is not None:
-            self.generator.decode_precision = 'int8' if fast else 'fp32'
+            self.generator.inference_precision = 'int8' if fast else 'fp32'
 
     def extract_feat(self, inputs: Tensor,
                      data_samples: List[DetDataSample]) -> RegionPredictions:

@@ -205,7 +205,7 @@ def test_min_new_tokens_and_no_padding_warning(tokenizer_dir, caplog):
 
 def test_decoder_repacked_after_weights_change(trained_head):
     head, centres = trained_head
-    head.decode_precision = 'bf16'
+    head.inference_precision = 'bf16'
     try:
         first = head.decoder
         assert head.decoder is first
@@ -218,10 +218,10 @@ def test_decoder_repacked_after_weights_change(trained_head):
         head.lm.load_state_dict(state)
         assert head.generate(centres) == before
     finally:
-        head.decode_precision = 'fp32'
-    with pytest.raises(ValueError, match='decode_precision'):
+        head.inference_precision = 'fp32'
+    with pytest.raises(ValueError, match='inference_precision'):
         make_head(trained_head[0].tokenizer.name_or_path,
-                  decode_precision='fp16')
+                  inference_precision='fp16')
 
 
 def corpus_scores(reports, references):
@@ -264,9 +264,9 @@ def test_quality_guard_fast_precisions(trained_head, precision):
         head.num_beams = num_beams
         outputs = {}
         for p in ('fp32', precision):
-            head.decode_precision = p
+            head.inference_precision = p
             outputs[p] = head.generate(feats)
-        head.num_beams, head.decode_precision = 1, 'fp32'
+        head.num_beams, head.inference_precision = 1, 'fp32'
         same = np.mean([a == b for a, b in zip(*outputs.values())])
         assert same >= 0.95
         scores = {
@@ -341,7 +341,7 @@ def test_fast_region_slots(trained_head):
         ref_keys, ref_values = head.region_slots(centres)
         try:
             for precision, tol in (('bf16', 0.02), ('int8', 0.03)):
-                head.decode_precision = precision
+                head.inference_precision = precision
                 keys, values = head.fast_region_slots(centres)
                 assert keys.shape == ref_keys.shape
                 for out, ref in ((keys, ref_keys), (values, ref_values)):
@@ -356,6 +356,6 @@ def test_fast_region_slots(trained_head):
                                       atol=0.03 * ref_keys[0].abs().max())
         finally:
             head.key_maps[0].weight.div_(2)
-            head.decode_precision = 'fp32'
+            head.inference_precision = 'fp32'
     keys, values = head.fast_region_slots(centres)
     assert torch.equal(keys, ref_keys) and torch.equal(values, ref_values)

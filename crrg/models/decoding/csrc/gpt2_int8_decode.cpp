@@ -1,6 +1,6 @@
 // One int8 GPT-2 decoding step in a single call, for CPUs.
 //
-// The Python step of crrg/models/utils/fast_gpt2.py spends ~30 % of an int8
+// The Python step of crrg/models/decoding/fast_gpt2.py spends ~30 % of an int8
 // step at GPT-2 medium's shape outside the GEMMs: ~25 small ATen kernels per
 // layer (layer norm, KV cache write, attention over <= 61 slots, GELU,
 // residual adds) each cost more in dispatch and cache misses than in work.

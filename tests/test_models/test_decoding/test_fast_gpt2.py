@@ -5,8 +5,8 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from crrg.models.utils import fast_gpt2
-from crrg.models.utils.fast_gpt2 import (GPT2Decoder, native_int8_ops,
+from crrg.models.decoding import fast_gpt2
+from crrg.models.decoding.fast_gpt2 import (GPT2Decoder, native_int8_ops,
                                          quantize_int8)
 
 LAYERS, HEADS, DIM, VOCAB = 2, 4, 16, 300
