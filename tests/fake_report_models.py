@@ -5,6 +5,8 @@ tests, importable by the tests (tests/ is on their path) and, as a plugin
 import os
 from collections import Counter
 
+import cv2
+import numpy as np
 import torch
 from mmengine.structures import InstanceData
 
@@ -14,6 +16,20 @@ from crrg.registry import MODELS, TRANSFORMS
 from crrg.structures import ANATOMICAL_REGIONS, NUM_REGIONS
 
 SELECTED = (0, 8, 24)
+
+
+def chest_like(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A uint8 (height, width) picture laid out as a frontal chest (two
+    dark lung fields beside a bright mediastinum, plus noise), which the
+    default chest checks let through."""
+    img = np.full((256, 256), 40, np.float32)
+    for cx in (72, 184):
+        cv2.ellipse(img, (cx, 118), (48, 80), 0, 0, 360, 70, -1)
+    cv2.rectangle(img, (112, 0), (144, 255), 190, -1)
+    cv2.ellipse(img, (140, 170), (40, 32), 0, 0, 360, 200, -1)
+    img += np.random.default_rng(seed).normal(0, 12, img.shape)
+    img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
+    return np.clip(img, 0, 255).astype(np.uint8)
 #: image path -> decodes by :class:`CountingXrayLoader` in this process
 DECODES: Counter = Counter()
 

@@ -13,6 +13,9 @@ default_hooks = dict(
         type='AtomicCheckpointHook', interval=1, max_keep_ckpts=2),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'))
+# a model card (training data, config, crrg version, research-use notice) in
+# every checkpoint's meta, read back by the inferencers
+custom_hooks = [dict(type='ModelCardHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,

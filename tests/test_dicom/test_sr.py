@@ -10,6 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.uid import ComprehensiveSRStorage
+from fake_report_models import chest_like
 
 from crrg.apis import ReportInferencer
 from crrg.dicom import (ModelInfo, SRSourceError, build_sr, read_sr,
@@ -115,7 +116,7 @@ def test_warnings_zero_regions_and_stable_uids(tiny_model, tmp_path):
 def test_inputs_that_cannot_give_an_sr(tiny_model, tmp_path):
     inferencer, info, _ = tiny_model
     jpeg = tmp_path / 'cxr.jpg'
-    cv2.imwrite(str(jpeg), np.full((96, 80), 90, dtype=np.uint8))
+    cv2.imwrite(str(jpeg), chest_like(96, 80))
     (pred, ) = inferencer([str(jpeg)])['predictions']
     with pytest.raises(SRSourceError, match='cxr.jpg: not a DICOM file'):
         write_sr(pred, jpeg, tmp_path / 'cxr_sr.dcm', info)

@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from fake_report_models import CONFIG, SELECTED, FakeRegionReportModel
+from fake_report_models import (CONFIG, SELECTED, FakeRegionReportModel,
+                                chest_like)
 
 from crrg.structures import ANATOMICAL_REGIONS, NUM_REGIONS
 from crrg.testing.real_data import real_data_file_or_skip
@@ -42,12 +43,9 @@ def setup(tmp_path):
                 'meta': {}}, checkpoint)
     images = tmp_path / 'images'
     (images / 'nested').mkdir(parents=True)
-    rng = np.random.default_rng(0)
     # 128x96 originals -> pipeline scale factor 0.5.
-    for name in ('a.jpg', 'b.png', 'nested/c.jpg'):
-        cv2.imwrite(
-            str(images / name),
-            rng.integers(0, 80, (128, 96), dtype=np.uint8))
+    for seed, name in enumerate(('a.jpg', 'b.png', 'nested/c.jpg')):
+        cv2.imwrite(str(images / name), chest_like(128, 96, seed))
     (images / 'corrupt.jpg').write_bytes(b'not a jpeg at all')
     (images / 'notes.txt').write_text('not an image')
     return config, checkpoint, images
