@@ -11,10 +11,21 @@ sentences), and prints a region table for each image. Images are JPEG / PNG
 2000 etc. decoded), read by the config's test-pipeline loader; each is
 decoded once.
 
+With ``--sr``, a DICOM input also gets ``<stem>.sr.dcm``: a DICOM
+Structured Report (TID 1500) that references the image and holds each
+selected region's box, sentence and scores, the report and the model card
+(see docs/dicom.md); the JSON names it (``"sr"``), or says why there is none
+(``"sr_note"``: a JPEG or PNG has no DICOM header to reference).
+
+Every JSON carries the checkpoint's model card (``"model_card"``: training
+data, config, crrg version and the research-use notice).
+
 An image that is not a frontal chest radiograph (its DICOM header names
-another body part or a lateral view) is refused: the reason is printed and
-written to ``<stem>.json`` (``"status": "refused"``), and no report or
-picture is written; ``--allow-non-chest`` analyses it anyway.
+another body part or a lateral view or, without such a header, the picture
+is not laid out as a frontal chest: see ``crrg.apis.chest_checks``) is
+refused: the reason is printed and written to ``<stem>.json``
+(``"status": "refused"``), no report or picture is written, and the exit
+code is 1; ``--allow-non-chest`` analyses it anyway.
 
 The exit code is 0 only when every input gave its outputs, 1 when some input
 failed or was refused (the last line sums up what and why) and 2 when the
@@ -71,6 +82,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help='analyse images that are not frontal chest radiographs (by '
         'default they are refused)')
     parser.add_argument(
+        '--sr',
+        action='store_true',
+        help='also write a DICOM Structured Report <stem>.sr.dcm for each '
+        'DICOM input (it references the image; JPEG / PNG inputs get none)')
+    parser.add_argument(
         '--profile',
         choices=['exact', 'fast'],
         help='inference profile: exact (fp32) or fast (detector bf16 + '
@@ -109,9 +125,11 @@ def unique_stem(path: Path, used: dict[str, int]) -> str:
     return stem if count == 0 else f'{stem}_{count}'
 
 
-def write_outputs(pred: dict, drawing, stem: str, out_dir: Path) -> None:
+def write_outputs(pred: dict, drawing, stem: str, out_dir: Path,
+                  inferencer: ReportInferencer | None = None) -> None:
     """Write ``<stem>.json`` and, unless the image was refused,
-    ``<stem>.txt`` and ``<stem>.png``.
+    ``<stem>.txt``, ``<stem>.png`` and (with ``inferencer``) the SR
+    ``<stem>.sr.dcm``.
 
     Args:
         pred (dict): The inferencer's prediction for one image.
@@ -119,7 +137,12 @@ def write_outputs(pred: dict, drawing, stem: str, out_dir: Path) -> None:
             when refused).
         stem (str): Output file stem.
         out_dir (Path): Output directory.
+        inferencer (ReportInferencer, optional): Writes the SR when given.
     """
+    if inferencer is not None:
+        sr_path = inferencer.try_write_sr(pred, str(out_dir / f'{stem}.sr.dcm'))
+        # the JSON names the file beside it, not a path of this machine
+        pred['sr'] = Path(sr_path).name if sr_path else None
     with open(out_dir / f'{stem}.json', 'w', encoding='utf-8') as f:
         json.dump(pred, f, indent=2)
     if pred['status'] != 'ok':
@@ -208,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             path = pred['img_path']
             stem = stems[path]
             try:
-                write_outputs(pred, drawing, stem, out_dir)
+                write_outputs(pred, drawing, stem, out_dir,
+                              inferencer if args.sr else None)
             except OSError as exc:
                 reason = f'writing outputs failed: {exc}'
                 failures.append((path, reason))
@@ -227,11 +251,17 @@ def main(argv: list[str] | None = None) -> int:
                 region_table(escape(f'{path} -> {out_dir / stem}.*'),
                              pred['regions']))
             console.print(f'[bold]report:[/bold] {escape(pred["report"])}')
+            if args.sr:
+                console.print(f'[bold]SR:[/bold] {escape(pred["sr"])}'
+                              if pred['sr'] else
+                              f'[yellow]{escape(pred["sr_note"])}[/yellow]')
             for warning in pred['warnings']:
                 console.print(f'[yellow]warning[/yellow] {escape(warning)}')
             if pred['warnings']:
                 warned.append(path)
             console.print()
+    console.print(f'model: {escape(inferencer.model_card["summary"])}. '
+                  f'{escape(inferencer.model_card["notice"])}')
     console.print(escape(summary_line(succeeded, failures, warned, refused))
                   + f'; outputs in {escape(str(out_dir))}')
     return 0 if not (failures or refused) and succeeded > 0 else 1

@@ -29,6 +29,7 @@ from mmengine.registry import FUNCTIONS, init_default_scope
 from rich.progress import track
 
 from crrg.datasets.transforms.jpeg_draft import LoadResizedImage
+from crrg.engine.hooks.model_card_hook import model_card_of
 from crrg.datasets.transforms.loading import DICOM_SUFFIXES, is_dicom
 from crrg.models.report_generators.base import INFERENCE_PROFILES
 from crrg.registry import MODELS, TRANSFORMS
@@ -211,6 +212,9 @@ class BaseXrayInferencer(BaseInferencer):
                              f'or None, got {profile!r}')
         self.allow_partial = allow_partial
         self.profile = profile
+        self.weights = None if weights is None else str(weights)
+        #: the checkpoint's model card (:func:`crrg.engine.model_card_of`)
+        self.model_card: dict = model_card_of(None)
         self.allow_non_chest = allow_non_chest
         self.chest_checks = list(
             DEFAULT_CHEST_CHECKS if chest_checks is None else chest_checks)
@@ -247,6 +251,7 @@ class BaseXrayInferencer(BaseInferencer):
             checkpoint = load_model_checkpoint(
                 model, str(weights), allow_partial=self.allow_partial,
                 map_location='cpu')
+            self.model_card = model_card_of(checkpoint)
             meta = checkpoint.get('meta') or {}
             if 'dataset_meta' in meta:
                 model.dataset_meta = meta['dataset_meta']
@@ -535,15 +540,17 @@ class BaseXrayInferencer(BaseInferencer):
         return dict(
             input=item.name, reason=f'{what}: {type(exc).__name__}: {exc}')
 
-    @staticmethod
-    def item_dict(item: InferenceItem) -> dict:
+    def item_dict(self, item: InferenceItem) -> dict:
         """The keys every prediction dict starts with.
 
         Returns:
             dict: ``img_path`` (str | None), ``ori_shape`` [h, w],
             ``status`` (``'ok'`` or ``'refused'``), ``refusal`` (None or the
-            reason, for the user) and ``warnings`` (the loader's, e.g. a
-            DICOM header naming another body part; may be empty).
+            reason, for the user), ``warnings`` (the loader's, e.g. a
+            DICOM header naming another body part; may be empty) and
+            ``model_card`` (the checkpoint's card with its ``summary`` and
+            research-use ``notice``; ``'unknown model — no card'`` when the
+            checkpoint has none).
         """
         loaded = item.loaded
         return {
@@ -552,4 +559,5 @@ class BaseXrayInferencer(BaseInferencer):
             'status': 'refused' if item.refusal else 'ok',
             'refusal': item.refusal,
             'warnings': list(loaded['img_warnings']),
+            'model_card': copy.deepcopy(self.model_card),
         }

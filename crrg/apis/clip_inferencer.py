@@ -225,8 +225,9 @@ class CLIPInferencer(BaseXrayInferencer):
                 scores = [float(p) for p in sample.pred_score]
                 label = int(sample.pred_label)
             embedding = [float(v) for v in sample.image_embedding]
-        warnings = head.pop('warnings')
-        out = dict(head, scores=scores, label=label, warnings=warnings)
+        warnings, card = head.pop('warnings'), head.pop('model_card')
+        out = dict(head, scores=scores, label=label, warnings=warnings,
+                   model_card=card)
         if return_embedding:
             out['embedding'] = embedding
         return out

@@ -11,6 +11,8 @@ Example::
     >>> out['visualization'][0].shape  # (H, W + panel, 3) RGB uint8
 """
 import copy
+import hashlib
+import os
 import os.path as osp
 from typing import List, Optional, Sequence
 
@@ -19,6 +21,7 @@ from mmdet.structures import DetDataSample
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 
+from crrg.dicom.sr import ModelInfo, SRSourceError, write_sr
 from crrg.registry import VISUALIZERS
 from crrg.structures import ANATOMICAL_REGIONS
 from .base import BaseXrayInferencer, InferenceItem
@@ -31,8 +34,8 @@ class ReportInferencer(BaseXrayInferencer):
     ``profile``, ``allow_non_chest``, ``chest_checks`` ...).
 
     Calling it (``inferencer(inputs, batch_size=1, return_vis=False,
-    draw_unselected=False, return_datasamples=False, skip_failed=False)``)
-    returns a dict:
+    draw_unselected=False, return_datasamples=False, skip_failed=False,
+    sr_dir=None)``) returns a dict:
 
     - ``predictions``: one dict per input that was read, in input order::
 
@@ -42,14 +45,22 @@ class ReportInferencer(BaseXrayInferencer):
          'regions': [{'index', 'name', 'bbox' [x1, y1, x2, y2] in the
                       original image's pixels, 'score', 'detected',
                       'selection_score', 'selected', 'sentence'}, ...],
-         'warnings': [str, ...]}
+         'warnings': [str, ...],
+         'model_card': {'summary': str, 'notice': str, ...}}
 
       ``regions`` has the 29 regions in region order (an empty list for a
       generator without regions). A refused input (a chest check says it is
       not a frontal chest radiograph, e.g. its DICOM header names another
       body part) never reaches the model: ``status`` is ``'refused'``,
       ``refusal`` the reason for the user, ``report`` '' and ``regions``
-      []. ``warnings`` are the loader's (may be empty). With
+      []. ``warnings`` are the loader's (may be empty). ``model_card`` is
+      the checkpoint's card (:func:`crrg.engine.model_card_of`: training
+      data, config, crrg version, research-use notice; its ``summary``
+      says ``'unknown model — no card'`` for a checkpoint without one).
+      With ``sr_dir``, each prediction also has ``sr``: the DICOM SR
+      written as ``<sr_dir>/<image stem>.sr.dcm`` (:meth:`write_sr`), or
+      None with the reason in ``sr_note`` (a refused image, or an input
+      that is not a DICOM file). With
       ``return_datasamples=True``, the ``DetDataSample`` s instead (a
       refused input's has only its metainfo, ``refusal`` included).
     - ``visualization``: with ``return_vis=True``, one (h, w', 3) RGB uint8
@@ -62,6 +73,8 @@ class ReportInferencer(BaseXrayInferencer):
     """
 
     visualize_kwargs = {'return_vis', 'show', 'wait_time', 'draw_unselected'}
+    postprocess_kwargs = {'return_datasamples', 'sr_dir'}
+    _model_info: Optional[ModelInfo] = None
 
     def _init_visualizer(self, cfg: Config):
         """A :class:`RegionReportVisualizer` (the config's, if it is one)."""
@@ -136,8 +149,13 @@ class ReportInferencer(BaseXrayInferencer):
     def postprocess(self,
                     items: List[InferenceItem],
                     visualization: List[Optional[np.ndarray]],
-                    return_datasamples: bool = False) -> dict:
+                    return_datasamples: bool = False,
+                    sr_dir: Optional[str] = None) -> dict:
         """The predictions as JSON-ready dicts (see the class docstring).
+
+        Args:
+            sr_dir (str, optional): Write each DICOM input's SR there
+                (``<stem>.sr.dcm``; a stem used twice gets ``_1``, ...).
 
         Returns:
             dict: ``predictions`` and ``visualization``.
@@ -150,7 +168,82 @@ class ReportInferencer(BaseXrayInferencer):
             ]
         else:
             predictions = [self.pred2dict(item) for item in items]
+            if sr_dir is not None:
+                used: dict = {}
+                for pred in predictions:
+                    stem = osp.splitext(osp.basename(
+                        pred['img_path'] or 'array'))[0]
+                    count = used.get(stem, 0)
+                    used[stem] = count + 1
+                    name = stem if count == 0 else f'{stem}_{count}'
+                    self.try_write_sr(pred,
+                                      osp.join(sr_dir, f'{name}.sr.dcm'))
         return dict(predictions=predictions, visualization=visualization)
+
+    # ------------------------------------------------------------ DICOM SR
+    def model_info(self) -> ModelInfo:
+        """The model's identification in an SR: the config's name, the
+        checkpoint's SHA-256 (hashed once) and the model card's summary."""
+        if self._model_info is None:
+            filename = getattr(self.cfg, 'filename', None)
+            name = (osp.splitext(osp.basename(filename))[0] if filename else
+                    self.model_card.get('config')
+                    or type(self.model).__name__)
+            digest = '0' * 64
+            if self.weights is not None and osp.isfile(self.weights):
+                sha = hashlib.sha256()
+                with open(self.weights, 'rb') as f:
+                    for block in iter(lambda: f.read(1 << 20), b''):
+                        sha.update(block)
+                digest = sha.hexdigest()
+            self._model_info = ModelInfo(
+                config_name=name, checkpoint_sha256=digest,
+                model_card=self.model_card['summary'])
+        return self._model_info
+
+    def write_sr(self, prediction: dict, out_path: str) -> str:
+        """Write the DICOM SR of one prediction (:mod:`crrg.dicom.sr`: a
+        TID 1500 report referencing the source DICOM, one finding per
+        selected region with its box, the model card in the algorithm
+        identification).
+
+        Args:
+            prediction (dict): One of this inferencer's predictions.
+            out_path (str): The ``.dcm`` file to write.
+
+        Returns:
+            str: ``out_path``.
+
+        Raises:
+            SRSourceError: The input is not a DICOM file (JPEG, PNG, an
+                array), or the prediction was refused.
+        """
+        source = prediction.get('img_path')
+        if not source:
+            raise SRSourceError(
+                'an array input has no DICOM header to reference; pass the '
+                'DICOM file to get an SR')
+        return write_sr(prediction, source, out_path, self.model_info())
+
+    def try_write_sr(self, prediction: dict, out_path: str) -> Optional[str]:
+        """:meth:`write_sr`, recording the outcome in the prediction:
+        ``sr`` (the path, or None) and ``sr_note`` (None, or why no SR was
+        written, for the user: without the file's folder)."""
+        prediction['sr'], prediction['sr_note'] = None, None
+        if prediction.get('status') != 'ok':
+            prediction['sr_note'] = 'no SR for a refused image'
+            return None
+        try:
+            prediction['sr'] = self.write_sr(prediction, out_path)
+        except SRSourceError as exc:
+            note = str(exc)
+            source = prediction.get('img_path')
+            if source:
+                note = note.replace(source, osp.basename(source))
+            prediction['sr_note'] = f'no SR: {note}'
+            if osp.exists(out_path):
+                os.remove(out_path)
+        return prediction['sr']
 
     def _refused_sample(self, item: InferenceItem) -> DetDataSample:
         """A refused input's data sample: its metainfo and an empty report."""
@@ -172,8 +265,9 @@ class ReportInferencer(BaseXrayInferencer):
                 meta = getattr(self.model, 'dataset_meta', None) or {}
                 regions = region_dicts(sample.pred_regions,
                                        meta.get('classes'))
-        warnings = head.pop('warnings')
-        return dict(head, report=report, regions=regions, warnings=warnings)
+        warnings, card = head.pop('warnings'), head.pop('model_card')
+        return dict(head, report=report, regions=regions, warnings=warnings,
+                    model_card=card)
 
 
 def region_dicts(regions: InstanceData,

@@ -44,6 +44,7 @@ from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 from pydicom.uid import generate_uid
 
+from crrg.engine.hooks.model_card_hook import RESEARCH_NOTICE
 from crrg.version import __version__
 from .region_codes import PRIVATE_SCHEME, PRIVATE_SCHEME_NAME, region_code
 
@@ -74,11 +75,16 @@ class ModelInfo:
             ``'rrg-generator_tiny_synthetic'``.
         checkpoint_sha256 (str): SHA-256 of the checkpoint file (hex).
         version (str): crrg's version. Defaults to the installed one.
+        model_card (str, optional): The model card's one-line summary
+            (training data, config; :func:`crrg.engine.model_card_of`),
+            written with the research-use notice into the algorithm's
+            parameters. Defaults to None.
     """
 
     config_name: str
     checkpoint_sha256: str
     version: str = __version__
+    model_card: Optional[str] = None
 
     @classmethod
     def from_files(cls, config: str, checkpoint: str) -> 'ModelInfo':
@@ -96,14 +102,19 @@ class ModelInfo:
         return cls(config_name=name, checkpoint_sha256=digest.hexdigest())
 
     def algorithm(self) -> hd.sr.AlgorithmIdentification:
-        """TID 4019 Algorithm Identification."""
+        """TID 4019 Algorithm Identification (with the model card and the
+        research-use notice among its parameters when a card is given)."""
+        parameters = [
+            f'config={self.config_name}',
+            f'checkpoint_sha256={self.checkpoint_sha256}'
+        ]
+        if self.model_card:
+            parameters += [f'model_card={self.model_card}',
+                           f'notice={RESEARCH_NOTICE}']
         return hd.sr.AlgorithmIdentification(
             name='crrg',
             version=self.version,
-            parameters=[
-                f'config={self.config_name}',
-                f'checkpoint_sha256={self.checkpoint_sha256}'
-            ],
+            parameters=parameters,
             manufacturer=MANUFACTURER)
 
 

@@ -25,7 +25,7 @@ from crrg.utils import CheckpointMismatchError
 SENTENCES = ['the heart is normal in size.', 'no pleural effusion.',
              'right lower lobe opacity.']
 PREDICTION_KEYS = {'img_path', 'ori_shape', 'status', 'refusal', 'report',
-                   'regions', 'warnings'}
+                   'regions', 'warnings', 'model_card'}
 
 
 @pytest.fixture(scope='module')

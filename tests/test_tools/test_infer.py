@@ -185,3 +185,35 @@ def test_an_extremity_is_refused_unless_allowed(setup, tmp_path):
     summary = proc.stdout.strip().splitlines()[-1]
     assert summary.startswith('1 image(s) succeeded, 0 failed; 1 with '
                               'warnings')
+
+
+def test_sr_beside_the_outputs_and_the_model_card(setup, tmp_path):
+    """``--sr``: RG1 gets ``RG1_UNCR.sr.dcm`` whose regions (box, sentence)
+    are the JSON's; a PNG gets none and its JSON says why; every JSON has
+    the model card (here: a checkpoint without one)."""
+    config, checkpoint, images = setup
+    chest = real_data_file_or_skip('RG1_UNCR')
+    out = tmp_path / 'out'
+    proc = run_infer(config, checkpoint, chest, images / 'b.png', '--out',
+                     out, '--sr')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    record = json.loads((out / 'RG1_UNCR.json').read_text())
+    assert record['sr'] == 'RG1_UNCR.sr.dcm' and record['sr_note'] is None
+    from crrg.dicom import read_sr
+    content = read_sr(out / 'RG1_UNCR.sr.dcm')
+    selected = [r for r in record['regions'] if r['selected']]
+    assert [r['index'] for r in content['regions']] == list(SELECTED)
+    for got, want in zip(content['regions'], selected):
+        np.testing.assert_allclose(got['bbox'], want['bbox'], atol=1e-3)
+        assert got['sentence'] == want['sentence']
+    assert content['report'] == record['report']
+    assert any(p.startswith('model_card=unknown model — no card')
+               for p in content['algorithm'])
+    png = json.loads((out / 'b.json').read_text())
+    assert png['sr'] is None and 'not a DICOM file' in png['sr_note']
+    assert str(images) not in png['sr_note']
+    assert not (out / 'b.sr.dcm').exists()
+    card = record['model_card']
+    assert card['summary'].startswith('unknown model — no card')
+    assert 'Research use only' in card['notice']
+    assert 'unknown model — no card' in proc.stdout
