@@ -3,16 +3,26 @@ inferencers: the page logic without the page.
 
 One analysis decodes the image once (:meth:`ReportInferencer.load`) and
 hands the decoded image to the report inferencer, to the R-CLIP zero-shot
-classifier and to the display.
+classifier and to the display. :meth:`DemoSession.handle` is what the page
+calls for an upload: it deletes the upload afterwards, writes the DICOM SR
+offered for download, and turns any failure into a message for the user
+(no server path, no Python repr; the details go to the server log).
 """
 import glob
+import os
 import os.path as osp
+import re
+import tempfile
+import time
+import uuid
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
 from mmengine.logging import MMLogger
+
+from crrg.utils.errors import ImageDecodeError
 
 from crrg.datasets.mimic_cxr import image_path, load_image_records
 from crrg.utils.real_data import real_data_dir, real_data_file
@@ -23,9 +33,17 @@ from .report_inferencer import ReportInferencer
 SHOW_SELECTED = 'selected regions'
 SHOW_DETECTED = 'all detected regions'
 TABLE_HEADERS = [
-    'index', 'region', 'detected', 'score', 'selected', 'selection score',
-    'sentence'
+    'index', 'region', 'detected', 'detection score', 'selected',
+    'selection score', 'sentence'
 ]
+#: what "detected" and the two scores mean, shown under the table
+SCORES_NOTE = (
+    '**detected**: at least one of the detector\'s box proposals voted for '
+    'this region (its most probable class), so the region has a box; '
+    '**detection score**: the class probability of the region\'s best box '
+    '(a region can be detected with a low score, when few proposals voted '
+    'for it); **selected**: the selection score (a logit) is above the '
+    'threshold, so the region gets a sentence in the report.')
 #: longer side of the image sent to the page, in pixels
 DISPLAY_SIZE = 768
 #: the real radiograph of the pydicom-data wheel (crrg.utils.real_data)
@@ -93,28 +111,82 @@ def collect_samples(patterns: Optional[Sequence[str]], logger: MMLogger,
     return samples
 
 
+_REPR = re.compile(r'<[^<>]*\bat 0x[0-9a-fA-F]+>')
+_EXCEPTION_NAME = re.compile(
+    r'\b(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception)\b:?\s*')
+_ABS_PATH = re.compile(r'(?:[A-Za-z]:)?(?:/[^\s/:;,()\'"]+){2,}/?')
+
+
+def user_message(exc: BaseException, name: str,
+                 paths: Sequence[str] = ()) -> str:
+    """A failure as the page tells it: what happened to ``name``, without
+    server paths, exception class names or Python reprs.
+
+    Args:
+        exc (BaseException): The failure.
+        name (str): The file's name as the user knows it.
+        paths (Sequence[str]): Server paths of the file, replaced by
+            ``name``.
+
+    Returns:
+        str: One or two sentences.
+    """
+    if isinstance(exc, ImageDecodeError):
+        detail = str(exc)
+        for path in sorted(paths, key=len, reverse=True):
+            detail = detail.replace(path, name)
+        detail = _REPR.sub('the file', detail)
+        detail = _EXCEPTION_NAME.sub('', detail)
+        detail = _ABS_PATH.sub('a file', detail)
+        if detail.startswith(f'{name}: '):
+            detail = detail[len(name) + 2:]
+        detail = re.sub(r'\(\s*\)', '', detail).strip()
+        return (f'{name} could not be read as a chest X-ray image (JPEG, PNG '
+                f'or DICOM): {detail}')
+    if isinstance(exc, FileNotFoundError):
+        return f'{name} is no longer on the server: upload it again.'
+    return (f'The analysis of {name} failed on the server (the details are '
+            'in the server log).')
+
+
 class DemoSession:
     """What the page shows, from the inferencers' predictions.
 
-    :meth:`analyse` runs the models; the other methods are pure functions of
-    the page state it returns and the display options, so the Gradio
-    callbacks only route values.
+    :meth:`analyse` runs the models and :meth:`handle` wraps it for the page;
+    the other methods are pure functions of the page state and the display
+    options, so the Gradio callbacks only route values.
 
     Args:
         inferencer (ReportInferencer): The report generator.
         clip (CLIPInferencer, optional): A zero-shot R-CLIP whose prompts
             are [no pneumonia, pneumonia]: the page shows the probability of
             the second. Defaults to None.
-        display_size (int): Longer side of the image sent to the page.
+        display_size (int): Longer side of the image sent to the page
+            (larger images are shrunk, smaller ones scaled up).
+        clip_missing (str, optional): Why there is no R-CLIP (shown in its
+            panel). Defaults to 'no R-CLIP model configured'.
+        sr_dir (str, optional): Folder of the DICOM SRs offered for
+            download (one sub-folder per analysis, deleted after
+            ``sr_max_age`` seconds). Defaults to a temporary folder.
+        sr_max_age (float): Seconds an SR is kept. Defaults to 600.
+        logger (MMLogger, optional): The server log.
     """
 
     def __init__(self,
                  inferencer: ReportInferencer,
                  clip: Optional[CLIPInferencer] = None,
-                 display_size: int = DISPLAY_SIZE) -> None:
+                 display_size: int = DISPLAY_SIZE,
+                 clip_missing: Optional[str] = None,
+                 sr_dir: Optional[str] = None,
+                 sr_max_age: float = 600,
+                 logger: Optional[MMLogger] = None) -> None:
         self.inferencer = inferencer
         self.clip = clip
         self.display_size = display_size
+        self.clip_missing = clip_missing or 'no R-CLIP model configured'
+        self.sr_dir = sr_dir or tempfile.mkdtemp(prefix='crrg-demo-sr-')
+        self.sr_max_age = sr_max_age
+        self.logger = logger or MMLogger.get_current_instance()
         self.visualizers = {
             show: RegionReportVisualizer(
                 name=f'demo-app-{id(self)}-{i}',
@@ -139,6 +211,69 @@ class DemoSession:
         return self.state(self.inferencer.rgb_image(loaded), prediction,
                           zero_shot, path)
 
+    def handle(self,
+               path: str,
+               name: Optional[str] = None,
+               delete: bool = False) -> Tuple[Optional[dict], str]:
+        """Analyse one file for the page.
+
+        Args:
+            path (str): The file on the server.
+            name (str, optional): Its name for the user. Defaults to the
+                file's name.
+            delete (bool): Delete the file (an upload) afterwards, and its
+                folder when that is left empty. Defaults to False.
+
+        Returns:
+            tuple: ``(state, '')`` with the page state (``state['sr']``: the
+            DICOM SR written for a DICOM input, or None), or ``(None,
+            message)`` for the user when the analysis failed (the details
+            are logged).
+        """
+        name = name or Path(path).name
+        try:
+            state = self.analyse(path)
+            state['sr'] = self._write_sr(state['prediction'], name)
+            return state, ''
+        except Exception as exc:  # noqa: BLE001 - any failure is reported
+            self.logger.error(f'analysing {path} failed: '
+                              f'{type(exc).__name__}: {exc}')
+            return None, user_message(exc, name, [path])
+        finally:
+            if delete:
+                self._delete_upload(path)
+
+    def _write_sr(self, prediction: dict, name: str) -> Optional[str]:
+        """The DICOM SR of a DICOM prediction, in a folder of its own (so the
+        download is named ``<stem>.sr.dcm``); None for other inputs."""
+        self._prune_sr()
+        if prediction['status'] != 'ok':
+            return None
+        folder = osp.join(self.sr_dir, uuid.uuid4().hex)
+        os.makedirs(folder)
+        out = osp.join(folder, f'{Path(name).stem}.sr.dcm')
+        if self.inferencer.try_write_sr(prediction, out) is None:
+            os.rmdir(folder)
+            return None
+        return out
+
+    def _prune_sr(self) -> None:
+        """Delete the SR folders older than ``sr_max_age``."""
+        now = time.time()
+        for entry in os.scandir(self.sr_dir):
+            if entry.is_dir() and now - entry.stat().st_mtime > \
+                    self.sr_max_age:
+                for child in os.scandir(entry.path):
+                    os.remove(child.path)
+                os.rmdir(entry.path)
+
+    def _delete_upload(self, path: str) -> None:
+        try:
+            os.remove(path)
+            os.rmdir(osp.dirname(path))  # the upload's own folder, if empty
+        except OSError:
+            pass
+
     def state(self,
               image: np.ndarray,
               prediction: dict,
@@ -155,14 +290,17 @@ class DemoSession:
             path (str, optional): The image file.
 
         Returns:
-            dict: ``path``, ``image`` (h', w', 3) RGB uint8 downscaled to
-            ``display_size``, ``scale`` (display pixels per original pixel),
-            ``prediction`` and ``zero_shot``.
+            dict: ``path``, ``image`` (h', w', 3) RGB uint8 with its longer
+            side ``display_size`` (shrunk, or scaled up so that a small
+            image and its labels are legible), ``scale`` (display pixels per
+            original pixel), ``prediction`` and ``zero_shot``.
         """
         height, width = prediction['ori_shape']
-        shrink = min(1.0, self.display_size / max(image.shape[:2]))
-        if shrink < 1.0:
-            image = mmcv.imrescale(image, shrink, interpolation='area')
+        factor = self.display_size / max(image.shape[:2])
+        if factor != 1.0:
+            image = mmcv.imrescale(
+                image, factor,
+                interpolation='area' if factor < 1 else 'bicubic')
         return dict(path=path, image=np.ascontiguousarray(image),
                     scale=image.shape[1] / width, prediction=prediction,
                     zero_shot=zero_shot)
@@ -220,11 +358,14 @@ class DemoSession:
         r = state['prediction']['regions'][index]
         box = ', '.join(f'{v:.1f}' for v in r['bbox'])
         selected = 'selected' if r['selected'] else 'not selected'
-        detected = 'detected' if r['detected'] else 'not detected'
+        detected = ('detected: a box proposal voted for this region'
+                    if r['detected'] else
+                    'not detected: no box proposal voted for this region')
         sentence = r['sentence'] or '(no sentence: the region is not selected)'
         return (f'### {r["name"]} (region {r["index"]})\n\n'
                 f'- box (original pixels): [{box}]\n'
-                f'- detection score: {float(r["score"]):.3f} ({detected})\n'
+                f'- detection score (probability of its best box): '
+                f'{float(r["score"]):.3f} ({detected})\n'
                 f'- selection score: {float(r["selection_score"]):+.3f} '
                 f'({selected})\n\n'
                 f'**sentence:** {sentence}')
@@ -235,13 +376,41 @@ class DemoSession:
         refusal = state['prediction'].get('refusal')
         return f'**{refusal}**' if refusal else ''
 
-    @staticmethod
-    def pneumonia_text(state: dict) -> str:
-        """Markdown of the zero-shot pneumonia probability ('' without)."""
-        zero_shot = state['zero_shot']
+    def pneumonia_text(self, state: Optional[dict] = None) -> str:
+        """Markdown of the zero-shot pneumonia probability: the value, why
+        it is missing (no R-CLIP), or '' (a refused image)."""
+        if self.clip is None:
+            return ('**R-CLIP zero-shot pneumonia probability:** not shown: '
+                    f'{self.clip_missing}.')
+        zero_shot = (state or {}).get('zero_shot')
         if not zero_shot or len(zero_shot['scores']) < 2:
             return ''
         prompts = zero_shot['prompts']
         return ('**R-CLIP zero-shot pneumonia probability:** '
                 f'{zero_shot["scores"][1]:.3f} (prompt "{prompts[1]}" '
                 f'against "{prompts[0]}")')
+
+    def model_card_text(self) -> str:
+        """Markdown of the models' cards and the research-use notice."""
+        card = self.inferencer.model_card
+        lines = [f'**Model:** {card["summary"]}']
+        if self.clip is not None:
+            lines.append(f'**R-CLIP:** {self.clip.model_card["summary"]}')
+        lines.append(f'**{card["notice"]}**')
+        return '  \n'.join(lines)
+
+    @staticmethod
+    def sr_text(state: dict) -> str:
+        """Markdown under the SR download: what the file is, or why there
+        is none."""
+        if state.get('sr'):
+            return ('DICOM Structured Report (TID 1500) of this image: the '
+                    'report, each selected region\'s box and sentence; open '
+                    'it in an SR-capable viewer (e.g. OHIF).')
+        note = state['prediction'].get('sr_note') or ''
+        if state['prediction']['status'] != 'ok':
+            return ''
+        if 'not a DICOM file' in note:
+            return ('No DICOM SR: only a DICOM input has the patient and '
+                    'study an SR must reference.')
+        return 'No DICOM SR for this image.'

@@ -136,3 +136,39 @@ def test_draw_prediction_from_records_with_highlight():
     assert (plain[155, 148:152] == GREY).all()
     assert (picked[155, 148:152] != GREY).any()
     assert (picked[60, 19:22] == plain[60, 19:22]).all()
+
+
+def test_29_distinct_colours_none_near_the_highlight():
+    from crrg.visualization import HIGHLIGHT_COLOUR, colour_distances
+    palette = region_palette(NUM_REGIONS)
+    assert len(set(palette)) == NUM_REGIONS
+    distances = colour_distances(palette)
+    np.fill_diagonal(distances, np.inf)
+    assert distances.min() > 20  # CIE76; ~2.3 is a just noticeable step
+    to_highlight = colour_distances([HIGHLIGHT_COLOUR] + palette)[0, 1:]
+    assert to_highlight.min() > 30
+
+
+def test_highlight_band_and_labels_inside_the_picture():
+    """The picked region gets a band of the highlight colour inside its
+    box; a label of a box at the right edge stays inside the picture."""
+    from crrg.visualization import HIGHLIGHT_COLOUR, regions_from_records
+    vis = RegionReportVisualizer(name='vis-highlight', with_panel=False)
+    records = [dict(bbox=[150.0, 150.0, 160.0, 160.0], score=0.9,
+                    detected=True, selection_score=-2.0, selected=False,
+                    sentence='') for _ in range(NUM_REGIONS)]
+    records[3].update(bbox=[20.0, 30.0, 80.0, 90.0], selected=True)
+    records[5].update(bbox=[170.0, 100.0, 199.0, 130.0], selected=True)
+    image = np.full((200, 200, 3), GREY, np.uint8)
+    plain = vis.draw_prediction(image, regions_from_records(records))
+    picked = vis.draw_prediction(image, regions_from_records(records),
+                                 highlight=3)
+    is_highlight = (picked == HIGHLIGHT_COLOUR).all(axis=2)
+    assert not (plain == HIGHLIGHT_COLOUR).all(axis=2).any()
+    inside = is_highlight[30:91, 20:81]
+    assert inside.sum() >= 4 * 50 * 3 and inside.sum() == is_highlight.sum()
+    assert not is_highlight[40:80, 30:70].any()  # a band, not a fill
+    # the right-edge label (region 5's name) is moved left of its box, so
+    # it is drawn whole inside the picture
+    changed = (plain[100:131] != GREY).any(axis=2).any(axis=0)
+    assert changed[:165].any()
