@@ -12,7 +12,12 @@ Everything runs on :class:`crrg.apis.ReportInferencer` and
 :class:`crrg.apis.CLIPInferencer` through :class:`crrg.apis.demo.DemoSession`
 (each image is decoded once); an image that is not a frontal chest
 radiograph (e.g. a DICOM header naming another body part) is refused with
-the reason shown. The page is served on 127.0.0.1 only; nothing is fetched
+the reason shown. The page names the model (its card: training data,
+config) with a research-use notice; a DICOM input's report can be
+downloaded as a DICOM Structured Report. Uploads are limited in size
+(``--max-upload-mb``, refused while they arrive) and deleted once analysed;
+errors are told without server paths (the details go to the server log).
+The page is served on 127.0.0.1 only; nothing is fetched
 from the internet (Gradio analytics are off, no share link, the fonts are
 Gradio's bundled ones, the real sample is offered only when the set-up
 cached it).
@@ -35,7 +40,6 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import argparse  # noqa: E402
 import os.path as osp  # noqa: E402
 import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import MMLogger  # noqa: E402
@@ -46,6 +50,12 @@ DEFAULT_CONFIG = 'configs/rrg/rrg-generator_tiny_synthetic.py'
 DEFAULT_CLIP_CONFIG = 'configs/rclip/rclip_tiny_zero-shot_rsna_synthetic.py'
 DEFAULT_SAMPLE_ROOT = 'data/synthetic'
 UPLOAD_TYPES = ['.jpg', '.jpeg', '.png', '.dcm', '.dicom']
+#: default upload limit: a chest DICOM is ~5-30 MB (uncompressed 3000 x 3000
+#: at 16 bits is 18 MB)
+MAX_UPLOAD_MB = 50
+#: Gradio's cached files (served images, SR downloads) older than this many
+#: seconds are deleted, checked as often
+CACHE_MAX_AGE = 600
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -106,7 +116,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default='127.0.0.1',
         help='address to serve on (default: this machine only)')
     parser.add_argument('--port', type=int, default=7860, help='port')
-    return parser.parse_args(argv)
+    parser.add_argument(
+        '--max-upload-mb',
+        type=float,
+        default=MAX_UPLOAD_MB,
+        help='largest upload in MB, refused while it arrives (default: '
+        f'{MAX_UPLOAD_MB}, room for any chest DICOM)')
+    args = parser.parse_args(argv)
+    if args.max_upload_mb <= 0:
+        parser.error('--max-upload-mb must be positive')
+    return args
 
 
 def last_checkpoint(work_dir: str) -> str:
@@ -132,7 +151,8 @@ def resolve_models(args: argparse.Namespace) -> dict:
 
     Returns:
         dict: ``config``, ``checkpoint``, ``cfg_options`` and, or None,
-        ``clip_config``, ``clip_checkpoint``, ``clip_cfg_options``.
+        ``clip_config``, ``clip_checkpoint``, ``clip_cfg_options``, and
+        ``clip_missing``: why there is no R-CLIP (or None).
     """
     if (args.config is None) != (args.checkpoint is None):
         raise SystemExit('give both CONFIG and CHECKPOINT, or neither')
@@ -145,7 +165,9 @@ def resolve_models(args: argparse.Namespace) -> dict:
         cfg_options=dict(args.cfg_options or {}),
         clip_config=args.clip_config,
         clip_checkpoint=args.clip_checkpoint,
-        clip_cfg_options=dict(args.clip_cfg_options or {}))
+        clip_cfg_options=dict(args.clip_cfg_options or {}),
+        clip_missing=None if args.clip_config else
+        'no R-CLIP given (--clip-config and --clip-checkpoint)')
     if args.config is None:
         work = DEFAULT_WORK_DIR
         models['config'] = DEFAULT_CONFIG
@@ -158,6 +180,11 @@ def resolve_models(args: argparse.Namespace) -> dict:
             models['clip_checkpoint'] = last_checkpoint(f'{work}/rclip')
             models['clip_cfg_options'].setdefault(
                 'model.text_encoder.tokenizer', f'{work}/rclip/tokenizer')
+            models['clip_missing'] = None
+        elif args.clip_config is None:
+            models['clip_missing'] = (
+                f'tools/demo.sh has not trained an R-CLIP ({work}/rclip has '
+                'no checkpoint)')
     return models
 
 
@@ -177,7 +204,8 @@ def build_app(session, samples: dict[str, str]):
     """
     import gradio as gr
 
-    from crrg.apis.demo import SHOW_DETECTED, SHOW_SELECTED, TABLE_HEADERS
+    from crrg.apis.demo import (SCORES_NOTE, SHOW_DETECTED, SHOW_SELECTED,
+                                TABLE_HEADERS)
 
     def outputs_of(state: dict, show: str, highlight: int | None = None):
         if highlight is not None:
@@ -187,27 +215,26 @@ def build_app(session, samples: dict[str, str]):
         return (session.render(state, show, highlight),
                 state['prediction']['report'],
                 session.table(state, show), detail,
-                session.pneumonia_text(state))
+                session.pneumonia_text(state), state.get('sr'),
+                session.sr_text(state))
 
-    def analyse(path: str | None, show: str):
+    def analyse(path: str | None, show: str, upload: bool):
         if not path:
             raise gr.Error('no image given')
-        try:
-            state = session.analyse(path)
-        except Exception as exc:  # noqa: BLE001 - shown to the user
-            raise gr.Error(f'{Path(path).name}: {type(exc).__name__}: '
-                           f'{exc}') from exc
+        state, message = session.handle(path, delete=upload)
+        if state is None:
+            raise gr.Error(message)
         return (state, *outputs_of(state, show))
 
     def analyse_upload(path: str | None, show: str):
         # the sample list no longer names the image shown
-        return (*analyse(path, show), None)
+        return (*analyse(path, show, upload=True), None)
 
     def analyse_sample(name: str | None, show: str):
         if not name:
             raise gr.Error('pick a sample')
         # the upload box no longer holds the image shown
-        return (*analyse(samples[name], show), None)
+        return (*analyse(samples[name], show, upload=False), None)
 
     def click_image(state: dict | None, show: str, evt: gr.SelectData):
         if state is None:
@@ -215,9 +242,8 @@ def build_app(session, samples: dict[str, str]):
         x, y = evt.index
         index = session.region_at(state, show, x, y)
         if index is None:
-            image, _, _, _, _ = outputs_of(state, show)
-            return image, (f'No {show[:-1]} at ({x}, {y}): click inside a '
-                           'box.')
+            return session.render(state, show), (
+                f'No {show[:-1]} at ({x}, {y}): click inside a box.')
         return session.render(state, show, index), session.detail(
             state, index)
 
@@ -231,16 +257,18 @@ def build_app(session, samples: dict[str, str]):
 
     def change_show(state: dict | None, show: str):
         if state is None:
-            return None, '', [], HINT, ''
+            return (None, '', [], HINT, session.pneumonia_text(), None, '')
         return outputs_of(state, show)
 
     with gr.Blocks(
             title='crrg: explainable chest X-ray reports',
-            analytics_enabled=False) as app:
+            analytics_enabled=False,
+            delete_cache=(CACHE_MAX_AGE, CACHE_MAX_AGE)) as app:
         gr.Markdown(
             '## crrg: region-guided chest X-ray report generation\n'
             'Every sentence of the report belongs to a detected anatomical '
             'region. ' + HINT)
+        gr.Markdown(session.model_card_text(), elem_id='model-card')
         state = gr.State(None)
         with gr.Row():
             with gr.Column(scale=3):
@@ -248,6 +276,7 @@ def build_app(session, samples: dict[str, str]):
                     label='X-ray with the regions (click a box)',
                     show_label=False,
                     type='numpy',
+                    format='png',  # lossless: the colours as drawn
                     interactive=False,
                     elem_id='xray',
                     buttons=[])
@@ -273,15 +302,22 @@ def build_app(session, samples: dict[str, str]):
                     interactive=False,
                     elem_id='report')
                 detail = gr.Markdown(HINT, elem_id='region-detail')
-                pneumonia = gr.Markdown('', elem_id='zero-shot')
+                pneumonia = gr.Markdown(session.pneumonia_text(),
+                                        elem_id='zero-shot')
+                sr_file = gr.File(
+                    label='DICOM Structured Report (DICOM inputs)',
+                    interactive=False,
+                    elem_id='sr')
+                sr_note = gr.Markdown('', elem_id='sr-note')
         table = gr.Dataframe(
             headers=TABLE_HEADERS,
             interactive=False,
             wrap=True,
             elem_id='regions',
             label='Regions (click a row)')
+        gr.Markdown(SCORES_NOTE, elem_id='scores-note')
 
-        shown = [image, report, table, detail, pneumonia]
+        shown = [image, report, table, detail, pneumonia, sr_file, sr_note]
         upload.upload(analyse_upload, [upload, show],
                       [state, *shown, sample])
         sample.input(analyse_sample, [sample, show], [state, *shown, upload])
@@ -291,16 +327,21 @@ def build_app(session, samples: dict[str, str]):
     return app
 
 
-def launch(app, host: str, port: int, block: bool = True) -> None:
+def launch(app, host: str, port: int, block: bool = True,
+           max_upload_mb: float = MAX_UPLOAD_MB) -> None:
     """Serve ``app`` on ``host:port``: no share link, no footer links, client
     side rendering (no Node.js server), Gradio's default theme (its fonts
-    are bundled, nothing is fetched from a CDN)."""
+    are bundled, nothing is fetched from a CDN), uploads over
+    ``max_upload_mb`` refused while they arrive."""
     app.queue(default_concurrency_limit=1).launch(
         server_name=host,
         server_port=port,
         share=False,
         inbrowser=False,
-        show_error=True,
+        max_file_size=int(max_upload_mb * 1024 * 1024),
+        # only the page's own messages (gr.Error, written for users) are
+        # shown; another exception's text stays in the server log
+        show_error=False,
         footer_links=[],
         ssr_mode=False,
         prevent_thread_lock=not block)
@@ -347,10 +388,13 @@ def main(argv: list[str] | None = None) -> None:
     logger.info(f'model: {models["config"]} + {models["checkpoint"]}; '
                 f'R-CLIP: {models["clip_checkpoint"] or "not configured"}; '
                 f'{len(samples)} sample image(s)')
-    app = build_app(DemoSession(inferencer, clip), samples)
+    session = DemoSession(inferencer, clip,
+                          clip_missing=models['clip_missing'], logger=logger)
+    logger.info(f'model card: {inferencer.model_card["summary"]}')
+    app = build_app(session, samples)
     logger.info(f'open http://{args.host}:{args.port} in a browser '
                 '(Ctrl+C stops the demo)')
-    launch(app, args.host, args.port)
+    launch(app, args.host, args.port, max_upload_mb=args.max_upload_mb)
 
 
 if __name__ == '__main__':

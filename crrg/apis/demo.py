@@ -143,7 +143,8 @@ def user_message(exc: BaseException, name: str,
         detail = re.sub(r'\(\s*\)', '', detail).strip()
         return (f'{name} could not be read as a chest X-ray image (JPEG, PNG '
                 f'or DICOM): {detail}')
-    if isinstance(exc, FileNotFoundError):
+    if isinstance(exc, FileNotFoundError) and not any(
+            map(osp.exists, paths)):
         return f'{name} is no longer on the server: upload it again.'
     return (f'The analysis of {name} failed on the server (the details are '
             'in the server log).')
@@ -185,6 +186,7 @@ class DemoSession:
         self.display_size = display_size
         self.clip_missing = clip_missing or 'no R-CLIP model configured'
         self.sr_dir = sr_dir or tempfile.mkdtemp(prefix='crrg-demo-sr-')
+        os.makedirs(self.sr_dir, exist_ok=True)
         self.sr_max_age = sr_max_age
         self.logger = logger or MMLogger.get_current_instance()
         self.visualizers = {

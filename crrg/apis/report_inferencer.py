@@ -235,8 +235,9 @@ class ReportInferencer(BaseXrayInferencer):
             return None
         try:
             prediction['sr'] = self.write_sr(prediction, out_path)
-        except SRSourceError as exc:
-            note = str(exc)
+        except Exception as exc:  # noqa: BLE001 - the report stands alone
+            note = str(exc) if isinstance(exc, SRSourceError) else (
+                f'the SR could not be built ({type(exc).__name__}: {exc})')
             source = prediction.get('img_path')
             if source:
                 note = note.replace(source, osp.basename(source))

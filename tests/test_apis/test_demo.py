@@ -12,7 +12,10 @@ from mmengine.logging import MMLogger
 
 from crrg.apis import CLIPInferencer, ReportInferencer
 from crrg.apis.demo import (SHOW_DETECTED, SHOW_SELECTED, TABLE_HEADERS,
-                            DemoSession, collect_samples, twin_test_images)
+                            DemoSession, collect_samples, twin_test_images,
+                            user_message)
+from crrg.utils.errors import ImageDecodeError
+from crrg.visualization import HIGHLIGHT_COLOUR
 from crrg.structures import ANATOMICAL_REGIONS, NUM_REGIONS
 from crrg.testing import train_wordpiece_tokenizer
 from crrg.testing.synthetic.rsna import write_dicom
@@ -74,6 +77,8 @@ def test_one_analysis_decodes_the_image_once(inferencers, tmp_path):
     assert state['prediction']['status'] == 'ok'
     assert state['prediction']['ori_shape'] == [200, 100]
     assert state['image'].shape == (100, 50, 3) and state['scale'] == 0.5
+    # a small image is scaled up to the display size (100 px high here)
+    assert state['image'].shape == (100, 50, 3)
     # the probability is the CLIP inferencer's on the same image
     expected = inferencers[1](path)['predictions'][0]['scores'][1]
     assert state['zero_shot']['scores'][1] == pytest.approx(expected)
@@ -94,7 +99,11 @@ def test_a_refused_image_shows_the_reason_and_no_regions(inferencers,
     assert 'FOOT' in session.refusal_text(state)
     assert session.table(state, SHOW_SELECTED) == []
     assert state['zero_shot'] is None and session.pneumonia_text(state) == ''
-    assert session.render(state, SHOW_SELECTED).shape == (80, 60, 3)
+    # no R-CLIP at all: the panel says why
+    alone = DemoSession(inferencers[0], clip_missing='no R-CLIP trained')
+    assert 'not shown: no R-CLIP trained' in alone.pneumonia_text(state)
+    # scaled up to the display size
+    assert session.render(state, SHOW_SELECTED).shape == (100, 75, 3)
 
 
 def test_click_picks_the_smallest_shown_box(page):
@@ -122,6 +131,8 @@ def test_table_detail_and_zero_shot(page):
     assert '[40.0, 40.0, 60.0, 60.0]' in detail and 'small box.' in detail
     assert '+2.000 (selected)' in detail
     assert 'not selected' in session.detail(state, 3)
+    assert 'a box proposal voted for this region' in detail
+    assert 'no box proposal voted' in session.detail(state, 5)
     assert '0.250' in session.pneumonia_text(state)
     assert session.refusal_text(state) == ''
 
@@ -131,11 +142,13 @@ def test_render_highlights_the_clicked_region(page):
     plain = session.render(state, SHOW_SELECTED)
     picked = session.render(state, SHOW_SELECTED, highlight=2)
     assert plain.shape == picked.shape == (100, 50, 3)
-    # region 2's box in display pixels is [20, 20, 30, 30]: its outline
-    # changes, the image far from it does not
+    # region 2's box in display pixels is [20, 20, 30, 30]: a band of the
+    # highlight colour inside it, nowhere else
     diff = np.abs(plain.astype(int) - picked.astype(int)).sum(axis=2)
-    assert diff[19:32, 19:32].sum() > 0
     assert diff[60:, :].sum() == 0
+    band = (picked == HIGHLIGHT_COLOUR).all(axis=2)
+    assert band[20:31, 20:31].sum() >= 20 and band.sum() == band[
+        20:31, 20:31].sum()
     # all detected regions add region 3's box inside region 2's
     detected = session.render(state, SHOW_DETECTED)
     assert np.abs(detected.astype(int) - plain.astype(int))[22:28, 22:28].sum(
@@ -160,3 +173,133 @@ def test_samples(tmp_path, synthetic_twin, monkeypatch):
         twin_test_images(str(root)))
     assert not (tmp_path / 'empty_cache').exists()
 
+
+
+def damaged_files(folder: Path) -> dict:
+    """Files a hostile or careless user uploads."""
+    import io
+    good = io.BytesIO()
+    from PIL import Image
+    Image.fromarray(chest_like(120, 100)).save(good, format='JPEG')
+    files = {
+        'empty.jpg': b'',
+        'notes.jpg': b'this is a text file, not a JPEG\n' * 20,
+        'truncated.jpg': good.getvalue()[:300],
+        'dot.png': cv2.imencode('.png', np.zeros((1, 1), np.uint8))[1]
+        .tobytes(),
+        'random.dcm': np.random.default_rng(0).integers(
+            0, 255, 5000, np.uint8).tobytes(),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return {name: folder / name for name in files}
+
+
+def test_uploads_are_deleted_and_errors_are_for_users(inferencers, tmp_path):
+    session = DemoSession(*inferencers, display_size=100,
+                          sr_dir=str(tmp_path / 'sr'))
+    uploads = tmp_path / 'uploads'
+    for name, path in damaged_files(tmp_path).items():
+        folder = uploads / name.replace('.', '_')
+        folder.mkdir(parents=True)
+        upload = folder / name
+        upload.write_bytes(path.read_bytes())
+        state, message = session.handle(str(upload), delete=True)
+        assert state is None and message.startswith(name)
+        assert str(tmp_path) not in message and '/tmp' not in message
+        assert ' at 0x' not in message and 'Error' not in message
+        assert not folder.exists()  # the upload and its folder are gone
+    assert 'is empty' in session.handle(
+        str(damaged_files(tmp_path)['empty.jpg']))[1]
+    # an unexpected failure says only that it failed
+    assert user_message(RuntimeError('/srv/x: boom'), 'a.png') == (
+        'The analysis of a.png failed on the server (the details are in the '
+        'server log).')
+    assert user_message(ImageDecodeError(
+        '/srv/u/a.png: cannot decode (UnidentifiedImageError: cannot '
+        'identify image file <_io.BytesIO object at 0x7f00>)'), 'a.png',
+        ['/srv/u/a.png']) == (
+            'a.png could not be read as a chest X-ray image (JPEG, PNG or '
+            'DICOM): cannot decode (cannot identify image file the file)')
+
+
+def test_sr_download_and_model_card(inferencers, tmp_path):
+    session = DemoSession(*inferencers, display_size=100,
+                          sr_dir=str(tmp_path / 'sr'))
+    path = tmp_path / 'upload' / 'chest.dcm'
+    path.parent.mkdir()
+    write_dicom(str(path), chest_like(80, 60), 'patient')
+    ds = pydicom.dcmread(str(path))
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = '1.2.3.4', '1.2.3.4.5'
+    ds.PatientName, ds.PatientBirthDate, ds.PatientSex = 'Doe^J', '', 'O'
+    ds.StudyDate, ds.StudyTime, ds.StudyID = '20240101', '120000', '1'
+    ds.AccessionNumber, ds.ReferringPhysicianName = '', ''
+    ds.save_as(str(path))
+    state, message = session.handle(str(path), name='chest.dcm', delete=True)
+    assert message == '' and state['prediction']['status'] == 'ok'
+    assert Path(state['sr']).name == 'chest.sr.dcm'
+    from crrg.dicom import read_sr
+    content = read_sr(state['sr'])
+    assert content['report'] == state['prediction']['report']
+    assert 'Structured Report' in session.sr_text(state)
+    assert not path.exists()
+    jpeg = tmp_path / 'chest.jpg'
+    cv2.imwrite(str(jpeg), chest_like(80, 60))
+    state, _ = session.handle(str(jpeg))
+    assert state['sr'] is None and 'only a DICOM input' in \
+        session.sr_text(state)
+    # SRs older than sr_max_age are deleted at the next analysis
+    session.sr_max_age = 0
+    session.handle(str(jpeg))
+    assert list((tmp_path / 'sr').iterdir()) == []
+    card = session.model_card_text()
+    assert 'unknown model — no card (no checkpoint: random weights)' in card
+    assert 'Research use only' in card and '**R-CLIP:**' in card
+
+
+def _peak_rss_kb() -> int:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1])
+    raise RuntimeError('no VmHWM in /proc/self/status')
+
+
+@pytest.mark.slow
+def test_soak_200_requests(inferencers, tmp_path, synthetic_twin):
+    """200 uploads, twin images and damaged files mixed, through the page
+    logic (analysis, picture, table, a click): the server keeps answering,
+    deletes every upload, and its peak RSS grows by at most 10 %."""
+    root, _ = synthetic_twin
+    twins = sorted((root / 'mimic-cxr-jpg' / 'files').rglob('*.jpg'))[:4]
+    damaged = list(damaged_files(tmp_path).values())
+    sources = twins + damaged
+    session = DemoSession(inferencers[0], None, sr_dir=str(tmp_path / 'sr'))
+    uploads = tmp_path / 'uploads'
+
+    def request(k: int) -> bool:
+        source = sources[k % len(sources)]
+        folder = uploads / str(k)
+        folder.mkdir(parents=True)
+        upload = folder / source.name
+        upload.write_bytes(source.read_bytes())
+        state, message = session.handle(str(upload), delete=True)
+        assert not folder.exists()
+        if state is None:
+            assert message and str(tmp_path) not in message
+            return False
+        for show in (SHOW_SELECTED, SHOW_DETECTED):
+            session.render(state, show, highlight=0)
+            session.table(state, show)
+        return True
+
+    ok = [request(k) for k in range(20)]  # warm-up
+    before = _peak_rss_kb()
+    ok += [request(k) for k in range(20, 200)]
+    after = _peak_rss_kb()
+    print(f'peak RSS over 200 requests: {before / 1024:.0f} MB after 20, '
+          f'{after / 1024:.0f} MB after 200')
+    # every twin image analysed, every damaged file refused with a message
+    assert sum(ok) == sum(k % len(sources) < len(twins) for k in range(200))
+    assert after <= 1.10 * before
+    assert not any(uploads.iterdir())
