@@ -18,6 +18,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -179,8 +180,10 @@ def served_demo(tmp_path_factory, synthetic_twin):
     finally:
         sys.path.remove(str(tmp))
     checkpoint = tmp / 'grid.pth'
+    from crrg.engine import build_model_card
+    card = build_model_card(Config.fromfile(str(config)), epoch=2)
     torch.save(dict(state_dict=grid_region_model.GridRegionReportModel(
-    ).state_dict(), meta={}), checkpoint)
+    ).state_dict(), meta=dict(model_card=card)), checkpoint)
 
     # a tiny R-CLIP with random weights for the zero-shot probability
     tokenizer = tmp / 'wordpiece'
@@ -213,7 +216,8 @@ def served_demo(tmp_path_factory, synthetic_twin):
         sys.executable, str(REPO / 'tools' / 'demo_app.py'), str(config),
         str(checkpoint), '--clip-config', str(clip_config),
         '--clip-checkpoint', str(clip_checkpoint), '--clip-cfg-options',
-        *clip_options, '--port', str(port), '--samples', *samples
+        *clip_options, '--port', str(port), '--max-upload-mb', '1',
+        '--samples', *samples
     ]
     with open(log, 'w') as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
@@ -279,6 +283,35 @@ def click_region(page, box, natural_size):
     page.mouse.click(x, y)
 
 
+def shown_picture(page, url: str):
+    """The picture the page shows, as served (RGB uint8)."""
+    import cv2
+    import numpy as np
+    src = page.locator('#xray img').first.get_attribute('src')
+    if not src.startswith('http'):
+        src = url.rstrip('/') + '/' + src.lstrip('/')
+    data = urllib.request.urlopen(src, timeout=10).read()
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[
+        ..., ::-1]
+
+
+def post_upload(url: str, size: int) -> int:
+    """POST a ``size``-byte file to Gradio's upload route; the status."""
+    boundary = 'crrgboundary'
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; '
+            'name="files"; filename="big.dcm"\r\nContent-Type: '
+            'application/octet-stream\r\n\r\n').encode() + \
+        os.urandom(size) + f'\r\n--{boundary}--\r\n'.encode()
+    request = urllib.request.Request(
+        url + 'gradio_api/upload', data=body, method='POST', headers={
+            'Content-Type': f'multipart/form-data; boundary={boundary}'})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
 def numbers(text: str) -> list[float]:
     return [float(v) for v in re.findall(r'-?\d+\.\d+', text)]
 
@@ -293,6 +326,7 @@ def test_demo_page_in_chromium(chromium, served_demo, tmp_path):
 
     from crrg.apis import CLIPInferencer
     from crrg.apis.demo import SHOW_DETECTED
+    from crrg.visualization import HIGHLIGHT_COLOUR
     expected = infer_json(served_demo, tmp_path)
     height, width = cv2.imread(str(served_demo['image'])).shape[:2]
     screenshot = tmp_path / 'demo_app.png'
@@ -308,6 +342,10 @@ def test_demo_page_in_chromium(chromium, served_demo, tmp_path):
             page = context.new_page()
             page.on('request', lambda r: requests.append(r.url))
             page.goto(served_demo['url'])
+            # which model, and that it is for research only
+            card = page.locator('#model-card')
+            expect(card).to_contain_text('grid_rrg (GridRegionReportModel)')
+            expect(card).to_contain_text('Research use only')
             page.locator('#upload input[type=file]').set_input_files(
                 str(served_demo['image']))
             report = page.locator('#report textarea')
@@ -325,6 +363,16 @@ def test_demo_page_in_chromium(chromium, served_demo, tmp_path):
             assert region['name'] in text
             box = numbers(text.split('box (original pixels):')[1])[:4]
             assert box == pytest.approx(region['bbox'], abs=0.06)
+            # the clicked box is highlighted: pixels of the highlight colour
+            # inside it, none elsewhere
+            page.wait_for_timeout(500)
+            picture = shown_picture(page, served_demo['url'])
+            scale = picture.shape[1] / width
+            x1, y1, x2, y2 = (int(round(v * scale)) for v in region['bbox'])
+            band = (picture == HIGHLIGHT_COLOUR).all(axis=2)
+            assert band[y1:y2 + 1, x1:x2 + 1].sum() > 2 * (x2 - x1), \
+                'no highlight inside the clicked box'
+            assert band.sum() == band[y1:y2 + 1, x1:x2 + 1].sum()
             page.screenshot(path=str(screenshot), full_page=True)
 
             # a row of the table picks a region too
@@ -368,6 +416,16 @@ def test_demo_page_in_chromium(chromium, served_demo, tmp_path):
                     re.compile(rf'\({ds.Columns}x{ds.Rows}\)\.$'),
                     timeout=60_000)
                 wait_for_picture(page, ds.Columns / ds.Rows)
+                # its DICOM SR, offered under its file name
+                sr_box = page.locator('#sr')
+                # (Gradio shows the name's stem and suffix apart)
+                expect(sr_box).to_contain_text(
+                    re.compile(r'RG1_UNCR\.sr\s*\.dcm'), timeout=30_000)
+                assert '/tmp' not in sr_box.inner_text()
+                assert sr_box.locator('a').first.get_attribute(
+                    'download') == 'RG1_UNCR.sr.dcm'
+                expect(page.locator('#sr-note')).to_contain_text(
+                    'Structured Report')
                 page.screenshot(path=str(tmp_path / 'demo_app_dicom.png'),
                                 full_page=True)
 
@@ -382,6 +440,11 @@ def test_demo_page_in_chromium(chromium, served_demo, tmp_path):
                 page.screenshot(
                     path=str(tmp_path / 'demo_app_refused.png'),
                     full_page=True)
+            # an upload over the limit (1 MB here) is refused as it arrives;
+            # the server stays up
+            assert post_upload(served_demo['url'], 2 * 1024 * 1024) == 413
+            assert post_upload(served_demo['url'], 1000) == 200
+            urllib.request.urlopen(served_demo['url'], timeout=10).close()
         finally:
             context.close()
     artefacts = os.environ.get('CRRG_ARTIFACTS')
