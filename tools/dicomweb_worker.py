@@ -34,7 +34,7 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
 
 from crrg.apis import ReportInferencer
-from crrg.dicom import DicomWebReportWorker, DicomWebSettings, ModelInfo
+from crrg.dicom import DicomWebReportWorker, DicomWebSettings
 from crrg.utils import CheckpointMismatchError
 
 
@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg.merge_from_dict(args.cfg_options)
         inferencer = ReportInferencer(
             model=cfg, weights=args.checkpoint, device=args.device)
-        model_info = ModelInfo.from_files(args.config, args.checkpoint)
+        # config name, checkpoint hash and the checkpoint's model card
+        model_info = inferencer.model_info()
     except (ValueError, OSError, CheckpointMismatchError) as exc:
         logger.error(f'{type(exc).__name__}: {exc}')
         return 2

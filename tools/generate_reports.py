@@ -21,7 +21,7 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
-from crrg.apis import ReportInferencer
+from crrg.apis import ReportInferencer, dicom_header_check
 from crrg.registry import DATASETS
 
 
@@ -65,9 +65,13 @@ def main(argv: list[str] | None = None) -> None:
     cfg = Config.fromfile(args.rrg_config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    # the split's images are frontal chest views by the dataset's metadata:
+    # only their DICOM headers are checked, not the picture (whose check is
+    # for unknown inputs and would bias the scores by its false refusals)
     inferencer = ReportInferencer(
         model=cfg, weights=args.rrg_checkpoint, device=args.device,
-        allow_partial=args.allow_partial, profile=args.profile)
+        allow_partial=args.allow_partial, profile=args.profile,
+        chest_checks=[dicom_header_check])
     studies = build_studies(args.clip_config, args.split)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     num_empty = num_refused = 0
