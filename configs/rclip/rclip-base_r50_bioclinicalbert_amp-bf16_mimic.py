@@ -5,3 +5,5 @@
 _base_ = './rclip-base_r50_bioclinicalbert_mimic.py'
 optim_wrapper = dict(
     type='AmpOptimWrapper', dtype='bfloat16', loss_scale=1.0)
+# GPU runs: NCCL between the processes of tools/dist_train.sh / slurm_train.sh
+env_cfg = dict(dist_cfg=dict(backend='nccl'))

@@ -5,3 +5,5 @@
 _base_ = './faster-rcnn_r50_fpn_opt_imagenome.py'
 optim_wrapper = dict(
     type='AmpOptimWrapper', dtype='float16', loss_scale='dynamic')
+# GPU runs: NCCL between the processes of tools/dist_train.sh / slurm_train.sh
+env_cfg = dict(dist_cfg=dict(backend='nccl'))

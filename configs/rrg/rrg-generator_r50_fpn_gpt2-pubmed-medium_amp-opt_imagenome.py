@@ -10,3 +10,5 @@ model = dict(
 load_from = 'work_dirs/rrg-selector_r50_fpn_amp-opt_imagenome/epoch_10.pth'
 optim_wrapper = dict(
     type='AmpOptimWrapper', dtype='float16', loss_scale='dynamic')
+# GPU runs: NCCL between the processes of tools/dist_train.sh / slurm_train.sh
+env_cfg = dict(dist_cfg=dict(backend='nccl'))

@@ -42,6 +42,8 @@ def test_amp_config_inherits_and_builds(amp, fp32, dtype, monkeypatch):
     cfg = Config.fromfile(f'configs/{amp}')
     base = Config.fromfile(f'configs/{fp32}')
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.env_cfg.dist_cfg.backend == 'nccl'
+    assert cfg.env_cfg.mp_cfg == base.env_cfg.mp_cfg
     # the same optimizer, schedule, data and loops as the fp32 stage
     assert cfg.optim_wrapper.optimizer == base.optim_wrapper.optimizer
     for key in ('param_scheduler', 'train_cfg', 'train_dataloader'):
