@@ -161,6 +161,25 @@ if [[ "${PLAN_ONLY}" == 1 ]]; then
   exit 0
 fi
 
+# step DESCRIPTION COMMAND...: run COMMAND with its output in the log, print
+# the description, the time taken and the result; stop on failure.
+# optional_step: the same, but a failure is only reported.
+run_logged() {
+  local what="$1" start="${SECONDS}"
+  shift
+  printf '[setup_env] %s ... ' "${what}"
+  printf '\n==== %s: %s\n' "$(date -u +%FT%TZ)" "${what}" >> "${LOG}"
+  if "$@" >> "${LOG}" 2>&1; then
+    echo "done ($((SECONDS - start)) s)"
+    return 0
+  fi
+  echo "FAILED after $((SECONDS - start)) s; the end of ${LOG}:"
+  tail -n 30 "${LOG}" | sed 's/^/    /'
+  return 1
+}
+step() { run_logged "$@" || { log "full log: ${LOG}"; exit 1; }; }
+optional_step() { run_logged "$@" || log "continuing without it (full log: ${LOG})"; }
+
 REQ_HASH="$(cat "${ROOT}"/requirements/*.txt "${ROOT}/tools/setup_env.sh" \
   <(echo "${CRRG_MMCV_VARIANT:-auto}") | sha256sum | cut -c1-16)"
 if [[ -f "${STAMP}" && "$(cat "${STAMP}")" == "${REQ_HASH}" ]]; then
