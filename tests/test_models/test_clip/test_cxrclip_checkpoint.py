@@ -11,6 +11,7 @@ down); the image tower has the manifest's ResNet-50 shapes.
 import copy
 import os
 import os.path as osp
+import runpy
 import sys
 import types
 import typing
@@ -267,6 +268,16 @@ def test_swin_and_other_models_are_refused(tmp_path, fake_omegaconf):
     src = save_published(str(tmp_path / 'swint_m.tar'), {}, swin)
     with pytest.raises(CXRCLIPCheckpointError, match='not supported.*Swin'):
         convert_cxrclip_checkpoint(src, tiny)
+    # the converter tool says the same
+    argv = sys.argv
+    sys.argv = ['cxrclip_to_crrg.py', src, str(tmp_path / 'out.pth')]
+    try:
+        with pytest.raises(CXRCLIPCheckpointError, match='swint_'):
+            runpy.run_path(osp.join(ROOT, 'tools/model_converters/'
+                                    'cxrclip_to_crrg.py'), run_name='__main__')
+    finally:
+        sys.argv = argv
+    assert not (tmp_path / 'out.pth').exists()
     torch.save({'state_dict': {}}, str(tmp_path / 'other.pth'))
     with pytest.raises(CXRCLIPCheckpointError,
                        match='expected a dict with "model"'):
