@@ -234,6 +234,18 @@ def test_convert_and_load_strictly(tmp_path, vocab_dir, fake_omegaconf):
         logits = model.similarity_logits(image, text)
     assert model.scale().item() == pytest.approx(148.413, abs=1e-3)
     assert torch.allclose(logits, 148.4132 * image @ text.T, atol=1e-4)
+    # the linear-probe config's frozen ResNet-50 takes the converted
+    # `backbone.` weights
+    from mmengine.config import Config
+    probe_cfg = Config.fromfile(osp.join(
+        ROOT, 'configs/linear_probe/probe_r50_cxr-clip_rsna-1pct.py'))
+    probe_cfg.model.backbone.init_cfg.checkpoint = dst
+    probe = MODELS.build(probe_cfg.model)
+    probe.init_weights()
+    assert torch.equal(probe.backbone.layer4[2].conv3.weight,
+                       state['image_encoder.resnet.layer4.2.conv3.weight'])
+    assert torch.equal(probe.backbone.bn1.running_var,
+                       state['image_encoder.resnet.bn1.running_var'])
     # without position_ids (transformers >= 4.31 does not save it)
     convert_cxrclip_state_dict(synthesise(tiny, position_ids=False), tiny)
 
