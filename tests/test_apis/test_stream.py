@@ -3,9 +3,8 @@ processes ahead of the model, results yielded as each batch finishes."""
 import copy
 
 import cv2
-import numpy as np
 import pytest
-from fake_report_models import CONFIG
+from fake_report_models import CONFIG, chest_like
 from mmengine.config import Config
 
 from crrg.apis import ReportInferencer
@@ -14,11 +13,9 @@ from crrg.apis import ReportInferencer
 @pytest.fixture(scope='module')
 def folder(tmp_path_factory):
     root = tmp_path_factory.mktemp('studies')
-    rng = np.random.default_rng(0)
     for i in range(5):
         height, width = 120 + 10 * i, 100
-        cv2.imwrite(str(root / f'study{i}.png'),
-                    rng.integers(0, 255, (height, width), dtype=np.uint8))
+        cv2.imwrite(str(root / f'study{i}.png'), chest_like(height, width, i))
     (root / 'study2b.jpg').write_bytes(b'not a jpeg')
     return root
 
