@@ -117,7 +117,9 @@ def test_report_inference_on_cuda(synthetic_twin, tokenizers, tmp_path):
     inferencer = ReportInferencer(
         model=cfg, weights=str(weights), device=DEVICE)
     assert next(inferencer.model.parameters()).is_cuda
-    image = sorted(p for p in root.rglob('*.jpg'))[0]
+    # a frontal view (the picture check refuses the twin's laterals)
+    from crrg.apis.demo import twin_test_images
+    image = twin_test_images(str(root), 1)[0]
     (pred, ) = inferencer(inputs=[str(image)])['predictions']
     assert pred['status'] == 'ok', pred['refusal']
     assert len(pred['regions']) == 29
@@ -140,7 +142,8 @@ def test_clip_inference_on_cuda(synthetic_twin, tokenizers, tmp_path):
                 'meta': {}}, weights)
     clip = CLIPInferencer(cfg, str(weights), device=DEVICE)
     assert next(clip.model.parameters()).is_cuda
-    images = [str(p) for p in sorted(root.rglob('*.jpg'))[:2]]
+    from crrg.apis.demo import twin_test_images
+    images = twin_test_images(str(root), 2)  # frontal views
     out = clip(images, prompts=SENTENCES[:2])
     for pred in out['predictions']:
         assert pred['status'] == 'ok'
