@@ -24,13 +24,12 @@ import cv2
 import numpy as np
 from scipy.stats import rankdata
 
-from crrg.datasets.transforms.loading import (LATERAL_VIEWS,
+from crrg.datasets.transforms.loading import (_CHEST_WORDS,
                                               RADIOGRAPH_MODALITIES, is_dicom)
 
 #: ``check(loaded) -> None | reason``; see the module docstring
 ChestCheck = Callable[[dict], Optional[str]]
 
-_CHEST_WORDS = ('CHEST', 'THORAX', 'THORAC', 'LUNG', 'CXR', 'TORAX', 'THORX')
 _FRONTAL_VIEWS = ('PA', 'AP', 'AP SUPINE', 'PA LLD', 'AP LLD', 'AP AXIAL')
 
 
@@ -79,7 +78,7 @@ def header_says_frontal_chest(path: Optional[str]) -> bool:
     view = str(ds.get('ViewPosition', '') or '').strip().upper()
     return (modality in RADIOGRAPH_MODALITIES
             and any(w in part for w in _CHEST_WORDS)
-            and view in _FRONTAL_VIEWS and view not in LATERAL_VIEWS)
+            and view in _FRONTAL_VIEWS)
 
 
 class FrontalChestLayoutCheck:
