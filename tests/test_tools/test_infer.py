@@ -217,3 +217,25 @@ def test_sr_beside_the_outputs_and_the_model_card(setup, tmp_path):
     assert card['summary'].startswith('unknown model — no card')
     assert 'Research use only' in card['notice']
     assert 'unknown model — no card' in proc.stdout
+
+
+@pytest.mark.slow
+def test_a_non_chest_picture_is_refused_unless_allowed(setup, tmp_path):
+    """A JPEG without a header that is not laid out as a frontal chest (a
+    sideways copy of a chest-like picture): refused by the picture check,
+    exit code 1, no report; analysed with --allow-non-chest."""
+    config, checkpoint, _ = setup
+    image = tmp_path / 'sideways.jpg'
+    cv2.imwrite(str(image), np.ascontiguousarray(chest_like(96, 96).T))
+    out = tmp_path / 'out'
+    proc = run_infer(config, checkpoint, image, '--out', out)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    record = json.loads((out / 'sideways.json').read_text())
+    assert record['status'] == 'refused' and record['report'] == ''
+    assert 'does not look like a frontal chest radiograph' in \
+        record['refusal']
+    assert not (out / 'sideways.txt').exists()
+    proc = run_infer(config, checkpoint, image, '--out', tmp_path / 'ok',
+                     '--allow-non-chest')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / 'ok' / 'sideways.txt').is_file()
