@@ -8,10 +8,12 @@ calls for an upload: it deletes the upload afterwards, writes the DICOM SR
 offered for download, and turns any failure into a message for the user
 (no server path, no Python repr; the details go to the server log).
 """
+import atexit
 import glob
 import os
 import os.path as osp
 import re
+import shutil
 import tempfile
 import time
 import uuid
@@ -168,7 +170,8 @@ class DemoSession:
             panel). Defaults to 'no R-CLIP model configured'.
         sr_dir (str, optional): Folder of the DICOM SRs offered for
             download (one sub-folder per analysis, deleted after
-            ``sr_max_age`` seconds). Defaults to a temporary folder.
+            ``sr_max_age`` seconds). Defaults to a temporary folder removed
+            at exit.
         sr_max_age (float): Seconds an SR is kept. Defaults to 600.
         logger (MMLogger, optional): The server log.
     """
@@ -185,7 +188,11 @@ class DemoSession:
         self.clip = clip
         self.display_size = display_size
         self.clip_missing = clip_missing or 'no R-CLIP model configured'
-        self.sr_dir = sr_dir or tempfile.mkdtemp(prefix='crrg-demo-sr-')
+        if sr_dir is None:
+            sr_dir = tempfile.mkdtemp(prefix='crrg-demo-sr-')
+            # a folder of its own: removed when the server stops
+            atexit.register(shutil.rmtree, sr_dir, True)
+        self.sr_dir = sr_dir
         os.makedirs(self.sr_dir, exist_ok=True)
         self.sr_max_age = sr_max_age
         self.logger = logger or MMLogger.get_current_instance()
