@@ -15,6 +15,7 @@
 // bf16 contiguous, rows >= B, slot 0 = the region's prefix, word position p
 // in slot p; table (>= B, slots) int64: the cache row each row's slot is read
 // from (the step sets table[r, pos] = r); returns (B, vocab) fp32 logits.
+#include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/native/quantized/PackedParams.h>
 #include <torch/extension.h>
@@ -51,11 +52,15 @@ Packed prepack(const at::Tensor& qweight, const std::optional<at::Tensor>& bias)
   return op.call(qweight, bias);
 }
 
-// exp(x) for x <= 88 as 2^n * p(f), x log2(e) = n + f, |f| <= 1/2, with
-// Cephes' degree-6 polynomial for 2^f (relative error ~2e-7): plain
-// arithmetic, so the loops calling it vectorise.
+// exp(x) as 2^n * p(f), x log2(e) = n + f, |f| <= 1/2, with Cephes'
+// degree-6 polynomial for 2^f (relative error ~2e-7): plain arithmetic, so
+// the loops calling it vectorise. x is clamped to [-87, 88] so that n + 127
+// stays a normal float exponent: exp(-87) ~ 1.6e-38 stands for 0 and
+// exp(88) ~ 1.7e38 for inf (GELU's exp(-2z) of an input below ~-10 is past
+// 88; unclamped, the exponent bits overflowed into the sign and GELU(-12)
+// came out as -12 instead of 0).
 inline float fast_exp(float x) {
-  x = x < -87.f ? -87.f : x;
+  x = x < -87.f ? -87.f : (x > 88.f ? 88.f : x);
   const float t = x * 1.4426950408889634f;
   const float n = std::floor(t + 0.5f);
   const float f = t - n;
@@ -190,10 +195,11 @@ __attribute__((target("avx512f"))) void attend_head_avx512(
 // reordering beams reorders the table instead of copying the cache).
 // y: (rows, 3 * heads * dim) = q | k | v; keys, values: (cache rows, heads,
 // slots, dim) bf16; table: (rows, slots) int64; out: (rows, heads * dim).
+// The (row, head) pairs are split across torch's threads: a pair writes only
+// its own slot ``pos`` and reads slots < pos written by earlier steps.
 void attend(const float* y, uint16_t* keys, uint16_t* values,
             const int64_t* table, float* out, int64_t rows, int64_t heads,
-            int64_t slots, int64_t dim, int64_t pos, float scale,
-            float* scores) {
+            int64_t slots, int64_t dim, int64_t pos, float scale) {
   const int64_t embed = heads * dim, row_stride = heads * slots * dim;
 #if defined(__x86_64__) && defined(__GNUC__)
   static const bool avx512 = __builtin_cpu_supports("avx512f");
@@ -201,10 +207,15 @@ void attend(const float* y, uint16_t* keys, uint16_t* values,
 #else
   const bool fast = false;
 #endif
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* yr = y + r * 3 * embed;
-    const int64_t* rt = table + r * slots;
-    for (int64_t h = 0; h < heads; ++h) {
+  // grain: ~4 pairs per task at 60 slots, more while the history is short
+  const int64_t grain = std::max<int64_t>(1, 256 / (pos + 1));
+  at::parallel_for(0, rows * heads, grain, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> scores;
+    scores.resize(pos + 1);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t r = item / heads, h = item % heads;
+      const float* yr = y + r * 3 * embed;
+      const int64_t* rt = table + r * slots;
       const int64_t head = h * slots * dim;
       uint16_t* k = keys + r * row_stride + head + pos * dim;
       uint16_t* v = values + r * row_stride + head + pos * dim;
@@ -217,15 +228,15 @@ void attend(const float* y, uint16_t* keys, uint16_t* values,
 #if defined(__x86_64__) && defined(__GNUC__)
       if (fast) {
         attend_head_avx512(yr + h * dim, keys + head, values + head, rt,
-                           row_stride, dim, pos, scale, scores,
+                           row_stride, dim, pos, scale, scores.data(),
                            out + r * embed + h * dim);
         continue;
       }
 #endif
       attend_head(yr + h * dim, keys + head, values + head, rt, row_stride,
-                  dim, pos, scale, scores, out + r * embed + h * dim);
+                  dim, pos, scale, scores.data(), out + r * embed + h * dim);
     }
-  }
+  });
 }
 
 // GPT-2's tanh GELU in place, as x * sigmoid(2 z) == 0.5 x (1 + tanh z),
@@ -256,8 +267,12 @@ at::Tensor argmax_rows(const at::Tensor& logits) {
                   logits.scalar_type() == at::kFloat && logits.size(1) > 0,
               "argmax_rows: expected (rows, n > 0) contiguous fp32 logits");
   at::Tensor out = at::empty({logits.size(0)}, logits.options().dtype(at::kLong));
-  row_argmax(logits.data_ptr<float>(), out.data_ptr<int64_t>(), logits.size(0),
-             logits.size(1));
+  const float* x = logits.data_ptr<float>();
+  int64_t* op = out.data_ptr<int64_t>();
+  const int64_t n = logits.size(1);
+  at::parallel_for(0, logits.size(0), 1, [&](int64_t r0, int64_t r1) {
+    row_argmax(x + r0 * n, op + r0, r1 - r0, n);
+  });
   return out;
 }
 
@@ -282,6 +297,9 @@ at::Tensor argmax_rows(const at::Tensor& logits) {
 // accumulators in zmm registers); a 32-column block of weights is read from
 // memory once and reused by every chunk from L1 / L2.
 constexpr int64_t kBlockCols = 32, kMaxRows = 12, kPrefetch = 16384;
+// Blocks per thread at least (64 columns: 64 KB of weights at 1024 inputs),
+// so that GPT-2 medium's smallest GEMM (1024 outputs) still splits 16 ways.
+constexpr int64_t kGrainBlocks = 2;
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CRRG_VNNI 1
@@ -433,15 +451,29 @@ class Int8Linear {
 
   bool vnni() const { return !fbgemm_; }
 
-  // x: (rows, in) fp32 contiguous -> (rows, out) fp32.
-  at::Tensor operator()(const at::Tensor& x) const {
+  // x: (rows, in) fp32 -> (rows, out) fp32; with ``gelu``, GPT-2's GELU of
+  // it. The 32-column blocks are split across torch's threads (each streams
+  // its share of the weights once and applies the GELU to its own blocks);
+  // every output is computed as with one thread, so the result does not
+  // depend on the thread count.
+  at::Tensor forward(const at::Tensor& x, bool gelu) const {
     TORCH_CHECK(x.dim() == 2 && x.size(1) == in_ && x.scalar_type() == at::kFloat,
                 "Int8Linear: expected (rows, ", in_, ") fp32 input");
-    if (fbgemm_) return fbgemm_->apply_dynamic(x, true).contiguous();
+    const int64_t rows = x.size(0);
+    if (fbgemm_) {  // fbgemm splits its GEMM across torch's threads itself
+      at::Tensor out = fbgemm_->apply_dynamic(x, true).contiguous();
+      if (gelu) {
+        float* op = out.data_ptr<float>();
+        at::parallel_for(0, rows, 1, [&](int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r) gelu_tanh(op + r * out_, out_);
+        });
+      }
+      return out;
+    }
     const at::Tensor xc = x.contiguous();
-    const int64_t rows = xc.size(0);
     at::Tensor out = at::empty({rows, out_}, xc.options());
     if (rows == 0) return out;
+    // the caller's thread quantises; the workers read these through pointers
     thread_local std::vector<int8_t> q;
     thread_local std::vector<float> scale;
     thread_local std::vector<int32_t> sum128;
@@ -452,23 +484,32 @@ class Int8Linear {
                   scale.data(), sum128.data());
 #ifdef CRRG_VNNI
     const auto* a = reinterpret_cast<const int32_t*>(q.data());
+    const float* a_scale = scale.data();
+    const int32_t* a_sum = sum128.data();
     const int64_t lda = in_padded_ / 4, chunks = (rows + kMaxRows - 1) / kMaxRows;
     float* op = out.data_ptr<float>();
-    for (int64_t j = 0; j < blocks_; ++j) {
-      const uint8_t* b = packed_.data() + j * in_padded_ * kBlockCols;
-      const int64_t c0 = j * kBlockCols, cols = std::min(kBlockCols, out_ - c0);
-      // chunks of near-equal size, e.g. 40 rows = 4 x 10
-      for (int64_t c = 0, r0 = 0; c < chunks; ++c) {
-        const int64_t n = (rows - r0) / (chunks - c);
-        kVnniBlocks[n - 1](a + r0 * lda, lda, b, scale.data() + r0,
-                           sum128.data() + r0, w_scale_.data() + c0,
-                           bias_.data() + c0, op + r0 * out_ + c0, out_, cols);
-        r0 += n;
+    at::parallel_for(0, blocks_, kGrainBlocks, [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j) {
+        const uint8_t* b = packed_.data() + j * in_padded_ * kBlockCols;
+        const int64_t c0 = j * kBlockCols, cols = std::min(kBlockCols, out_ - c0);
+        // chunks of near-equal size, e.g. 40 rows = 4 x 10
+        for (int64_t c = 0, r0 = 0; c < chunks; ++c) {
+          const int64_t n = (rows - r0) / (chunks - c);
+          kVnniBlocks[n - 1](a + r0 * lda, lda, b, a_scale + r0, a_sum + r0,
+                             w_scale_.data() + c0, bias_.data() + c0,
+                             op + r0 * out_ + c0, out_, cols);
+          r0 += n;
+        }
+        // per block while it is in L1 (the same calls at any thread count)
+        if (gelu)
+          for (int64_t r = 0; r < rows; ++r) gelu_tanh(op + r * out_ + c0, cols);
       }
-    }
+    });
 #endif
     return out;
   }
+
+  at::Tensor operator()(const at::Tensor& x) const { return forward(x, false); }
 
  private:
   int64_t out_, in_, in_padded_ = 0, blocks_ = 0;
@@ -531,7 +572,6 @@ class Int8GPT2 {
     at::Tensor x = wte_.index_select(0, ids).add_(wpe_[pos]);
     at::Tensor h = at::empty_like(x), att = at::empty_like(x);
     float *xp = x.data_ptr<float>(), *hp = h.data_ptr<float>();
-    std::vector<float> scores(pos + 1);
     auto* base = reinterpret_cast<uint16_t*>(cache.data_ptr());
     const int64_t half = rows * heads_ * slots * dim;  // keys, then values
     at::Tensor delta;  // the previous layer's MLP output, added to x
@@ -543,13 +583,11 @@ class Int8GPT2 {
       at::Tensor y = linears_[4 * l](h);
       uint16_t* keys = base + 2 * l * half;
       attend(y.data_ptr<float>(), keys, keys + half, tp, att.data_ptr<float>(),
-             b, heads_, slots, dim, pos, scale, scores.data());
+             b, heads_, slots, dim, pos, scale);
       delta = linears_[4 * l + 1](att);
       add_layer_norm(xp, delta.data_ptr<float>(), n[2].data_ptr<float>(),
                      n[3].data_ptr<float>(), hp, b, embed_, eps_);
-      at::Tensor g = linears_[4 * l + 2](h);
-      gelu_tanh(g.data_ptr<float>(), g.numel());
-      delta = linears_[4 * l + 3](g);
+      delta = linears_[4 * l + 3](linears_[4 * l + 2].forward(h, true));
     }
     const at::Tensor* f = &norms_[4 * layers_];
     add_layer_norm(xp, delta.data_ptr<float>(), f[0].data_ptr<float>(),
@@ -571,11 +609,13 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   pybind11::class_<Int8GPT2>(m, "Int8GPT2")
       .def(pybind11::init<int64_t, double, at::Tensor, at::Tensor, std::vector<at::Tensor>,
                           std::vector<at::Tensor>, std::vector<at::Tensor>, bool>())
-      .def("step", &Int8GPT2::step)
+      .def("step", &Int8GPT2::step,
+           pybind11::call_guard<pybind11::gil_scoped_release>())
       .def_property_readonly("gemm", &Int8GPT2::gemm);
   pybind11::class_<Int8Linear>(m, "Int8Linear")
       .def(pybind11::init<at::Tensor, std::optional<at::Tensor>, bool>())
-      .def("__call__", &Int8Linear::operator())
+      .def("__call__", &Int8Linear::operator(),
+           pybind11::call_guard<pybind11::gil_scoped_release>())
       .def_property_readonly("vnni", &Int8Linear::vnni);
   m.def("cpu_has_vnni", &cpu_has_vnni);
   m.def("argmax_rows", &argmax_rows);
