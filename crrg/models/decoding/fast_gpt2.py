@@ -36,9 +36,11 @@ GEMM for the few rows of a step (the same int8 weights; activations
 quantised per row instead of fbgemm's per call): fbgemm's waits on memory
 when, as here, every weight is read once per step from DRAM, this one
 prefetches ahead (~25 % faster per layer at 10 rows). The step runs on
-torch's intra-op threads (``torch.set_num_threads``: the GEMMs split by
-output columns, the attention by (row, head); outputs do not depend on the
-thread count) and releases the GIL while it runs. Its attention reads
+as many threads as torch's intra-op setting (``torch.set_num_threads``):
+the GEMMs split by output columns, the attention by (row, head), as tasks
+that the calling thread claims too, so that a worker the OS has not
+scheduled delays nothing; outputs do not depend on the thread count. It
+releases the GIL while it runs. Its attention reads
 slot ``s`` of row ``r`` from cache row ``table[r, s]``, so a beam search
 reorders a small row table instead of copying the cache (at 10 regions x 4
 beams the copy took ~40 % of a step).
@@ -82,8 +84,7 @@ def native_int8_ops():
         try:
             _NATIVE['ops'] = load(
                 name='crrg_gpt2_int8_decode', sources=[source],
-                extra_cflags=['-O3', '-ffast-math', '-fopenmp'],
-                extra_ldflags=['-fopenmp'], verbose=False)
+                extra_cflags=['-O3', '-ffast-math'], verbose=False)
         except (RuntimeError, OSError, ImportError,
                 subprocess.CalledProcessError) as err:
             print_log(

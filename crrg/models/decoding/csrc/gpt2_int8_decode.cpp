@@ -24,12 +24,20 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #endif
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -93,6 +101,142 @@ inline float from_bf16(uint16_t half) {
   std::memcpy(&value, &bits, sizeof(value));
   return value;
 }
+
+// ---------------------------------------------------------------- threads
+// The step's parallel loops run on this pool rather than on an OpenMP team:
+// a step has ~120 of them, and an OpenMP region ends in a barrier that waits
+// for every thread of the team, also one the OS has not scheduled yet. On a
+// machine shared with other processes (or two reports decoded at once, the
+// GIL being released) that wait is a scheduler time slice per region: one
+// GPT-2 medium layer took 26 ms instead of 0.05 ms with 2 OpenMP threads
+// under a load of 6 on 2 cores. Here the caller claims tasks too, and waits
+// only for tasks that a worker has claimed: a worker that is not running
+// claims none, and the caller does its share. Workers spin briefly between
+// loops (a step's loops follow each other within microseconds), then sleep.
+// The thread count is torch's (at::get_num_threads()); each task is computed
+// the same way whichever thread runs it.
+class TaskPool {
+ public:
+  // f(begin, end) over [0, n) in tasks of >= grain items, about
+  // kTasksPerThread per thread; serial for one thread, inside another
+  // parallel region, or while another caller uses the pool.
+  template <typename F>
+  static void run(int64_t n, int64_t grain, const F& f) {
+    const int64_t threads = at::get_num_threads();
+    if (n <= 0) return;
+    const int64_t size = std::max(grain, (n + threads * kTasksPerThread - 1) /
+                                             (threads * kTasksPerThread));
+    const int64_t tasks = (n + size - 1) / size;
+    if (threads <= 1 || tasks <= 1 || at::in_parallel_region()) {
+      f(0, n);
+      return;
+    }
+    TaskPool& pool = instance();
+    std::unique_lock<std::mutex> busy(pool.busy_, std::try_to_lock);
+    if (!busy.owns_lock()) {
+      f(0, n);
+      return;
+    }
+    const std::function<void(int64_t)> task = [&](int64_t t) {
+      f(t * size, std::min(n, (t + 1) * size));
+    };
+    pool.launch(tasks, std::min(threads, tasks) - 1, task);
+  }
+
+ private:
+  static constexpr int64_t kTasksPerThread = 8;
+  static constexpr int kSpins = 20000;  // ~0.1 ms of _mm_pause
+
+  struct Job {
+    uint64_t id;
+    int64_t tasks, workers;
+    const std::function<void(int64_t)>* task;
+    std::atomic<int64_t> next{0}, done{0};
+
+    void claim() {
+      for (int64_t t; (t = next.fetch_add(1)) < tasks;) {
+        (*task)(t);
+        done.fetch_add(1, std::memory_order_release);
+      }
+    }
+  };
+
+  static TaskPool& instance() {
+    // one pool per process (a forked child builds its own); never freed:
+    // its detached workers live as long as the process
+    static std::atomic<TaskPool*> pool{nullptr};
+    static std::mutex creating;
+    TaskPool* p = pool.load();
+    if (p == nullptr || p->pid_ != getpid()) {
+      std::lock_guard<std::mutex> lock(creating);
+      p = pool.load();
+      if (p == nullptr || p->pid_ != getpid()) {
+        p = new TaskPool();
+        pool.store(p);
+      }
+    }
+    return *p;
+  }
+
+  static void relax() {
+#if defined(__x86_64__) && defined(__GNUC__)
+    _mm_pause();
+#endif
+  }
+
+  void launch(int64_t tasks, int64_t workers,
+              const std::function<void(int64_t)>& task) {
+    while (static_cast<int64_t>(threads_.size()) < workers) {
+      const int id = static_cast<int>(threads_.size());
+      threads_.emplace_back([this, id] { work(id); });
+      threads_.back().detach();
+    }
+    auto job = std::make_shared<Job>();
+    job->id = ++last_id_;
+    job->tasks = tasks;
+    job->workers = workers;
+    job->task = &task;
+    std::atomic_store(&job_, job);
+    epoch_.store(job->id);
+    if (sleepers_.load() > 0) {
+      { std::lock_guard<std::mutex> lock(mutex_); }
+      wake_.notify_all();
+    }
+    job->claim();
+    for (int spin = 0; job->done.load(std::memory_order_acquire) < tasks; ++spin) {
+      if (spin < kSpins) relax();
+      else std::this_thread::yield();  // a claimed task's thread needs a core
+    }
+  }
+
+  void work(int id) {
+    uint64_t seen = 0;
+    for (;;) {
+      for (int spin = 0; epoch_.load() == seen; ++spin) {
+        if (spin < kSpins) {
+          relax();
+          continue;
+        }
+        std::unique_lock<std::mutex> lock(mutex_);
+        sleepers_.fetch_add(1);
+        wake_.wait(lock, [&] { return epoch_.load() != seen; });
+        sleepers_.fetch_sub(1);
+      }
+      const std::shared_ptr<Job> job = std::atomic_load(&job_);
+      seen = job->id;
+      if (id < job->workers) job->claim();
+    }
+  }
+
+  const pid_t pid_ = getpid();
+  std::mutex busy_, mutex_;
+  std::condition_variable wake_;
+  std::vector<std::thread> threads_;
+  std::shared_ptr<Job> job_;
+  std::atomic<uint64_t> epoch_{0};
+  std::atomic<int> sleepers_{0};
+  uint64_t last_id_ = 0;
+};
 
 // x += delta (when given), then out = LayerNorm(x) * weight + bias per row.
 CRRG_HOT void add_layer_norm(float* x, const float* delta, const float* weight,
@@ -195,7 +339,7 @@ __attribute__((target("avx512f"))) void attend_head_avx512(
 // reordering beams reorders the table instead of copying the cache).
 // y: (rows, 3 * heads * dim) = q | k | v; keys, values: (cache rows, heads,
 // slots, dim) bf16; table: (rows, slots) int64; out: (rows, heads * dim).
-// The (row, head) pairs are split across torch's threads: a pair writes only
+// The (row, head) pairs are split across threads (TaskPool): a pair writes only
 // its own slot ``pos`` and reads slots < pos written by earlier steps.
 void attend(const float* y, uint16_t* keys, uint16_t* values,
             const int64_t* table, float* out, int64_t rows, int64_t heads,
@@ -209,7 +353,7 @@ void attend(const float* y, uint16_t* keys, uint16_t* values,
 #endif
   // grain: ~4 pairs per task at 60 slots, more while the history is short
   const int64_t grain = std::max<int64_t>(1, 256 / (pos + 1));
-  at::parallel_for(0, rows * heads, grain, [&](int64_t begin, int64_t end) {
+  TaskPool::run(rows * heads, grain, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scores;
     scores.resize(pos + 1);
     for (int64_t item = begin; item < end; ++item) {
@@ -270,7 +414,7 @@ at::Tensor argmax_rows(const at::Tensor& logits) {
   const float* x = logits.data_ptr<float>();
   int64_t* op = out.data_ptr<int64_t>();
   const int64_t n = logits.size(1);
-  at::parallel_for(0, logits.size(0), 1, [&](int64_t r0, int64_t r1) {
+  TaskPool::run(logits.size(0), 1, [&](int64_t r0, int64_t r1) {
     row_argmax(x + r0 * n, op + r0, r1 - r0, n);
   });
   return out;
@@ -452,7 +596,7 @@ class Int8Linear {
   bool vnni() const { return !fbgemm_; }
 
   // x: (rows, in) fp32 -> (rows, out) fp32; with ``gelu``, GPT-2's GELU of
-  // it. The 32-column blocks are split across torch's threads (each streams
+  // it. The 32-column blocks are split across threads (TaskPool; each streams
   // its share of the weights once and applies the GELU to its own blocks);
   // every output is computed as with one thread, so the result does not
   // depend on the thread count.
@@ -464,7 +608,7 @@ class Int8Linear {
       at::Tensor out = fbgemm_->apply_dynamic(x, true).contiguous();
       if (gelu) {
         float* op = out.data_ptr<float>();
-        at::parallel_for(0, rows, 1, [&](int64_t r0, int64_t r1) {
+        TaskPool::run(rows, 1, [&](int64_t r0, int64_t r1) {
           for (int64_t r = r0; r < r1; ++r) gelu_tanh(op + r * out_, out_);
         });
       }
@@ -488,7 +632,7 @@ class Int8Linear {
     const int32_t* a_sum = sum128.data();
     const int64_t lda = in_padded_ / 4, chunks = (rows + kMaxRows - 1) / kMaxRows;
     float* op = out.data_ptr<float>();
-    at::parallel_for(0, blocks_, kGrainBlocks, [&](int64_t j0, int64_t j1) {
+    TaskPool::run(blocks_, kGrainBlocks, [&](int64_t j0, int64_t j1) {
       for (int64_t j = j0; j < j1; ++j) {
         const uint8_t* b = packed_.data() + j * in_padded_ * kBlockCols;
         const int64_t c0 = j * kBlockCols, cols = std::min(kBlockCols, out_ - c0);
