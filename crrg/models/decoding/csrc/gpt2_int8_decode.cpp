@@ -429,7 +429,7 @@ at::Tensor argmax_rows(const at::Tensor& logits) {
 // (0.30 vs 0.22 ms for a 1024 x 4096 layer, M = 10, one core). This kernel
 // keeps the few activation rows in L1, streams each weight once and, for
 // more than 4 rows, prefetches kPrefetch bytes ahead into L2, which hides
-// that wait (`benchmarks/generation.py --sections gemm` measures both).
+// that wait (`benchmarks/int8_gemm.py` measures both).
 //
 // Weights: per-output-channel symmetric int8 (the qint8 tensor's values and
 // scales), stored as u8 = w + 128 in blocks of 32 output columns: block j
