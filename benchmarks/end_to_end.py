@@ -152,7 +152,8 @@ def bench_end_to_end(args, tokenizer: str) -> List[str]:
 
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> List[str]:
+    """Runs it; returns the table's rows."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument('--regions', type=int, default=10)
@@ -164,7 +165,7 @@ def main(argv=None) -> None:
     set_threads(args.threads)
     log(machine_header())
     with report_tokenizer() as tokenizer:
-        bench_end_to_end(args, tokenizer)
+        return bench_end_to_end(args, tokenizer)
 
 
 if __name__ == '__main__':

@@ -29,6 +29,7 @@ import argparse
 import os
 import tempfile
 from functools import partial
+from typing import List
 
 import torch
 from gpt2_medium import VOCAB, random_lm, random_slots
@@ -68,7 +69,8 @@ def ctranslate2_model(lm, path: str) -> list:
     return tokens
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> List[str]:
+    """Runs it; returns the table's rows."""
     try:
         import ctranslate2
     except ImportError as err:
@@ -106,8 +108,10 @@ def main(argv=None) -> None:
         lengths = {len(r.sequences_ids[0]) for r in out}
         assert lengths == {args.tokens}, lengths
 
-    log('| search | threads | contender | time | crrg vs CTranslate2 |')
-    log('|---|---|---|---|---|')
+    rows = ['| search | threads | contender | time | crrg vs CTranslate2 |',
+            '|---|---|---|---|---|']
+    log(rows[0])
+    log(rows[1])
     for beams in args.beams:
         contenders = {}
         for n in counts:
@@ -120,9 +124,11 @@ def main(argv=None) -> None:
         search = 'greedy' if beams == 1 else f'beam {beams}'
         for (n, name), seconds in times.items():
             ratio = times[n, 'CTranslate2 int8'] / seconds
-            log(f'| {search} | {n} | {name} | {seconds:.2f} s | '
-                f'{ratio:.2f}x |')
+            rows.append(f'| {search} | {n} | {name} | {seconds:.2f} s | '
+                        f'{ratio:.2f}x |')
+            log(rows[-1])
     torch.set_num_threads(args.threads)
+    return rows
 
 
 if __name__ == '__main__':

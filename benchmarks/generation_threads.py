@@ -18,6 +18,7 @@ Usage::
 import argparse
 import os
 from functools import partial
+from typing import List
 
 import torch
 from gpt2_medium import VOCAB, random_lm, random_slots
@@ -40,7 +41,8 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> List[str]:
+    """Runs it; returns the table's rows."""
     from crrg.models.decoding.fast_gpt2 import GPT2Decoder
     args = parse_args(argv)
     lm = random_lm(n_layer=args.layers)
@@ -62,8 +64,10 @@ def main(argv=None) -> None:
         torch.set_num_threads(threads)
         probe()
 
-    log('| search | GEMM | threads | time | vs 1 thread | bandwidth floor |')
-    log('|---|---|---|---|---|---|')
+    rows = ['| search | GEMM | threads | time | vs 1 thread | bandwidth '
+            'floor |', '|---|---|---|---|---|---|']
+    log(rows[0])
+    log(rows[1])
     for beams in args.beams:
         contenders = {(g, n): partial(run, d, n, beams)
                       for g, d in decoders.items() for n in counts}
@@ -75,11 +79,14 @@ def main(argv=None) -> None:
             for n in counts:
                 floor = (decoder.weight_bytes_per_step * args.tokens /
                          bandwidth[n])
-                log(f'| {search} | {decoder.native.gemm} | {n} | '
-                    f'{times[g, n]:.2f} s | '
-                    f'{times[g, 1] / times[g, n]:.2f}x | {floor:.2f} s at '
-                    f'{bandwidth[n] / 1e9:.1f} GB/s |')
+                rows.append(f'| {search} | {decoder.native.gemm} | {n} | '
+                            f'{times[g, n]:.2f} s | '
+                            f'{times[g, 1] / times[g, n]:.2f}x | '
+                            f'{floor:.2f} s at '
+                            f'{bandwidth[n] / 1e9:.1f} GB/s |')
+                log(rows[-1])
     torch.set_num_threads(args.threads)
+    return rows
 
 
 if __name__ == '__main__':

@@ -224,7 +224,8 @@ def bench_generation(args, tokenizer: str) -> List[str]:
 
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> List[str]:
+    """Runs it; returns the table's rows."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument('--rgrg', help='root of a ttanida/rgrg checkout')
@@ -245,7 +246,7 @@ def main(argv=None) -> None:
         log('| regions x tokens, search | contender | time | vs RGRG | '
             'bandwidth floor | compute floor | time / floor |')
         log('|---|---|---|---|---|---|---|')
-        bench_generation(args, tokenizer)
+        return bench_generation(args, tokenizer)
 
 
 if __name__ == '__main__':

@@ -12,6 +12,7 @@ Usage::
         [--threads 1]
 """
 import argparse
+from typing import List
 
 import torch
 from timing import interleaved, log, machine_header, set_threads
@@ -31,7 +32,8 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> List[str]:
+    """Runs it; returns the table's rows."""
     from crrg.models.decoding.fast_gpt2 import native_int8_ops, quantize_int8
     args = parse_args(argv)
     set_threads(args.threads)
@@ -40,7 +42,7 @@ def main(argv=None) -> None:
     if ops is None or not ops.cpu_has_vnni():
         log('int8_gemm skipped: the compiled kernel or AVX512-VNNI is '
             'missing here')
-        return
+        return []
     k, n, layers = 1024, 4096, args.layers
     torch.manual_seed(0)
     weights = [quantize_int8(torch.randn(n, k) * 0.02) for _ in range(layers)]
@@ -49,8 +51,10 @@ def main(argv=None) -> None:
         'fbgemm': [ops.Int8Linear(w, bias, False) for w in weights],
         'crrg VNNI': [ops.Int8Linear(w, bias, True) for w in weights],
     }
-    log('| rows (M) | GEMM | in cache | streamed | streamed GFLOP/s |')
-    log('|---|---|---|---|---|')
+    rows = ['| rows (M) | GEMM | in cache | streamed | streamed GFLOP/s |',
+            '|---|---|---|---|---|']
+    log(rows[0])
+    log(rows[1])
     for m in args.rows:
         x = torch.randn(m, k)
 
@@ -66,8 +70,11 @@ def main(argv=None) -> None:
         times = interleaved(contenders, args.repeats)
         for name in gemms:
             hot, cold = (times[name, s] / layers for s in (False, True))
-            log(f'| {m} | {name} | {hot * 1e3:.3f} ms | {cold * 1e3:.3f} ms '
-                f'| {2 * m * k * n / cold / 1e9:.0f} |')
+            rows.append(f'| {m} | {name} | {hot * 1e3:.3f} ms | '
+                        f'{cold * 1e3:.3f} ms | '
+                        f'{2 * m * k * n / cold / 1e9:.0f} |')
+            log(rows[-1])
+    return rows
 
 
 if __name__ == '__main__':

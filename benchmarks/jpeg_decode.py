@@ -238,7 +238,8 @@ def bench_jpeg(args) -> List[str]:
 
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> List[str]:
+    """Runs it; returns the table's rows."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument('--jpegs', type=int, default=8)
@@ -248,7 +249,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     set_threads(args.threads)
     log(machine_header())
-    bench_jpeg(args)
+    return bench_jpeg(args)
 
 
 if __name__ == '__main__':
