@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
@@ -113,8 +114,12 @@ inline float from_bf16(uint16_t half) {
 // only for tasks that a worker has claimed: a worker that is not running
 // claims none, and the caller does its share. Workers spin briefly between
 // loops (a step's loops follow each other within microseconds), then sleep.
-// The thread count is torch's (at::get_num_threads()); each task is computed
-// the same way whichever thread runs it.
+// A claimed task still has to finish: when the caller has waited more than
+// kStragglerWait for one (its thread was descheduled: more runnable threads
+// than cores), the next kBackoffLoops loops run on the caller alone, so that
+// an overloaded machine costs what one thread costs rather than a time slice
+// per loop. The thread count is torch's (at::get_num_threads()); each task
+// is computed the same way whichever thread runs it.
 class TaskPool {
  public:
   // f(begin, end) over [0, n) in tasks of >= grain items, about
@@ -133,7 +138,8 @@ class TaskPool {
     }
     TaskPool& pool = instance();
     std::unique_lock<std::mutex> busy(pool.busy_, std::try_to_lock);
-    if (!busy.owns_lock()) {
+    if (!busy.owns_lock() || pool.serial_loops_ > 0) {
+      if (busy.owns_lock()) --pool.serial_loops_;
       f(0, n);
       return;
     }
@@ -146,6 +152,8 @@ class TaskPool {
  private:
   static constexpr int64_t kTasksPerThread = 8;
   static constexpr int kSpins = 20000;  // ~0.1 ms of _mm_pause
+  static constexpr auto kStragglerWait = std::chrono::milliseconds(1);
+  static constexpr int64_t kBackoffLoops = 2000;  // ~15 GPT-2 medium steps
 
   struct Job {
     uint64_t id;
@@ -203,10 +211,14 @@ class TaskPool {
       wake_.notify_all();
     }
     job->claim();
+    if (job->done.load(std::memory_order_acquire) == tasks) return;
+    const auto start = std::chrono::steady_clock::now();
     for (int spin = 0; job->done.load(std::memory_order_acquire) < tasks; ++spin) {
       if (spin < kSpins) relax();
       else std::this_thread::yield();  // a claimed task's thread needs a core
     }
+    if (std::chrono::steady_clock::now() - start > kStragglerWait)
+      serial_loops_ = kBackoffLoops;
   }
 
   void work(int id) {
@@ -236,6 +248,7 @@ class TaskPool {
   std::atomic<uint64_t> epoch_{0};
   std::atomic<int> sleepers_{0};
   uint64_t last_id_ = 0;
+  int64_t serial_loops_ = 0;  // loops left to run on the caller alone
 };
 
 // x += delta (when given), then out = LayerNorm(x) * weight + bias per row.
