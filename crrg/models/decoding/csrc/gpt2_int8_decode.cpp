@@ -114,6 +114,9 @@ inline float from_bf16(uint16_t half) {
 // only for tasks that a worker has claimed: a worker that is not running
 // claims none, and the caller does its share. Workers spin briefly between
 // loops (a step's loops follow each other within microseconds), then sleep.
+// With fbgemm's GEMMs (on torch's OpenMP threads) the step's other loops run
+// on the caller alone: two pools spinning on the same cores wait for each
+// other.
 // A claimed task still has to finish: when the caller has waited more than
 // kStragglerWait for one (its thread was descheduled: more runnable threads
 // than cores), the next kBackoffLoops loops run on the caller alone, so that
@@ -123,11 +126,11 @@ inline float from_bf16(uint16_t half) {
 class TaskPool {
  public:
   // f(begin, end) over [0, n) in tasks of >= grain items, about
-  // kTasksPerThread per thread; serial for one thread, inside another
-  // parallel region, or while another caller uses the pool.
+  // kTasksPerThread per thread; serial unless ``parallel``, for one thread,
+  // inside another parallel region, or while another caller uses the pool.
   template <typename F>
-  static void run(int64_t n, int64_t grain, const F& f) {
-    const int64_t threads = at::get_num_threads();
+  static void run(int64_t n, int64_t grain, const F& f, bool parallel = true) {
+    const int64_t threads = parallel ? at::get_num_threads() : 1;
     if (n <= 0) return;
     const int64_t size = std::max(grain, (n + threads * kTasksPerThread - 1) /
                                              (threads * kTasksPerThread));
@@ -151,7 +154,7 @@ class TaskPool {
 
  private:
   static constexpr int64_t kTasksPerThread = 8;
-  static constexpr int kSpins = 20000;  // ~0.1 ms of _mm_pause
+  static constexpr int kSpins = 2000;  // ~20-60 us of _mm_pause
   static constexpr auto kStragglerWait = std::chrono::milliseconds(1);
   static constexpr int64_t kBackoffLoops = 2000;  // ~15 GPT-2 medium steps
 
@@ -356,7 +359,8 @@ __attribute__((target("avx512f"))) void attend_head_avx512(
 // its own slot ``pos`` and reads slots < pos written by earlier steps.
 void attend(const float* y, uint16_t* keys, uint16_t* values,
             const int64_t* table, float* out, int64_t rows, int64_t heads,
-            int64_t slots, int64_t dim, int64_t pos, float scale) {
+            int64_t slots, int64_t dim, int64_t pos, float scale,
+            bool parallel) {
   const int64_t embed = heads * dim, row_stride = heads * slots * dim;
 #if defined(__x86_64__) && defined(__GNUC__)
   static const bool avx512 = __builtin_cpu_supports("avx512f");
@@ -393,7 +397,7 @@ void attend(const float* y, uint16_t* keys, uint16_t* values,
       attend_head(yr + h * dim, keys + head, values + head, rt, row_stride,
                   dim, pos, scale, scores.data(), out + r * embed + h * dim);
     }
-  });
+  }, parallel);
 }
 
 // GPT-2's tanh GELU in place, as x * sigmoid(2 z) == 0.5 x (1 + tanh z),
@@ -424,12 +428,8 @@ at::Tensor argmax_rows(const at::Tensor& logits) {
                   logits.scalar_type() == at::kFloat && logits.size(1) > 0,
               "argmax_rows: expected (rows, n > 0) contiguous fp32 logits");
   at::Tensor out = at::empty({logits.size(0)}, logits.options().dtype(at::kLong));
-  const float* x = logits.data_ptr<float>();
-  int64_t* op = out.data_ptr<int64_t>();
-  const int64_t n = logits.size(1);
-  TaskPool::run(logits.size(0), 1, [&](int64_t r0, int64_t r1) {
-    row_argmax(x + r0 * n, op + r0, r1 - r0, n);
-  });
+  row_argmax(logits.data_ptr<float>(), out.data_ptr<int64_t>(), logits.size(0),
+             logits.size(1));
   return out;
 }
 
@@ -619,12 +619,8 @@ class Int8Linear {
     const int64_t rows = x.size(0);
     if (fbgemm_) {  // fbgemm splits its GEMM across torch's threads itself
       at::Tensor out = fbgemm_->apply_dynamic(x, true).contiguous();
-      if (gelu) {
-        float* op = out.data_ptr<float>();
-        TaskPool::run(rows, 1, [&](int64_t r0, int64_t r1) {
-          for (int64_t r = r0; r < r1; ++r) gelu_tanh(op + r * out_, out_);
-        });
-      }
+      float* op = out.data_ptr<float>();
+      for (int64_t r = 0; gelu && r < rows; ++r) gelu_tanh(op + r * out_, out_);
       return out;
     }
     const at::Tensor xc = x.contiguous();
@@ -740,7 +736,7 @@ class Int8GPT2 {
       at::Tensor y = linears_[4 * l](h);
       uint16_t* keys = base + 2 * l * half;
       attend(y.data_ptr<float>(), keys, keys + half, tp, att.data_ptr<float>(),
-             b, heads_, slots, dim, pos, scale);
+             b, heads_, slots, dim, pos, scale, linears_.front().vnni());
       delta = linears_[4 * l + 1](att);
       add_layer_norm(xp, delta.data_ptr<float>(), n[2].data_ptr<float>(),
                      n[3].data_ptr<float>(), hp, b, embed_, eps_);
