@@ -35,7 +35,12 @@ torch's C++ extension loader the first time it is needed on a machine,
 GEMM for the few rows of a step (the same int8 weights; activations
 quantised per row instead of fbgemm's per call): fbgemm's waits on memory
 when, as here, every weight is read once per step from DRAM, this one
-prefetches ahead (~25 % faster per layer at 10 rows). Its attention reads
+prefetches ahead (~25 % faster per layer at 10 rows). The step runs on
+as many threads as torch's intra-op setting (``torch.set_num_threads``):
+the GEMMs split by output columns, the attention by (row, head), as tasks
+that the calling thread claims too, so that a worker the OS has not
+scheduled delays nothing; outputs do not depend on the thread count. It
+releases the GIL while it runs. Its attention reads
 slot ``s`` of row ``r`` from cache row ``table[r, s]``, so a beam search
 reorders a small row table instead of copying the cache (at 10 regions x 4
 beams the copy took ~40 % of a step).

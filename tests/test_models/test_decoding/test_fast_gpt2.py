@@ -1,5 +1,8 @@
 """The compiled int8 decoding step against the Python int8 step and fp32."""
 import logging
+import sys
+import threading
+import time
 
 import pytest
 import torch
@@ -218,3 +221,102 @@ def test_native_step_generic_head_dim(ops):
 def test_unknown_int8_gemm(lm):
     with pytest.raises(ValueError, match='int8_gemm must be one of'):
         GPT2Decoder(lm, 'int8', int8_gemm='mkl')
+
+
+@pytest.fixture
+def restore_threads():
+    """Restores torch's thread count after a test that changes it."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize('gemm', ['vnni', 'fbgemm'])
+def test_native_step_same_at_any_thread_count(lm, ops, gemm,
+                                              restore_threads):
+    """The step splits GEMM columns and (row, head) pairs across torch's
+    threads, each output computed as with one thread: logits and cache are
+    bitwise equal with 1 and 2 threads. 40 rows (10 regions x 4 beams) so
+    that the attention splits too."""
+    decoder = GPT2Decoder(lm, 'int8', int8_gemm=gemm)
+    torch.manual_seed(5)
+    rows, slots = 40, 9
+    keys = torch.randn(LAYERS, rows, HEADS, DIM)
+    values = torch.randn(LAYERS, rows, HEADS, DIM)
+    first = torch.randint(VOCAB, (rows, ))
+    runs = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        cache = fresh_cache(decoder, keys, values, slots)
+        ids, logits = first, []
+        for pos in range(1, slots):
+            logits.append(decoder.step(ids, pos, cache))
+            ids = logits[-1].argmax(-1)
+        runs.append((torch.stack(logits), cache))
+    assert torch.equal(runs[0][0], runs[1][0])
+    assert torch.equal(runs[0][1], runs[1][1])
+    torch.set_num_threads(1)
+    one = [decoder.generate(keys[:, :10], values[:, :10], 0, 1, 8,
+                            num_beams=beams) for beams in (1, 4)]
+    torch.set_num_threads(2)
+    assert one == [decoder.generate(keys[:, :10], values[:, :10], 0, 1, 8,
+                                    num_beams=beams) for beams in (1, 4)]
+
+
+def test_native_step_releases_the_gil(lm, ops, restore_threads):
+    """Another Python thread runs while steps run. The switch interval is
+    set to 10 s, so a thread that keeps the GIL in C++ is not interrupted:
+    the other thread would get no tick in while the steps run."""
+    torch.set_num_threads(1)
+    decoder = GPT2Decoder(lm, 'int8')
+    rows, slots = 10, 9
+    keys = torch.randn(LAYERS, rows, HEADS, DIM)
+    cache = fresh_cache(decoder, keys, keys, slots)
+    table = decoder.new_table(rows, slots)
+    ids = torch.zeros(rows, dtype=torch.long)
+    step = decoder.native.step
+    ticks, stop = [], threading.Event()
+
+    def tick():
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.0005)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(10.)
+    ticker = threading.Thread(target=tick)
+    try:
+        ticker.start()
+        time.sleep(0.01)
+        start = time.perf_counter()
+        for _ in range(100):
+            for pos in range(1, slots):  # only the compiled call: torch's
+                step(ids, pos, cache, table)  # own ops release the GIL
+        end = time.perf_counter()
+    finally:
+        stop.set()
+        ticker.join()
+        sys.setswitchinterval(interval)
+    inside = [t for t in ticks if start < t < end]
+    assert len(inside) >= 5, (len(inside), end - start)
+
+
+def test_native_gelu_of_very_negative_inputs(ops):
+    """GELU(x) = 0 for x << 0. With c_fc's bias at -30 every MLP input is
+    ~-30, and the exp(-2z) of its tanh form is past float's range: the
+    compiled step's exp clamps it (unclamped, its exponent bits overflowed
+    and GELU(-30) came out as -30). It agrees with the Python int8 step."""
+    torch.manual_seed(7)
+    lm = GPT2LMHeadModel(GPT2Config(
+        vocab_size=VOCAB, n_layer=2, n_embd=32, n_head=2,
+        n_positions=16)).eval()
+    with torch.no_grad():
+        for block in lm.transformer.h:
+            block.mlp.c_fc.bias.fill_(-30.)
+    native = GPT2Decoder(lm, 'int8')
+    python = GPT2Decoder(lm, 'int8', native=False)
+    keys = torch.randn(2, 3, 2, 16)
+    caches = [fresh_cache(d, keys, keys, 4) for d in (native, python)]
+    ids = torch.randint(VOCAB, (3, ))
+    out = [d.step(ids, 1, c) for d, c in zip((native, python), caches)]
+    assert (out[0] - out[1]).abs().max() < 0.05 * out[1].abs().max()

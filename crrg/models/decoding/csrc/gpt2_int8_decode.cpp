@@ -15,6 +15,7 @@
 // bf16 contiguous, rows >= B, slot 0 = the region's prefix, word position p
 // in slot p; table (>= B, slots) int64: the cache row each row's slot is read
 // from (the step sets table[r, pos] = r); returns (B, vocab) fp32 logits.
+#include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/native/quantized/PackedParams.h>
 #include <torch/extension.h>
@@ -23,12 +24,21 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #endif
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -51,11 +61,15 @@ Packed prepack(const at::Tensor& qweight, const std::optional<at::Tensor>& bias)
   return op.call(qweight, bias);
 }
 
-// exp(x) for x <= 88 as 2^n * p(f), x log2(e) = n + f, |f| <= 1/2, with
-// Cephes' degree-6 polynomial for 2^f (relative error ~2e-7): plain
-// arithmetic, so the loops calling it vectorise.
+// exp(x) as 2^n * p(f), x log2(e) = n + f, |f| <= 1/2, with Cephes'
+// degree-6 polynomial for 2^f (relative error ~2e-7): plain arithmetic, so
+// the loops calling it vectorise. x is clamped to [-87, 88] so that n + 127
+// stays a normal float exponent: exp(-87) ~ 1.6e-38 stands for 0 and
+// exp(88) ~ 1.7e38 for inf (GELU's exp(-2z) of an input below ~-10 is past
+// 88; unclamped, the exponent bits overflowed into the sign and GELU(-12)
+// came out as -12 instead of 0).
 inline float fast_exp(float x) {
-  x = x < -87.f ? -87.f : x;
+  x = x < -87.f ? -87.f : (x > 88.f ? 88.f : x);
   const float t = x * 1.4426950408889634f;
   const float n = std::floor(t + 0.5f);
   const float f = t - n;
@@ -88,6 +102,157 @@ inline float from_bf16(uint16_t half) {
   std::memcpy(&value, &bits, sizeof(value));
   return value;
 }
+
+// ---------------------------------------------------------------- threads
+// The step's parallel loops run on this pool rather than on an OpenMP team:
+// a step has ~120 of them, and an OpenMP region ends in a barrier that waits
+// for every thread of the team, also one the OS has not scheduled yet. On a
+// machine shared with other processes (or two reports decoded at once, the
+// GIL being released) that wait is a scheduler time slice per region: one
+// GPT-2 medium layer took 26 ms instead of 0.05 ms with 2 OpenMP threads
+// under a load of 6 on 2 cores. Here the caller claims tasks too, and waits
+// only for tasks that a worker has claimed: a worker that is not running
+// claims none, and the caller does its share. Workers spin briefly between
+// loops (a step's loops follow each other within microseconds), then sleep.
+// With fbgemm's GEMMs (on torch's OpenMP threads) the step's other loops run
+// on the caller alone: two pools spinning on the same cores wait for each
+// other.
+// A claimed task still has to finish: when the caller has waited more than
+// kStragglerWait for one (its thread was descheduled: more runnable threads
+// than cores), the next kBackoffLoops loops run on the caller alone, so that
+// an overloaded machine costs what one thread costs rather than a time slice
+// per loop. The thread count is torch's (at::get_num_threads()); each task
+// is computed the same way whichever thread runs it.
+class TaskPool {
+ public:
+  // f(begin, end) over [0, n) in tasks of >= grain items, about
+  // kTasksPerThread per thread; serial unless ``parallel``, for one thread,
+  // inside another parallel region, or while another caller uses the pool.
+  template <typename F>
+  static void run(int64_t n, int64_t grain, const F& f, bool parallel = true) {
+    const int64_t threads = parallel ? at::get_num_threads() : 1;
+    if (n <= 0) return;
+    const int64_t size = std::max(grain, (n + threads * kTasksPerThread - 1) /
+                                             (threads * kTasksPerThread));
+    const int64_t tasks = (n + size - 1) / size;
+    if (threads <= 1 || tasks <= 1 || at::in_parallel_region()) {
+      f(0, n);
+      return;
+    }
+    TaskPool& pool = instance();
+    std::unique_lock<std::mutex> busy(pool.busy_, std::try_to_lock);
+    if (!busy.owns_lock() || pool.serial_loops_ > 0) {
+      if (busy.owns_lock()) --pool.serial_loops_;
+      f(0, n);
+      return;
+    }
+    const std::function<void(int64_t)> task = [&](int64_t t) {
+      f(t * size, std::min(n, (t + 1) * size));
+    };
+    pool.launch(tasks, std::min(threads, tasks) - 1, task);
+  }
+
+ private:
+  static constexpr int64_t kTasksPerThread = 8;
+  static constexpr int kSpins = 2000;  // ~20-60 us of _mm_pause
+  static constexpr auto kStragglerWait = std::chrono::milliseconds(1);
+  static constexpr int64_t kBackoffLoops = 2000;  // ~15 GPT-2 medium steps
+
+  struct Job {
+    uint64_t id;
+    int64_t tasks, workers;
+    const std::function<void(int64_t)>* task;
+    std::atomic<int64_t> next{0}, done{0};
+
+    void claim() {
+      for (int64_t t; (t = next.fetch_add(1)) < tasks;) {
+        (*task)(t);
+        done.fetch_add(1, std::memory_order_release);
+      }
+    }
+  };
+
+  static TaskPool& instance() {
+    // one pool per process (a forked child builds its own); never freed:
+    // its detached workers live as long as the process
+    static std::atomic<TaskPool*> pool{nullptr};
+    static std::mutex creating;
+    TaskPool* p = pool.load();
+    if (p == nullptr || p->pid_ != getpid()) {
+      std::lock_guard<std::mutex> lock(creating);
+      p = pool.load();
+      if (p == nullptr || p->pid_ != getpid()) {
+        p = new TaskPool();
+        pool.store(p);
+      }
+    }
+    return *p;
+  }
+
+  static void relax() {
+#if defined(__x86_64__) && defined(__GNUC__)
+    _mm_pause();
+#endif
+  }
+
+  void launch(int64_t tasks, int64_t workers,
+              const std::function<void(int64_t)>& task) {
+    while (static_cast<int64_t>(threads_.size()) < workers) {
+      const int id = static_cast<int>(threads_.size());
+      threads_.emplace_back([this, id] { work(id); });
+      threads_.back().detach();
+    }
+    auto job = std::make_shared<Job>();
+    job->id = ++last_id_;
+    job->tasks = tasks;
+    job->workers = workers;
+    job->task = &task;
+    std::atomic_store(&job_, job);
+    epoch_.store(job->id);
+    if (sleepers_.load() > 0) {
+      { std::lock_guard<std::mutex> lock(mutex_); }
+      wake_.notify_all();
+    }
+    job->claim();
+    if (job->done.load(std::memory_order_acquire) == tasks) return;
+    const auto start = std::chrono::steady_clock::now();
+    for (int spin = 0; job->done.load(std::memory_order_acquire) < tasks; ++spin) {
+      if (spin < kSpins) relax();
+      else std::this_thread::yield();  // a claimed task's thread needs a core
+    }
+    if (std::chrono::steady_clock::now() - start > kStragglerWait)
+      serial_loops_ = kBackoffLoops;
+  }
+
+  void work(int id) {
+    uint64_t seen = 0;
+    for (;;) {
+      for (int spin = 0; epoch_.load() == seen; ++spin) {
+        if (spin < kSpins) {
+          relax();
+          continue;
+        }
+        std::unique_lock<std::mutex> lock(mutex_);
+        sleepers_.fetch_add(1);
+        wake_.wait(lock, [&] { return epoch_.load() != seen; });
+        sleepers_.fetch_sub(1);
+      }
+      const std::shared_ptr<Job> job = std::atomic_load(&job_);
+      seen = job->id;
+      if (id < job->workers) job->claim();
+    }
+  }
+
+  const pid_t pid_ = getpid();
+  std::mutex busy_, mutex_;
+  std::condition_variable wake_;
+  std::vector<std::thread> threads_;
+  std::shared_ptr<Job> job_;
+  std::atomic<uint64_t> epoch_{0};
+  std::atomic<int> sleepers_{0};
+  uint64_t last_id_ = 0;
+  int64_t serial_loops_ = 0;  // loops left to run on the caller alone
+};
 
 // x += delta (when given), then out = LayerNorm(x) * weight + bias per row.
 CRRG_HOT void add_layer_norm(float* x, const float* delta, const float* weight,
@@ -190,10 +355,12 @@ __attribute__((target("avx512f"))) void attend_head_avx512(
 // reordering beams reorders the table instead of copying the cache).
 // y: (rows, 3 * heads * dim) = q | k | v; keys, values: (cache rows, heads,
 // slots, dim) bf16; table: (rows, slots) int64; out: (rows, heads * dim).
+// The (row, head) pairs are split across threads (TaskPool): a pair writes only
+// its own slot ``pos`` and reads slots < pos written by earlier steps.
 void attend(const float* y, uint16_t* keys, uint16_t* values,
             const int64_t* table, float* out, int64_t rows, int64_t heads,
             int64_t slots, int64_t dim, int64_t pos, float scale,
-            float* scores) {
+            bool parallel) {
   const int64_t embed = heads * dim, row_stride = heads * slots * dim;
 #if defined(__x86_64__) && defined(__GNUC__)
   static const bool avx512 = __builtin_cpu_supports("avx512f");
@@ -201,10 +368,15 @@ void attend(const float* y, uint16_t* keys, uint16_t* values,
 #else
   const bool fast = false;
 #endif
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* yr = y + r * 3 * embed;
-    const int64_t* rt = table + r * slots;
-    for (int64_t h = 0; h < heads; ++h) {
+  // grain: ~4 pairs per task at 60 slots, more while the history is short
+  const int64_t grain = std::max<int64_t>(1, 256 / (pos + 1));
+  TaskPool::run(rows * heads, grain, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> scores;
+    scores.resize(pos + 1);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t r = item / heads, h = item % heads;
+      const float* yr = y + r * 3 * embed;
+      const int64_t* rt = table + r * slots;
       const int64_t head = h * slots * dim;
       uint16_t* k = keys + r * row_stride + head + pos * dim;
       uint16_t* v = values + r * row_stride + head + pos * dim;
@@ -217,15 +389,15 @@ void attend(const float* y, uint16_t* keys, uint16_t* values,
 #if defined(__x86_64__) && defined(__GNUC__)
       if (fast) {
         attend_head_avx512(yr + h * dim, keys + head, values + head, rt,
-                           row_stride, dim, pos, scale, scores,
+                           row_stride, dim, pos, scale, scores.data(),
                            out + r * embed + h * dim);
         continue;
       }
 #endif
       attend_head(yr + h * dim, keys + head, values + head, rt, row_stride,
-                  dim, pos, scale, scores, out + r * embed + h * dim);
+                  dim, pos, scale, scores.data(), out + r * embed + h * dim);
     }
-  }
+  }, parallel);
 }
 
 // GPT-2's tanh GELU in place, as x * sigmoid(2 z) == 0.5 x (1 + tanh z),
@@ -270,7 +442,7 @@ at::Tensor argmax_rows(const at::Tensor& logits) {
 // (0.30 vs 0.22 ms for a 1024 x 4096 layer, M = 10, one core). This kernel
 // keeps the few activation rows in L1, streams each weight once and, for
 // more than 4 rows, prefetches kPrefetch bytes ahead into L2, which hides
-// that wait (`benchmarks/generation.py --sections gemm` measures both).
+// that wait (`benchmarks/int8_gemm.py` measures both).
 //
 // Weights: per-output-channel symmetric int8 (the qint8 tensor's values and
 // scales), stored as u8 = w + 128 in blocks of 32 output columns: block j
@@ -282,6 +454,9 @@ at::Tensor argmax_rows(const at::Tensor& logits) {
 // accumulators in zmm registers); a 32-column block of weights is read from
 // memory once and reused by every chunk from L1 / L2.
 constexpr int64_t kBlockCols = 32, kMaxRows = 12, kPrefetch = 16384;
+// Blocks per thread at least (64 columns: 64 KB of weights at 1024 inputs),
+// so that GPT-2 medium's smallest GEMM (1024 outputs) still splits 16 ways.
+constexpr int64_t kGrainBlocks = 2;
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CRRG_VNNI 1
@@ -433,15 +608,25 @@ class Int8Linear {
 
   bool vnni() const { return !fbgemm_; }
 
-  // x: (rows, in) fp32 contiguous -> (rows, out) fp32.
-  at::Tensor operator()(const at::Tensor& x) const {
+  // x: (rows, in) fp32 -> (rows, out) fp32; with ``gelu``, GPT-2's GELU of
+  // it. The 32-column blocks are split across threads (TaskPool; each streams
+  // its share of the weights once and applies the GELU to its own blocks);
+  // every output is computed as with one thread, so the result does not
+  // depend on the thread count.
+  at::Tensor forward(const at::Tensor& x, bool gelu) const {
     TORCH_CHECK(x.dim() == 2 && x.size(1) == in_ && x.scalar_type() == at::kFloat,
                 "Int8Linear: expected (rows, ", in_, ") fp32 input");
-    if (fbgemm_) return fbgemm_->apply_dynamic(x, true).contiguous();
+    const int64_t rows = x.size(0);
+    if (fbgemm_) {  // fbgemm splits its GEMM across torch's threads itself
+      at::Tensor out = fbgemm_->apply_dynamic(x, true).contiguous();
+      float* op = out.data_ptr<float>();
+      for (int64_t r = 0; gelu && r < rows; ++r) gelu_tanh(op + r * out_, out_);
+      return out;
+    }
     const at::Tensor xc = x.contiguous();
-    const int64_t rows = xc.size(0);
     at::Tensor out = at::empty({rows, out_}, xc.options());
     if (rows == 0) return out;
+    // the caller's thread quantises; the workers read these through pointers
     thread_local std::vector<int8_t> q;
     thread_local std::vector<float> scale;
     thread_local std::vector<int32_t> sum128;
@@ -452,23 +637,32 @@ class Int8Linear {
                   scale.data(), sum128.data());
 #ifdef CRRG_VNNI
     const auto* a = reinterpret_cast<const int32_t*>(q.data());
+    const float* a_scale = scale.data();
+    const int32_t* a_sum = sum128.data();
     const int64_t lda = in_padded_ / 4, chunks = (rows + kMaxRows - 1) / kMaxRows;
     float* op = out.data_ptr<float>();
-    for (int64_t j = 0; j < blocks_; ++j) {
-      const uint8_t* b = packed_.data() + j * in_padded_ * kBlockCols;
-      const int64_t c0 = j * kBlockCols, cols = std::min(kBlockCols, out_ - c0);
-      // chunks of near-equal size, e.g. 40 rows = 4 x 10
-      for (int64_t c = 0, r0 = 0; c < chunks; ++c) {
-        const int64_t n = (rows - r0) / (chunks - c);
-        kVnniBlocks[n - 1](a + r0 * lda, lda, b, scale.data() + r0,
-                           sum128.data() + r0, w_scale_.data() + c0,
-                           bias_.data() + c0, op + r0 * out_ + c0, out_, cols);
-        r0 += n;
+    TaskPool::run(blocks_, kGrainBlocks, [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j) {
+        const uint8_t* b = packed_.data() + j * in_padded_ * kBlockCols;
+        const int64_t c0 = j * kBlockCols, cols = std::min(kBlockCols, out_ - c0);
+        // chunks of near-equal size, e.g. 40 rows = 4 x 10
+        for (int64_t c = 0, r0 = 0; c < chunks; ++c) {
+          const int64_t n = (rows - r0) / (chunks - c);
+          kVnniBlocks[n - 1](a + r0 * lda, lda, b, a_scale + r0, a_sum + r0,
+                             w_scale_.data() + c0, bias_.data() + c0,
+                             op + r0 * out_ + c0, out_, cols);
+          r0 += n;
+        }
+        // per block while it is in L1 (the same calls at any thread count)
+        if (gelu)
+          for (int64_t r = 0; r < rows; ++r) gelu_tanh(op + r * out_ + c0, cols);
       }
-    }
+    });
 #endif
     return out;
   }
+
+  at::Tensor operator()(const at::Tensor& x) const { return forward(x, false); }
 
  private:
   int64_t out_, in_, in_padded_ = 0, blocks_ = 0;
@@ -531,7 +725,6 @@ class Int8GPT2 {
     at::Tensor x = wte_.index_select(0, ids).add_(wpe_[pos]);
     at::Tensor h = at::empty_like(x), att = at::empty_like(x);
     float *xp = x.data_ptr<float>(), *hp = h.data_ptr<float>();
-    std::vector<float> scores(pos + 1);
     auto* base = reinterpret_cast<uint16_t*>(cache.data_ptr());
     const int64_t half = rows * heads_ * slots * dim;  // keys, then values
     at::Tensor delta;  // the previous layer's MLP output, added to x
@@ -543,13 +736,11 @@ class Int8GPT2 {
       at::Tensor y = linears_[4 * l](h);
       uint16_t* keys = base + 2 * l * half;
       attend(y.data_ptr<float>(), keys, keys + half, tp, att.data_ptr<float>(),
-             b, heads_, slots, dim, pos, scale, scores.data());
+             b, heads_, slots, dim, pos, scale, linears_.front().vnni());
       delta = linears_[4 * l + 1](att);
       add_layer_norm(xp, delta.data_ptr<float>(), n[2].data_ptr<float>(),
                      n[3].data_ptr<float>(), hp, b, embed_, eps_);
-      at::Tensor g = linears_[4 * l + 2](h);
-      gelu_tanh(g.data_ptr<float>(), g.numel());
-      delta = linears_[4 * l + 3](g);
+      delta = linears_[4 * l + 3](linears_[4 * l + 2].forward(h, true));
     }
     const at::Tensor* f = &norms_[4 * layers_];
     add_layer_norm(xp, delta.data_ptr<float>(), f[0].data_ptr<float>(),
@@ -571,11 +762,13 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   pybind11::class_<Int8GPT2>(m, "Int8GPT2")
       .def(pybind11::init<int64_t, double, at::Tensor, at::Tensor, std::vector<at::Tensor>,
                           std::vector<at::Tensor>, std::vector<at::Tensor>, bool>())
-      .def("step", &Int8GPT2::step)
+      .def("step", &Int8GPT2::step,
+           pybind11::call_guard<pybind11::gil_scoped_release>())
       .def_property_readonly("gemm", &Int8GPT2::gemm);
   pybind11::class_<Int8Linear>(m, "Int8Linear")
       .def(pybind11::init<at::Tensor, std::optional<at::Tensor>, bool>())
-      .def("__call__", &Int8Linear::operator())
+      .def("__call__", &Int8Linear::operator(),
+           pybind11::call_guard<pybind11::gil_scoped_release>())
       .def_property_readonly("vnni", &Int8Linear::vnni);
   m.def("cpu_has_vnni", &cpu_has_vnni);
   m.def("argmax_rows", &argmax_rows);

@@ -1,0 +1,62 @@
+"""The generation benchmarks' model: GPT-2 medium's shape, random weights.
+
+24 layers x 1024, 16 heads, vocabulary 50,257 (RGRG's language model,
+``healx/gpt-2-pubmed-medium``); random weights, since only time counts and
+nothing is downloaded.
+"""
+import tempfile
+from contextlib import contextmanager
+from typing import Iterator, Tuple
+
+import torch
+from torch import Tensor
+
+GPT2_MEDIUM = dict(n_layer=24, n_embd=1024, n_head=16, n_positions=1024)
+VOCAB = 50257
+SENTENCES = [
+    'the heart is normal in size.', 'no pleural effusion is seen.',
+    'there is a right lower lobe opacity.', 'the lungs are clear.'
+] * 10
+
+
+def random_lm(**shape):
+    """``GPT2LMHeadModel`` of GPT-2 medium's shape (``shape`` overrides it,
+    e.g. ``n_layer=2`` for a smoke run), random weights, eval mode."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+    torch.manual_seed(0)
+    config = dict(GPT2_MEDIUM, vocab_size=VOCAB)
+    config.update(shape)
+    return GPT2LMHeadModel(GPT2Config(**config)).eval()
+
+
+def random_slots(lm, regions: int) -> Tuple[Tensor, Tensor]:
+    """Random region slots (the pseudo self-attention prefix): keys and
+    values (layers, regions, heads, head_dim), as
+    ``GPT2RegionHead.fast_region_slots`` gives them."""
+    config = lm.config
+    shape = (config.n_layer, regions, config.n_head,
+             config.n_embd // config.n_head)
+    generator = torch.Generator().manual_seed(1)
+    return (torch.randn(shape, generator=generator),
+            torch.randn(shape, generator=generator))
+
+
+@contextmanager
+def report_tokenizer() -> Iterator[str]:
+    """A small report tokenizer trained on :data:`SENTENCES`, in a temporary
+    directory (its path) for the duration of the block."""
+    from crrg.testing import train_report_tokenizer
+    with tempfile.TemporaryDirectory() as path:
+        train_report_tokenizer(SENTENCES, path, vocab_size=500)
+        yield path
+
+
+def build_head(tokenizer: str, in_channels: int = 1024, **shape):
+    """``GPT2RegionHead`` with random GPT-2 medium weights (``shape``
+    overrides it) and vocabulary 50,257: ids beyond the small tokenizer's
+    decode to nothing; only time counts."""
+    from crrg.models.heads import GPT2RegionHead
+    head = GPT2RegionHead(in_channels=in_channels, tokenizer=tokenizer,
+                          gpt2_config=dict(GPT2_MEDIUM, **shape))
+    head.lm.resize_token_embeddings(VOCAB)
+    return head.eval()

@@ -1,0 +1,94 @@
+"""Each benchmark in benchmarks/ runs end to end at a tiny size."""
+import importlib
+import os.path as osp
+import sys
+
+import pytest
+import torch
+
+BENCHMARKS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                      'benchmarks')
+
+
+@pytest.fixture
+def benchmark(monkeypatch):
+    """Imports a benchmark as its script would run (``benchmarks/`` on the
+    path for ``timing`` and ``gpt2_medium``); restores torch's threads."""
+    monkeypatch.syspath_prepend(BENCHMARKS)
+    before = set(sys.modules), torch.get_num_threads()
+    yield importlib.import_module
+    for name in set(sys.modules) - before[0]:
+        if osp.dirname(getattr(sys.modules[name], '__file__', None)
+                       or '') == BENCHMARKS:
+            del sys.modules[name]
+    torch.set_num_threads(before[1])
+
+
+def table(rows, columns):
+    assert rows[1] == '|' + '---|' * columns
+    return [row.strip('| ').split(' | ') for row in rows[2:]]
+
+
+def test_timing(benchmark):
+    timing = benchmark('timing')
+    calls = []
+    times = timing.interleaved({'a': lambda: calls.append('a'),
+                                'b': lambda: calls.append('b')}, 2)
+    assert calls == ['a', 'b'] * 3 and set(times) == {'a', 'b'}
+    header = timing.machine_header(3)
+    assert 'UTC' in header and '3 threads' in header
+    assert 'AVX-512' in header and 'AMX' in header  # has or lacks each
+
+
+def test_int8_gemm(benchmark):
+    from crrg.models.decoding.fast_gpt2 import native_int8_ops
+    ops = native_int8_ops()
+    rows = benchmark('int8_gemm').main(
+        ['--layers', '2', '--rows', '1', '13', '--repeats', '1'])
+    if ops is None or not ops.cpu_has_vnni():
+        assert rows == []
+        return
+    cells = table(rows, 5)
+    assert [(c[0], c[1]) for c in cells] == [
+        ('1', 'fbgemm'), ('1', 'crrg VNNI'), ('13', 'fbgemm'),
+        ('13', 'crrg VNNI')]
+
+
+def test_generation_threads(benchmark):
+    rows = benchmark('generation_threads').main(
+        ['--layers', '1', '--tokens', '2', '--repeats', '1', '--threads',
+         '2', '--regions', '3', '--gemm', 'vnni', 'fbgemm'])
+    cells = table(rows, 6)
+    # greedy and beam 4 x two GEMMs x 1 and 2 threads
+    assert len(cells) == 8
+    assert [c[2] for c in cells] == ['1', '2'] * 4
+    assert all(c[4] == '1.00x' for c in cells[::2])
+
+
+def test_generation_ctranslate2(benchmark):
+    pytest.importorskip('ctranslate2')
+    rows = benchmark('generation_ctranslate2').main(
+        ['--layers', '1', '--tokens', '3', '--repeats', '1', '--threads',
+         '2', '--regions', '2'])
+    cells = table(rows, 5)
+    assert len(cells) == 8  # 2 searches x 2 thread counts x 2 contenders
+    assert {c[2] for c in cells} >= {'CTranslate2 int8'}
+    assert all(c[4] == '1.00x' for c in cells if c[2] == 'CTranslate2 int8')
+
+
+@pytest.mark.slow
+def test_gpt2_head(benchmark):
+    rows = benchmark('gpt2_head').main(
+        ['--layers', '1', '--tokens', '2', '--beams', '1', '--repeats', '1',
+         '--regions', '2'])
+    contenders = [row.split(' | ')[1] for row in rows]
+    assert contenders[:2] == ['crrg fp32', 'crrg bf16']
+    assert contenders[2].startswith('crrg int8 (')
+    assert 'crrg int8 Python step' in contenders
+
+
+def test_jpeg_decode(benchmark, monkeypatch):
+    monkeypatch.chdir(osp.dirname(BENCHMARKS))  # reads the dataset config
+    rows = benchmark('jpeg_decode').main(['--jpegs', '1', '--repeats', '1'])
+    assert any('LoadResizedImage, no cache' in row for row in rows)
+    assert any('training pipeline' in row for row in rows)
