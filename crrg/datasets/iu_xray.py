@@ -30,9 +30,8 @@ from crrg.registry import DATASETS
 from crrg.structures import normalize_whitespace
 from crrg.utils import DataFormatError
 from .r2gen import R2GEN_SETTINGS, REFERENCE_STYLES, make_reference
-from .skip_invalid import SkipInvalidImagesMixin
+from .base_dataset import XrayDatasetMixin
 
-IU_XRAY_SPLITS = ('train', 'val', 'test')
 _REQUIRED_KEYS = ('id', 'report', 'image_path')
 OPENI_SECTIONS = ('COMPARISON', 'INDICATION', 'FINDINGS', 'IMPRESSION')
 # a few Open-I texts carry an escaped HTML line break, "previously<BR>described"
@@ -210,7 +209,7 @@ def make_iu_xray_splits(entries: Sequence[dict],
 
 
 @DATASETS.register_module()
-class IUXrayDataset(SkipInvalidImagesMixin, BaseDataset):
+class IUXrayDataset(XrayDatasetMixin, BaseDataset):
     """IU X-ray studies (two views + report) in R2Gen's layout.
 
     Each data info holds ``img_paths`` (the two views' absolute paths, frontal
@@ -234,12 +233,15 @@ class IUXrayDataset(SkipInvalidImagesMixin, BaseDataset):
         threshold (int): Vocabulary threshold for ``'r2gen'``. Defaults to 3
             (R2Gen's IU X-ray setting).
         max_seq_length (int): For ``'r2gen'``. Defaults to 60 (R2Gen).
-        skip_invalid (bool): Skip (count and log) malformed entries instead of
-            raising. Defaults to False.
+        skip_invalid (bool): Skip (count and log) malformed entries, and in
+            training images that cannot be decoded, instead of raising.
+            Defaults to False.
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
     """
 
+    RECORD_NAMES = ('study', 'studies')
     METAINFO = dict(dataset_name='iu_xray')
+    PUBLISHED_SIZES = dict(train=2_069, val=296, test=590)
 
     def __init__(self,
                  data_root: str,
@@ -252,10 +254,7 @@ class IUXrayDataset(SkipInvalidImagesMixin, BaseDataset):
                  max_seq_length: int = R2GEN_SETTINGS['iu_xray'][1],
                  skip_invalid: bool = False,
                  **kwargs) -> None:
-        if split not in IU_XRAY_SPLITS:
-            raise ValueError(f'IUXrayDataset: split must be one of '
-                             f'{IU_XRAY_SPLITS}, got {split!r}')
-        self.split = split
+        self.select_split(split, skip_invalid)
         self.img_dir = img_dir
         if reference not in REFERENCE_STYLES:
             raise ValueError(f'IUXrayDataset: reference must be one of '
@@ -263,8 +262,6 @@ class IUXrayDataset(SkipInvalidImagesMixin, BaseDataset):
         self.reference = reference
         self.threshold = threshold
         self.max_seq_length = max_seq_length
-        self.skip_invalid = skip_invalid
-        self.num_skipped = 0
         super().__init__(
             ann_file=ann_file,
             data_root=data_root,
@@ -290,22 +287,9 @@ class IUXrayDataset(SkipInvalidImagesMixin, BaseDataset):
                 f'{self.split!r} list; for a flat list of entries use '
                 'crrg.datasets.iu_xray.make_iu_xray_splits to make the '
                 '7:1:2 split first.')
-        data_list = []
-        self.num_skipped = 0
-        for index, entry in enumerate(annotation[self.split]):
-            try:
-                data_list.append(self._parse_entry(index, entry))
-            except DataFormatError as error:
-                if not self.skip_invalid:
-                    raise
-                self.num_skipped += 1
-                print_log(f'IUXrayDataset: skipping {error}', 'current',
-                          logging.WARNING)
-        if self.num_skipped:
-            print_log(
-                f'IUXrayDataset: skipped {self.num_skipped} invalid entries '
-                f'of split {self.split!r} in {self.ann_file}; kept '
-                f'{len(data_list)}.', 'current', logging.WARNING)
+        entries = annotation[self.split]
+        data_list = self.parse_or_skip(
+            list(enumerate(entries)), lambda item: self._parse_entry(*item))
         train = [
             e['report'] for e in annotation.get('train', [])
             if isinstance(e, dict) and isinstance(e.get('report'), str)
@@ -315,10 +299,11 @@ class IUXrayDataset(SkipInvalidImagesMixin, BaseDataset):
                                     self.threshold, self.max_seq_length)
         for info, reference in zip(data_list, references):
             info['gt_report'] = reference
-        print_log(
-            f'IUXrayDataset ({self.split}): {len(data_list):,} studies kept, '
-            f'{self.num_skipped:,} skipped (R2Gen published: train 2,069 / '
-            f'val 296 / test 590); reference {self.reference!r}', 'current')
+        self.log_counts(
+            dict(listed=len(entries), skipped=self.num_skipped,
+                 kept=len(data_list)),
+            note=f'reference {self.reference!r}',
+            empty_hint=f'check {self.ann_file}')
         return data_list
 
     def _parse_entry(self, index: int, entry: dict) -> dict:

@@ -18,19 +18,17 @@ replaced by ``<unk>``, and cut to ``max_seq_length - 1`` tokens
 (:func:`r2gen_reference`); ``reference='r2gen'`` reproduces that.
 """
 import json
-import logging
 import os.path as osp
 from collections import Counter
 from typing import Callable, Iterable, List, Sequence, Set, Union
 
 from mmengine.dataset import BaseDataset
-from mmengine.logging import print_log
 
 from crrg.registry import DATASETS
 from crrg.structures import clean_report, normalize_whitespace
 from crrg.utils import DataFormatError
+from .base_dataset import XrayDatasetMixin
 
-R2GEN_SPLITS = ('train', 'val', 'test')
 #: R2Gen's run scripts: (vocabulary threshold, max_seq_length) per dataset
 R2GEN_SETTINGS = dict(mimic_cxr=(10, 100), iu_xray=(3, 60))
 REFERENCE_STYLES = ('r2gen', 'clean', 'raw')
@@ -122,7 +120,7 @@ def make_reference(raw_reports: Sequence[str], train_reports: Iterable[str],
 
 
 @DATASETS.register_module()
-class R2GenMimicCxrDataset(BaseDataset):
+class R2GenMimicCxrDataset(XrayDatasetMixin, BaseDataset):
     """MIMIC-CXR report generation in R2Gen's ``annotation.json`` protocol.
 
     Each data info holds ``img_path`` (the entry's first image, as R2Gen's
@@ -144,12 +142,14 @@ class R2GenMimicCxrDataset(BaseDataset):
         threshold (int): Vocabulary threshold. Defaults to 10 (R2Gen).
         max_seq_length (int): Defaults to 100 (R2Gen).
         skip_invalid (bool): Skip (count and log) malformed entries and
-            missing images instead of raising. Defaults to False.
+            missing images, and in training images that cannot be decoded,
+            instead of raising. Defaults to False.
         pipeline (list): Transforms applied to each data info.
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
     """
 
     METAINFO = dict(dataset_name='mimic_cxr_r2gen')
+    PUBLISHED_SIZES = dict(train=270_790, val=2_130, test=3_858)
 
     def __init__(self,
                  data_root: str = '',
@@ -162,19 +162,14 @@ class R2GenMimicCxrDataset(BaseDataset):
                  skip_invalid: bool = False,
                  pipeline: Sequence[Union[dict, Callable]] = (),
                  **kwargs) -> None:
-        if split not in R2GEN_SPLITS:
-            raise ValueError(f'R2GenMimicCxrDataset: split must be one of '
-                             f'{R2GEN_SPLITS}, got {split!r}')
+        self.select_split(split, skip_invalid)
         if reference not in REFERENCE_STYLES:
             raise ValueError(f'R2GenMimicCxrDataset: reference must be one '
                              f'of {REFERENCE_STYLES}, got {reference!r}')
-        self.split = split
         self.img_dir = img_dir
         self.reference = reference
         self.threshold = threshold
         self.max_seq_length = max_seq_length
-        self.skip_invalid = skip_invalid
-        self.num_skipped = 0
         super().__init__(
             ann_file=ann_file,
             data_root=data_root,
@@ -182,6 +177,7 @@ class R2GenMimicCxrDataset(BaseDataset):
             **kwargs)
 
     def _entry(self, index: int, entry) -> dict:
+        """One data info from entry ``index`` of ``split``."""
         where = f'{self.ann_file}: {self.split}[{index}]'
         if not isinstance(entry, dict):
             raise DataFormatError(f'{where}: entry is not a JSON object')
@@ -218,20 +214,9 @@ class R2GenMimicCxrDataset(BaseDataset):
             raise DataFormatError(
                 f'{self.ann_file}: no {self.split!r} list (found '
                 f'{sorted(annotation)})')
-        data_list, skipped = [], []
-        for index, entry in enumerate(annotation[self.split]):
-            try:
-                data_list.append(self._entry(index, entry))
-            except DataFormatError as e:
-                if not self.skip_invalid:
-                    raise
-                skipped.append(str(e))
-        self.num_skipped = len(skipped)
-        if skipped:
-            print_log(
-                f'R2GenMimicCxrDataset: skipped {len(skipped)} invalid '
-                f'entries of split {self.split!r}:\n  ' +
-                '\n  '.join(skipped[:5]), 'current', logging.WARNING)
+        entries = annotation[self.split]
+        data_list = self.parse_or_skip(
+            list(enumerate(entries)), lambda item: self._entry(*item))
         train = [
             e['report'] for e in annotation.get('train', [])
             if isinstance(e, dict) and isinstance(e.get('report'), str)
@@ -241,13 +226,9 @@ class R2GenMimicCxrDataset(BaseDataset):
                                     self.threshold, self.max_seq_length)
         for info, reference in zip(data_list, references):
             info['gt_report'] = reference
-        print_log(
-            f'R2GenMimicCxrDataset ({self.split}): {len(data_list):,} entries '
-            f'of {len(annotation[self.split]):,} kept, {len(skipped):,} '
-            f'skipped (R2Gen published: train 270,790 / val 2,130 / test '
-            f'3,858); reference {self.reference!r}', 'current')
-        if not data_list:
-            raise DataFormatError(
-                f'{self.ann_file}: no usable entry in split {self.split!r}' +
-                (f'; first problem: {skipped[0]}' if skipped else ''))
+        self.log_counts(
+            dict(listed=len(entries), skipped=self.num_skipped,
+                 kept=len(data_list)),
+            note=f'reference {self.reference!r}',
+            empty_hint=f'check {self.ann_file}')
         return data_list

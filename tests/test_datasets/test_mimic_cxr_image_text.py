@@ -140,7 +140,7 @@ def test_non_utf8_report_is_named_or_counted(synthetic_twin, tmp_path):
     with pytest.raises(DataFormatError, match=re.escape(path)):
         build(copy)
     dataset = build(copy, skip_invalid=True)
-    assert dataset.num_unreadable_reports == 1
+    assert dataset.num_skipped == 1
     assert study not in {
         dataset.get_data_info(i)['study_id'] for i in range(len(dataset))}
     assert len(dataset) == len(build(root)) - 1
