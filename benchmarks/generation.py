@@ -480,7 +480,7 @@ def make_jpeg(path: str, seed: int, width: int = 2500, height: int = 3000,
     from PIL import Image
     if real:
         from crrg.datasets.transforms import LoadXrayImageFromFile
-        from crrg.testing.real_data import real_data_file
+        from crrg.utils.real_data import real_data_file
         dicom = real_data_file('RG1_UNCR')
         if dicom is None:
             return None
@@ -695,7 +695,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from crrg.testing import train_report_tokenizer
+    from crrg.models.utils import train_report_tokenizer
     from crrg.utils.setup_env import register_all_modules
     register_all_modules()
     log(f'torch {torch.__version__}, {torch.get_num_threads()} threads, '

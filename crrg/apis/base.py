@@ -28,7 +28,7 @@ from mmengine.logging import print_log
 from mmengine.registry import FUNCTIONS, init_default_scope
 from rich.progress import track
 
-from crrg.datasets.transforms.jpeg_draft import LoadResizedImage
+from crrg.datasets.transforms.load_resized_image import LoadResizedImage
 from crrg.datasets.transforms.loading import DICOM_SUFFIXES, is_dicom
 from crrg.models.report_generators.base import INFERENCE_PROFILES
 from crrg.registry import MODELS, TRANSFORMS

@@ -14,8 +14,8 @@ from crrg.apis import CLIPInferencer, ReportInferencer
 from crrg.apis.demo import (SHOW_DETECTED, SHOW_SELECTED, TABLE_HEADERS,
                             DemoSession, collect_samples, twin_test_images)
 from crrg.structures import ANATOMICAL_REGIONS, NUM_REGIONS
-from crrg.testing import train_wordpiece_tokenizer
-from crrg.testing.synthetic.rsna import write_dicom
+from crrg.models.utils import train_wordpiece_tokenizer
+from crrg.datasets.synthetic.rsna import write_dicom
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ import pytest
 from crrg.datasets import (ChestImaGenomeDataset, IUXrayDataset,
                            MimicCxrImageTextDataset, R2GenMimicCxrDataset,
                            RSNAPneumoniaDataset)
-from crrg.testing import make_synthetic_iu_xray, make_synthetic_rsna
+from crrg.datasets.synthetic import make_synthetic_iu_xray, make_synthetic_rsna
 from crrg.utils import DataFormatError
 
 

@@ -11,7 +11,7 @@ import pytest
 from mmengine.config import Config
 
 from crrg.registry import DATASETS
-from crrg.testing import make_synthetic_iu_xray, make_synthetic_rsna
+from crrg.datasets.synthetic import make_synthetic_iu_xray, make_synthetic_rsna
 from crrg.utils import ImageDecodeError
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

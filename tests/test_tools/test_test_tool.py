@@ -10,7 +10,8 @@ import torch
 from mmengine.config import Config
 
 from crrg.registry import MODELS
-from crrg.testing import make_synthetic_rsna, train_wordpiece_tokenizer
+from crrg.datasets.synthetic import make_synthetic_rsna
+from crrg.models.utils import train_wordpiece_tokenizer
 from crrg.utils import CheckpointMismatchError
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -147,7 +148,7 @@ def test_report_generator_out_and_ce_table(synthetic_twin, tmp_path,
     # the generated reports, rule-based CE beside the report metrics; and
     # the documented switch of the fast path, as a --cfg-options
     from crrg.models.decoding.fast_gpt2 import GPT2Decoder, native_int8_ops
-    from crrg.testing import train_report_tokenizer
+    from crrg.models.utils import train_report_tokenizer
     decoders = []
     generate = GPT2Decoder.generate
 

@@ -1,3 +1,3 @@
-from .checkpoint_hook import AtomicCheckpointHook, get_rng_state, set_rng_state
+from .checkpoint_hook import AtomicCheckpointHook
 
-__all__ = ['AtomicCheckpointHook', 'get_rng_state', 'set_rng_state']
+__all__ = ['AtomicCheckpointHook']

@@ -10,7 +10,7 @@ from mmengine.optim import build_optim_wrapper
 from mmpretrain.structures import DataSample
 
 from crrg.models.clip import HFTextEncoder
-from crrg.testing import train_wordpiece_tokenizer
+from crrg.models.utils import train_wordpiece_tokenizer
 from crrg.registry import MODELS
 
 CONFIG_DIR = os.path.join(os.path.dirname(__file__), '..', '..', '..',
