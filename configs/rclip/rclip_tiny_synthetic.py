@@ -3,7 +3,7 @@
 # WordPiece vocabulary built from the twin's reports first:
 #   python tools/train_tokenizer.py configs/rclip/rclip_tiny_synthetic.py \
 #       --kind wordpiece --out work_dirs/tokenizers/synthetic-wordpiece
-_base_ = ['./rclip-base_r50_bioclinicalbert_mimic.py']
+_base_ = ['./rclip_r50_bioclinicalbert_mimic.py']
 image_size = 128
 data_root = 'data/synthetic_clip/'
 

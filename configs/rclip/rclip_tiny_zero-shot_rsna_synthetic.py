@@ -7,7 +7,7 @@ _base_ = ['./rclip_tiny_synthetic.py']
 # "suggesting", "pneumonia": out of the tiny vocabulary, so those prompts rank
 # the twin's images backwards, AUC 0.08 in the main job of 2026-12-01); the tiny
 # config prompts with the twin's own normal and opacity phrases instead. The
-# real-size config (rclip-base_r50_bioclinicalbert_zero-shot_rsna.py) keeps the
+# real-size config (rclip_r50_bioclinicalbert_zero-shot_rsna.py) keeps the
 # CXR-CLIP prompts.
 model = dict(
     type='RCLIPZeroShot',
