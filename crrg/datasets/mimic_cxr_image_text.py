@@ -28,13 +28,23 @@ from .mimic_cxr import (FRONTAL_VIEWS, SPLIT_NAMES, image_path,
 IMAGE_VIEW_MODES = ('study', 'augment')
 
 
-def _json_lines(path: str, what: str) -> Iterator[Tuple[int, dict]]:
+def _json_lines(path: str, what: str,
+                written_by: str) -> Iterator[Tuple[int, dict]]:
     """``(line number, record)`` of each non-empty line of a UTF-8 JSONL file.
 
+    Args:
+        path (str): The file.
+        what (str): What it is, for messages.
+        written_by (str): The command that writes it, for a missing file.
+
     Raises:
+        FileNotFoundError: The file is missing; says what writes it.
         DataFormatError: The file is not UTF-8, or a line is not a JSON
             object; the message names the file and the line.
     """
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{path}: {what} not found; write it with {written_by}')
     for number, line in enumerate(read_text(path, what).splitlines(), 1):
         if not line.strip():
             continue
@@ -57,12 +67,9 @@ def read_generated_reports(path: str) -> Dict[int, str]:
         DataFormatError: A line is not JSON or lacks ``study_id``/``report``;
             the message names the file, the line and the field.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'{path}: report file not found; write it with '
-            'tools/generate_reports.py')
     reports = {}
-    for number, record in _json_lines(path, 'generated-report file'):
+    for number, record in _json_lines(path, 'generated-report file',
+                                      'tools/generate_reports.py'):
         for field in ('study_id', 'report'):
             if field not in record:
                 raise DataFormatError(
@@ -79,12 +86,9 @@ def read_back_translations(path: str) -> Dict[int, Dict[str, str]]:
         DataFormatError: A line is not JSON or lacks ``study_id`` /
             ``back_translations`` (an object); names the file and the line.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'{path}: back-translation file not found; write it with '
-            'tools/back_translate.py --image-text')
     translations = {}
-    for number, record in _json_lines(path, 'back-translation file'):
+    for number, record in _json_lines(path, 'back-translation file',
+                                      'tools/back_translate.py --image-text'):
         if 'study_id' not in record or not isinstance(
                 record.get('back_translations'), dict):
             raise DataFormatError(
