@@ -40,3 +40,6 @@ train_dataloader = None
 train_cfg = None
 optim_wrapper = None
 param_scheduler = None
+val_dataloader = None
+val_cfg = None
+val_evaluator = None

@@ -3,28 +3,13 @@
 # WordPiece vocabulary built from the twin's reports first:
 #   python tools/train_tokenizer.py configs/rclip/rclip_tiny_synthetic.py \
 #       --kind wordpiece --out work_dirs/tokenizers/synthetic-wordpiece
-_base_ = ['./rclip_r50_bioclinicalbert_mimic.py']
+_base_ = [
+    './rclip_r50_bioclinicalbert_mimic.py', '../_base_/models/rclip_tiny.py'
+]
 image_size = 128
 data_root = 'data/synthetic_clip/'
 
-model = dict(
-    backbone=dict(
-        depth=18,
-        base_channels=16,
-        norm_cfg=dict(type='GN', num_groups=4),
-        init_cfg=None),
-    text_encoder=dict(
-        pretrained=None,
-        tokenizer='work_dirs/tokenizers/synthetic-wordpiece',
-        bert_config=dict(
-            hidden_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=128,
-            max_position_embeddings=256),
-        max_length=128),
-    image_channels=128,
-    embed_dim=64)
+model = _base_.rclip_tiny
 
 # the base's pipelines at 128 px (a milder crop in training)
 view_pipeline = [
