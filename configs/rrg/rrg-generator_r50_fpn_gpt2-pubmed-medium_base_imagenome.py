@@ -17,9 +17,10 @@ model = dict(
     generator=dict(max_report_tokens=500))
 load_from = 'work_dirs/rrg-selector_r50_fpn_base_imagenome/epoch_2.pth'
 train_dataloader = dict(batch_size=1)
+# scored as RGRG and CRRG-CLIP score (their published rows in metrics.md)
 val_evaluator = [
     dict(type='RegionSelectionMetric'),
-    dict(type='ReportGenerationMetric'),
+    dict(type='ReportGenerationMetric', protocol='rgrg'),
 ]
 test_evaluator = val_evaluator
 default_hooks = dict(checkpoint=dict(interval=1))

@@ -29,5 +29,8 @@ test_dataset = dict(
 train_dataloader = dict(dataset=dict(test_dataset, pipeline=train_pipeline))
 val_dataloader = dict(dataset=test_dataset)
 test_dataloader = val_dataloader
-val_evaluator = dict(type='ReportGenerationMetric', clean='iu_xray')
+val_evaluator = dict(
+    type='ReportGenerationMetric',
+    protocol='r2gen',
+    r2gen_dataset='iu_xray')
 test_evaluator = val_evaluator

@@ -21,5 +21,6 @@ train_dataloader = dict(dataset=dict(test_dataset, pipeline=train_pipeline))
 val_dataloader = dict(dataset=test_dataset)
 test_dataloader = val_dataloader
 # predictions get R2Gen's cleaning; the references already have it
-val_evaluator = dict(type='ReportGenerationMetric', clean='mimic_cxr')
+val_evaluator = dict(
+    type='ReportGenerationMetric', protocol='r2gen', r2gen_dataset='mimic_cxr')
 test_evaluator = val_evaluator
