@@ -21,14 +21,14 @@ import argparse
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from crrg.evaluation import add_clinical_metrics
 from crrg.evaluation.summary import format_metric_table, write_metric_table
-from crrg.utils import (finish_distributed, init_cpu_distributed,
-                        load_model_checkpoint, register_all_modules)
+from crrg.utils import (finish_distributed, load_model_checkpoint,
+                        load_runner_config, register_all_modules)
 
 
 def parse_args() -> argparse.Namespace:
@@ -89,17 +89,8 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if init_cpu_distributed(args.launcher) and \
-            cfg.get('model_wrapper_cfg') is None:
-        # DDP on CPU modules takes no device_ids (mmengine's default passes one)
-        cfg.model_wrapper_cfg = dict(
-            type='MMDistributedDataParallel',
-            device_ids=None,
-            broadcast_buffers=False)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_runner_config(args.config, args.launcher, args.cfg_options,
+                             args.work_dir)
     # the flags edit the config's test_evaluator; the runner builds it
     evaluator = add_clinical_metrics(
         cfg.get('test_evaluator'),
@@ -113,10 +104,6 @@ def main() -> None:
         evaluator.append(dict(type='DumpResults', out_file_path=args.out))
     cfg.test_evaluator = evaluator
     config_name = osp.splitext(osp.basename(args.config))[0]
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', config_name)
     # the runner's own loading is lenient; crrg loads strictly below
     cfg.load_from = None
     cfg.resume = False
