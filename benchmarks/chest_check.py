@@ -34,8 +34,8 @@ from mmengine.logging import MMLogger
 
 from crrg.apis import DEFAULT_CHEST_CHECKS, FrontalChestLayoutCheck
 from crrg.registry import TRANSFORMS
-from crrg.testing import make_synthetic_mimic
-from crrg.testing.synthetic.iu_xray import make_synthetic_iu_xray
+from crrg.datasets.synthetic import make_synthetic_mimic
+from crrg.datasets.synthetic.iu_xray import make_synthetic_iu_xray
 from crrg.utils import register_all_modules
 from crrg.utils.real_data import NON_CHEST_DICOM, real_data_file
 

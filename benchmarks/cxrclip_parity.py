@@ -201,7 +201,7 @@ def test_images(work_dir: str) -> dict:
     import cv2
 
     from crrg.datasets.transforms.loading import read_dicom
-    from crrg.testing.synthetic.mimic import draw_frontal, jittered_boxes
+    from crrg.datasets.synthetic.mimic import draw_frontal, jittered_boxes
     from crrg.utils.real_data import real_data_file
     images = {}
     rng = np.random.default_rng(0)

@@ -30,7 +30,8 @@ from mmengine.config import Config
 from timing import interleaved, log, machine_header, set_threads
 
 from crrg.apis import ReportInferencer
-from crrg.testing import make_synthetic_mimic, train_report_tokenizer
+from crrg.datasets.synthetic import make_synthetic_mimic
+from crrg.models.utils import train_report_tokenizer
 
 CONFIG = 'configs/rrg/rrg-generator_tiny_synthetic.py'
 

@@ -45,7 +45,7 @@ def random_slots(lm, regions: int) -> Tuple[Tensor, Tensor]:
 def report_tokenizer() -> Iterator[str]:
     """A small report tokenizer trained on :data:`SENTENCES`, in a temporary
     directory (its path) for the duration of the block."""
-    from crrg.testing import train_report_tokenizer
+    from crrg.models.utils.tokenizer_training import train_report_tokenizer
     with tempfile.TemporaryDirectory() as path:
         train_report_tokenizer(SENTENCES, path, vocab_size=500)
         yield path

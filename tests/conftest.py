@@ -27,7 +27,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope='session')
 def synthetic_twin(tmp_path_factory):
     """A small synthetic MIMIC-CXR / Chest ImaGenome twin (12/4/4 studies)."""
-    from crrg.testing import make_synthetic_mimic
+    from crrg.datasets.synthetic import make_synthetic_mimic
     root = tmp_path_factory.mktemp('synthetic')
     counts = make_synthetic_mimic(
         str(root), num_train=12, num_validate=4, num_test=4, seed=1)

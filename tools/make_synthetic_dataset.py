@@ -7,7 +7,7 @@ Example::
 import argparse
 import time
 
-from crrg.testing import make_synthetic_mimic
+from crrg.datasets.synthetic import make_synthetic_mimic
 
 
 def parse_args() -> argparse.Namespace:

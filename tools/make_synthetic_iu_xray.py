@@ -9,7 +9,7 @@ import time
 
 from mmengine.logging import print_log
 
-from crrg.testing import make_synthetic_iu_xray
+from crrg.datasets.synthetic import make_synthetic_iu_xray
 
 
 def parse_args() -> argparse.Namespace:

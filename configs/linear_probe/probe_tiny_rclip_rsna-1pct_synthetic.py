@@ -16,31 +16,21 @@ model = dict(
             checkpoint='work_dirs/rclip_tiny_synthetic/epoch_10.pth')),
     head=dict(in_channels=128))
 
-train_pipeline = [
-    dict(type='LoadXrayImageFromFile'),
-    dict(type='mmpretrain.ResizeEdge', scale=146, edge='short'),
-    dict(type='mmpretrain.CenterCrop', crop_size=image_size),
-    dict(type='mmpretrain.ColorJitter', brightness=0.2, contrast=0.2),
-    dict(type='mmpretrain.PackInputs'),
-]
+# the base's pipelines at 146 -> 128 px
 test_pipeline = [
-    dict(type='LoadXrayImageFromFile'),
-    dict(type='mmpretrain.ResizeEdge', scale=146, edge='short'),
-    dict(type='mmpretrain.CenterCrop', crop_size=image_size),
-    dict(type='mmpretrain.PackInputs'),
+    _base_.test_pipeline[0],
+    dict(_base_.test_pipeline[1], scale=146),
+    dict(_base_.test_pipeline[2], crop_size=image_size),
+    _base_.test_pipeline[3],
 ]
+train_pipeline = test_pipeline[:-1] + _base_.train_pipeline[3:]
+tiny_loader = dict(num_workers=0, persistent_workers=False)
 train_dataloader = dict(
+    tiny_loader,
     batch_size=16,
-    num_workers=0,
-    persistent_workers=False,
     dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(data_root=data_root, pipeline=test_pipeline))
-test_dataloader = dict(
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(data_root=data_root, pipeline=test_pipeline))
+    tiny_loader, dataset=dict(data_root=data_root, pipeline=test_pipeline))
+test_dataloader = val_dataloader
 
 optim_wrapper = dict(optimizer=dict(lr=1e-2))

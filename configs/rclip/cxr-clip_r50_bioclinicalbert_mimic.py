@@ -9,7 +9,7 @@
 #   python tools/model_converters/cxrclip_to_crrg.py r50_mc.tar cxr-clip_r50_mc.pth
 #   python tools/test.py configs/rclip/cxr-clip_r50_bioclinicalbert_mimic.py \
 #       cxr-clip_r50_mc.pth
-_base_ = ['./rclip-base_r50_bioclinicalbert_mimic.py']
+_base_ = ['./rclip_r50_bioclinicalbert_mimic.py']
 # Bio_ClinicalBERT's config.json (BERT-base, cased 28,996-token vocabulary)
 bio_clinicalbert = dict(
     hidden_size=768,

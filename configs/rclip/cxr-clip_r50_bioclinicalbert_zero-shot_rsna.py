@@ -2,7 +2,7 @@
 # prompts and evaluation pre-processing; see docs/model_zoo.md):
 #   python tools/test.py configs/rclip/cxr-clip_r50_bioclinicalbert_zero-shot_rsna.py \
 #       cxr-clip_r50_mc.pth
-_base_ = ['./rclip-base_r50_bioclinicalbert_zero-shot_rsna.py']
+_base_ = ['./rclip_r50_bioclinicalbert_zero-shot_rsna.py']
 # the same model settings as cxr-clip_r50_bioclinicalbert_mimic.py
 model = dict(
     max_logit_scale=None,

@@ -50,9 +50,4 @@ test_dataloader = dict(
         split='test',
         pipeline=test_pipeline))
 val_dataloader = dict(
-    dataset=dict(
-        _delete_=True,
-        type='IUXrayDataset',
-        data_root=data_root,
-        split='val',
-        pipeline=test_pipeline))
+    dataset=dict(test_dataloader['dataset'], split='val'))

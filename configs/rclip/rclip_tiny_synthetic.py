@@ -3,50 +3,28 @@
 # WordPiece vocabulary built from the twin's reports first:
 #   python tools/train_tokenizer.py configs/rclip/rclip_tiny_synthetic.py \
 #       --kind wordpiece --out work_dirs/tokenizers/synthetic-wordpiece
-_base_ = ['./rclip-base_r50_bioclinicalbert_mimic.py']
+_base_ = [
+    './rclip_r50_bioclinicalbert_mimic.py', '../_base_/models/rclip_tiny.py'
+]
 image_size = 128
 data_root = 'data/synthetic_clip/'
 
-model = dict(
-    backbone=dict(
-        depth=18,
-        base_channels=16,
-        norm_cfg=dict(type='GN', num_groups=4),
-        init_cfg=None),
-    text_encoder=dict(
-        pretrained=None,
-        tokenizer='work_dirs/tokenizers/synthetic-wordpiece',
-        bert_config=dict(
-            hidden_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=128,
-            max_position_embeddings=256),
-        max_length=128),
-    image_channels=128,
-    embed_dim=64)
+model = _base_.rclip_tiny
 
+# the base's pipelines at 128 px (a milder crop in training)
 view_pipeline = [
-    dict(type='LoadXrayImageFromFile', color_type='color'),
-    dict(
-        type='mmpretrain.RandomResizedCrop',
-        scale=image_size,
-        crop_ratio_range=(0.7, 1.0)),
-    dict(type='mmpretrain.ColorJitter', brightness=0.2, contrast=0.2),
+    _base_.view_pipeline[0],
+    dict(_base_.view_pipeline[1], scale=image_size,
+         crop_ratio_range=(0.7, 1.0)),
+    _base_.view_pipeline[2],
 ]
 train_dataloader = dict(
     num_workers=2,
     persistent_workers=True,
     dataset=dict(
         data_root=data_root,
-        pipeline=[
-            dict(type='MultiImageViews', transforms=view_pipeline),
-            dict(type='SampleTextViews', random_draw=True),
-            dict(type='RandomSentenceShuffle', index=1, prob=0.5),
-            dict(
-                type='mmpretrain.PackInputs',
-                meta_keys=('texts', 'study_id', 'img_paths')),
-        ]))
+        pipeline=[dict(_base_.train_pipeline[0], transforms=view_pipeline)] +
+        _base_.train_pipeline[1:]))
 
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [
@@ -60,22 +38,18 @@ default_hooks = dict(logger=dict(interval=10),
                      checkpoint=dict(interval=10, max_keep_ckpts=1))
 
 test_view_pipeline = [
-    dict(type='LoadXrayImageFromFile', color_type='color'),
-    dict(type='mmpretrain.ResizeEdge', scale=image_size, edge='short'),
-    dict(type='mmpretrain.CenterCrop', crop_size=image_size),
+    _base_.test_view_pipeline[0],
+    dict(_base_.test_view_pipeline[1], scale=image_size),
+    dict(_base_.test_view_pipeline[2], crop_size=image_size),
 ]
 test_pipeline = [
-    dict(type='MultiImageViews', transforms=test_view_pipeline, num_views=1),
-    dict(type='SampleTextViews', num_views=1, random_draw=False),
-    dict(
-        type='mmpretrain.PackInputs',
-        meta_keys=('texts', 'study_id', 'img_paths')),
-]
+    dict(_base_.test_pipeline[0], transforms=test_view_pipeline),
+] + _base_.test_pipeline[1:]
 test_dataloader = dict(
     batch_size=32,
     num_workers=0,
     persistent_workers=False,
     dataset=dict(data_root=data_root, pipeline=test_pipeline))
-val_dataloader = test_dataloader.copy()
-val_dataloader['dataset'] = dict(
-    data_root=data_root, split='validate', pipeline=test_pipeline)
+val_dataloader = dict(
+    test_dataloader, dataset=dict(test_dataloader['dataset'],
+                                  split='validate'))

@@ -7,7 +7,7 @@
 _base_ = [
     '../_base_/models/rrg_region_guided.py',
     '../_base_/datasets/chest_imagenome_detection.py',
-    '../_base_/default_runtime.py'
+    '../_base_/schedules/rrg_adamw.py', '../_base_/default_runtime.py'
 ]
 finetune = False
 model = dict(
@@ -16,13 +16,6 @@ model = dict(
     train_generator=True,
     generator=dict(max_report_tokens=500))
 load_from = 'work_dirs/rrg-selector_r50_fpn_base_imagenome/epoch_2.pth'
-
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=2, val_interval=1)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-optim_wrapper = dict(
-    type='OptimWrapper', optimizer=dict(type='AdamW', lr=5e-5))
-param_scheduler = []
 train_dataloader = dict(batch_size=1)
 # scored as RGRG and CRRG-CLIP score (their published rows in metrics.md)
 val_evaluator = [

@@ -5,12 +5,5 @@ model = dict(generator=dict(max_report_tokens=300))
 load_from = 'work_dirs/rrg-selector_r50_fpn_opt_imagenome/epoch_10.pth'
 train_cfg = dict(max_epochs=5)
 param_scheduler = [
-    dict(
-        type='ReduceOnPlateauLR',
-        monitor='report/bleu_4',
-        rule='greater',
-        factor=0.5,
-        patience=3,
-        cooldown=5,
-        by_epoch=True),
+    dict(_base_.rrg_opt_plateau, monitor='report/bleu_4', patience=3)
 ]

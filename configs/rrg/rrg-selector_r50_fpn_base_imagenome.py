@@ -4,7 +4,7 @@
 _base_ = [
     '../_base_/models/rrg_region_guided.py',
     '../_base_/datasets/chest_imagenome_detection.py',
-    '../_base_/default_runtime.py'
+    '../_base_/schedules/rrg_adamw.py', '../_base_/default_runtime.py'
 ]
 model = dict(
     generator=None,
@@ -14,13 +14,6 @@ model = dict(
     selector=dict(pos_weight=1.0),
     detector_checkpoint='work_dirs/faster-rcnn_r50_fpn_base_imagenome/'
     'epoch_2.pth')
-
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=2, val_interval=1)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-optim_wrapper = dict(
-    type='OptimWrapper', optimizer=dict(type='AdamW', lr=5e-5))
-param_scheduler = []
 train_dataloader = dict(batch_size=16)
 val_evaluator = [dict(type='RegionSelectionMetric')]
 test_evaluator = val_evaluator

@@ -7,12 +7,5 @@ model = dict(
     'epoch_10.pth')
 train_cfg = dict(max_epochs=10)
 param_scheduler = [
-    dict(
-        type='ReduceOnPlateauLR',
-        monitor='selection/f1_micro',
-        rule='greater',
-        factor=0.5,
-        patience=5,
-        cooldown=5,
-        by_epoch=True),
+    dict(_base_.rrg_opt_plateau, monitor='selection/f1_micro', patience=5)
 ]

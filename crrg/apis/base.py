@@ -31,7 +31,7 @@ from mmengine.registry import FUNCTIONS, init_default_scope
 from rich.progress import track
 from torch.utils.data import DataLoader, Dataset
 
-from crrg.datasets.transforms.jpeg_draft import LoadResizedImage
+from crrg.datasets.transforms.load_resized_image import LoadResizedImage
 from crrg.engine.hooks.model_card_hook import model_card_of
 from crrg.datasets.transforms.loading import DICOM_SUFFIXES, is_dicom
 from crrg.models.report_generators.base import INFERENCE_PROFILES

@@ -6,7 +6,6 @@ from collections import Counter
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmdet.datasets import BaseDetDataset
-from mmengine.logging import print_log
 
 from ..registry import DATASETS
 from crrg.structures import (ANATOMICAL_REGIONS, NUM_REGIONS, REGION_INDEX,
@@ -16,11 +15,13 @@ from .mimic_cxr import (IMAGENOME_SPLIT_NAMES, image_path, load_image_records,
                         load_imagenome_split, read_csv_fields,
                         read_report_section, read_text, report_path,
                         resolve_csv)
-from .skip_invalid import SkipInvalidImagesMixin
+from .base_dataset import XrayDatasetMixin
 
 _COORDINATES = ('original_x1', 'original_y1', 'original_x2', 'original_y2')
 _OBJECT_FIELDS = ('bbox_name', ) + _COORDINATES
 SPLIT_PROTOCOLS = ('imagenome', 'mimic')
+#: RGRG's split sizes (images) under ``split_protocol='imagenome'``
+RGRG_SPLIT_SIZES = dict(train=166_504, valid=15_658, test=31_271)
 
 
 def _coordinate(where: str, obj: Dict, field: str) -> float:
@@ -185,7 +186,7 @@ def read_gold_boxes(path: str) -> Dict[str, List[Dict]]:
 
 
 @DATASETS.register_module()
-class ChestImaGenomeDataset(SkipInvalidImagesMixin, BaseDetDataset):
+class ChestImaGenomeDataset(XrayDatasetMixin, BaseDetDataset):
     """Frontal MIMIC-CXR-JPG images with the 29 Chest ImaGenome regions.
 
     Joins, on ``subject_id``/``study_id``/``dicom_id``: a split (Chest
@@ -235,6 +236,9 @@ class ChestImaGenomeDataset(SkipInvalidImagesMixin, BaseDetDataset):
             (``data_root``, ``pipeline``, ``test_mode``, ``indices``, ...).
     """
 
+    SPLIT_ALIASES = dict(validate='valid')
+
+    RECORD_NAMES = ('image', 'images')
     METAINFO = dict(
         classes=ANATOMICAL_REGIONS,
         palette=[(int(37 * i) % 256, int(91 * i + 60) % 256,
@@ -267,15 +271,11 @@ class ChestImaGenomeDataset(SkipInvalidImagesMixin, BaseDetDataset):
             raise ValueError(f'ChestImaGenomeDataset: split_protocol must be '
                              f'one of {SPLIT_PROTOCOLS}, got '
                              f'{split_protocol!r}')
-        split = 'valid' if split == 'validate' else split
-        allowed = IMAGENOME_SPLIT_NAMES + (
-            ('gold', ) if split_protocol == 'imagenome' else ())
-        if split not in allowed:
-            raise ValueError(f'ChestImaGenomeDataset: split must be one of '
-                             f'{allowed} with split_protocol='
-                             f'{split_protocol!r}, got {split!r}')
-        self.split = split
         self.split_protocol = split_protocol
+        self.select_split(
+            split, skip_invalid, IMAGENOME_SPLIT_NAMES +
+            (('gold', ) if split_protocol == 'imagenome' else ()),
+            f' with split_protocol={split_protocol!r}')
         self.image_dir = image_dir
         self.split_file = split_file
         self.metadata_file = metadata_file
@@ -287,7 +287,6 @@ class ChestImaGenomeDataset(SkipInvalidImagesMixin, BaseDetDataset):
         self.view_positions = view_positions
         self.require_findings = require_findings
         self.require_all_regions = require_all_regions
-        self.skip_invalid = skip_invalid
         kwargs.setdefault('ann_file', '')
         super().__init__(**kwargs)
 
@@ -376,29 +375,35 @@ class ChestImaGenomeDataset(SkipInvalidImagesMixin, BaseDetDataset):
             has_findings=findings is not None,
             **graph)
 
+    @property
+    def log_prefix(self) -> str:
+        return (f'ChestImaGenomeDataset ({self.split_protocol}, '
+                f'{self.split})')
+
+    def published_sizes(self) -> Dict[str, int]:
+        """RGRG's size of this split under ``'imagenome'``, else none."""
+        if self.split_protocol != 'imagenome' or self.split == 'gold':
+            return {}
+        return {self.split: RGRG_SPLIT_SIZES[self.split]}
+
     def load_data_list(self) -> List[Dict]:
         """Join the split, metadata, reports and scene graphs of ``split``.
 
         Logs one line of counts: listed, avoided / ignored (``'imagenome'``),
-        skipped as bad input (by reason), dropped by the filters, kept,
-        how many of those have all 29 boxes, and the boxes dropped.
+        skipped as bad input, dropped by the filters, kept, how many of
+        those have all 29 boxes, and the boxes dropped.
 
         Raises:
             DataFormatError: No usable image is left; the message names the
                 split and says why.
         """
         records, counts, gold = self._records()
-        data_list, skipped = [], []
+        infos = self.parse_or_skip(
+            records, lambda record: self._load_one(record, gold))
+        data_list = []
         filtered: Counter = Counter()
         boxes: Counter = Counter()
-        for record in records:
-            try:
-                info = self._load_one(record, gold)
-            except (FileNotFoundError, DataFormatError) as e:
-                if not self.skip_invalid:
-                    raise
-                skipped.append(str(e))
-                continue
+        for info in infos:
             boxes['degenerate'] += info.pop('num_degenerate')
             boxes['reversed'] += info.pop('num_reversed')
             if self.require_findings and not info['has_findings']:
@@ -409,38 +414,21 @@ class ChestImaGenomeDataset(SkipInvalidImagesMixin, BaseDetDataset):
                 filtered['fewer than 29 boxes'] += 1
                 continue
             data_list.append(info)
-        self.num_skipped = len(skipped)
-        self.split_counts = dict(
-            counts, skipped=len(skipped), **dict(filtered),
-            kept=len(data_list),
-            all_29_regions=sum(
-                len(i['instances']) == NUM_REGIONS for i in data_list),
-            boxes_degenerate=boxes['degenerate'],
-            boxes_reversed=boxes['reversed'])
-        where = (f'ChestImaGenomeDataset ({self.split_protocol}, '
-                 f'{self.split})')
-        summary = ', '.join(f'{k} {v:,}' for k, v in self.split_counts.items())
-        if skipped:
-            shown = '\n  '.join(skipped[:5])
-            print_log(
-                f'{where}: skipped {len(skipped)} of {len(records)} images as '
-                f'bad input:\n  {shown}' +
-                ('\n  ...' if len(skipped) > 5 else ''),
-                logger='current',
-                level=30)
-        print_log(f'{where}: {summary}', logger='current')
-        if not data_list:
-            if filtered and not skipped:
-                hint = ('every image was dropped by the filters (' +
-                        ', '.join(f'{k} {v}' for k, v in filtered.items()) +
-                        '): check require_findings / require_all_regions')
-            else:
-                hint = ('check data_root and the split, report, scene-graph '
-                        'and image paths' +
-                        (f'; first problem: {skipped[0]}' if skipped else ''))
-            raise DataFormatError(
-                f'{where}: no usable image in split {self.split!r} '
-                f'({summary}); {hint}')
+        if filtered and not self.num_skipped:
+            hint = ('every image was dropped by the filters (' +
+                    ', '.join(f'{k} {v}' for k, v in filtered.items()) +
+                    '): check require_findings / require_all_regions')
+        else:
+            hint = ('check data_root and the split, report, scene-graph '
+                    'and image paths')
+        self.log_counts(
+            dict(counts, skipped=self.num_skipped, **dict(filtered),
+                 kept=len(data_list),
+                 all_29_regions=sum(
+                     len(i['instances']) == NUM_REGIONS for i in data_list),
+                 boxes_degenerate=boxes['degenerate'],
+                 boxes_reversed=boxes['reversed']),
+            empty_hint=hint)
         return data_list
 
     def filter_data(self) -> List[Dict]:

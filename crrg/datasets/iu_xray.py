@@ -13,7 +13,6 @@ Each annotation entry is ``{"id", "report", "image_path": [frontal, lateral],
 The original Open-I release (``NLMCXR_reports.tgz``: ``ecgen-radiology/N.xml``)
 is read by :func:`read_openi_reports`.
 """
-import json
 import logging
 import os
 import os.path as osp
@@ -23,17 +22,13 @@ import tarfile
 import xml.etree.ElementTree as ET
 from typing import Callable, Dict, Iterator, List, Sequence, Tuple, Union
 
-from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from crrg.registry import DATASETS
 from crrg.structures import normalize_whitespace
 from crrg.utils import DataFormatError
-from .r2gen import R2GEN_SETTINGS, REFERENCE_STYLES, make_reference
-from .skip_invalid import SkipInvalidImagesMixin
+from .r2gen import R2GEN_SETTINGS, R2GenAnnotationDataset
 
-IU_XRAY_SPLITS = ('train', 'val', 'test')
-_REQUIRED_KEYS = ('id', 'report', 'image_path')
 OPENI_SECTIONS = ('COMPARISON', 'INDICATION', 'FINDINGS', 'IMPRESSION')
 # a few Open-I texts carry an escaped HTML line break, "previously<BR>described"
 _LINE_BREAK = re.compile(r'<br\s*/?>', re.IGNORECASE)
@@ -210,12 +205,12 @@ def make_iu_xray_splits(entries: Sequence[dict],
 
 
 @DATASETS.register_module()
-class IUXrayDataset(SkipInvalidImagesMixin, BaseDataset):
+class IUXrayDataset(R2GenAnnotationDataset):
     """IU X-ray studies (two views + report) in R2Gen's layout.
 
-    Each data info holds ``img_paths`` (the two views' absolute paths, frontal
-    first), ``img_id`` (the entry ``id``), ``gt_report`` (the report after
-    R2Gen's IU cleaning by default; see ``reference``) and ``raw_report``.
+    Each data info holds :class:`~crrg.datasets.r2gen.R2GenAnnotationDataset`'s
+    fields: ``img_paths`` (the two views, frontal first), ``img_id``,
+    ``raw_report`` and ``gt_report`` (R2Gen's IU cleaning by default).
 
     Args:
         data_root (str): Dataset root holding ``ann_file`` and ``img_dir``.
@@ -225,21 +220,20 @@ class IUXrayDataset(SkipInvalidImagesMixin, BaseDataset):
         img_dir (str): Image folder, relative to ``data_root``.
             Defaults to 'images'.
         pipeline (list): Transforms applied to each data info.
-        reference (str): ``'clean'``: R2Gen's IU cleaning
-            (:func:`crrg.structures.clean_report`); ``'r2gen'``: R2Gen's
-            scored reference (cleaned, ``<unk>`` for tokens seen fewer than
-            ``threshold`` times in the train split, cut to
-            ``max_seq_length - 1`` tokens; :mod:`crrg.datasets.r2gen`);
-            ``'raw'``: white space normalised. Defaults to 'clean'.
+        reference (str): ``'clean'``, ``'r2gen'`` or ``'raw'`` (see the
+            base). Defaults to 'clean'.
         threshold (int): Vocabulary threshold for ``'r2gen'``. Defaults to 3
             (R2Gen's IU X-ray setting).
         max_seq_length (int): For ``'r2gen'``. Defaults to 60 (R2Gen).
-        skip_invalid (bool): Skip (count and log) malformed entries instead of
-            raising. Defaults to False.
-        **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
+        **kwargs: The base's other arguments (``skip_invalid``, ...).
     """
 
+    RECORD_NAMES = ('study', 'studies')
     METAINFO = dict(dataset_name='iu_xray')
+    PUBLISHED_SIZES = dict(train=2_069, val=296, test=590)
+    CLEANING = 'iu_xray'
+    SPLIT_HINT = ('for a flat list of entries use crrg.datasets.iu_xray.'
+                  'make_iu_xray_splits to make the 7:1:2 split first')
 
     def __init__(self,
                  data_root: str,
@@ -250,110 +244,7 @@ class IUXrayDataset(SkipInvalidImagesMixin, BaseDataset):
                  reference: str = 'clean',
                  threshold: int = R2GEN_SETTINGS['iu_xray'][0],
                  max_seq_length: int = R2GEN_SETTINGS['iu_xray'][1],
-                 skip_invalid: bool = False,
                  **kwargs) -> None:
-        if split not in IU_XRAY_SPLITS:
-            raise ValueError(f'IUXrayDataset: split must be one of '
-                             f'{IU_XRAY_SPLITS}, got {split!r}')
-        self.split = split
-        self.img_dir = img_dir
-        if reference not in REFERENCE_STYLES:
-            raise ValueError(f'IUXrayDataset: reference must be one of '
-                             f'{REFERENCE_STYLES}, got {reference!r}')
-        self.reference = reference
-        self.threshold = threshold
-        self.max_seq_length = max_seq_length
-        self.skip_invalid = skip_invalid
-        self.num_skipped = 0
-        super().__init__(
-            ann_file=ann_file,
-            data_root=data_root,
-            pipeline=list(pipeline),
-            **kwargs)
-
-    def load_data_list(self) -> List[dict]:
-        """Read ``ann_file`` and check every entry of ``split``."""
-        if not osp.isfile(self.ann_file):
-            raise FileNotFoundError(
-                f'IUXrayDataset: annotation file {self.ann_file} not found; '
-                'place R2Gen\'s annotation.json under data_root or set '
-                'ann_file.')
-        try:
-            with open(self.ann_file, encoding='utf-8') as f:
-                annotation = json.load(f)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise DataFormatError(
-                f'{self.ann_file}: not UTF-8 JSON ({e})') from e
-        if not isinstance(annotation, dict) or self.split not in annotation:
-            raise DataFormatError(
-                f'{self.ann_file}: expected a JSON object with a '
-                f'{self.split!r} list; for a flat list of entries use '
-                'crrg.datasets.iu_xray.make_iu_xray_splits to make the '
-                '7:1:2 split first.')
-        data_list = []
-        self.num_skipped = 0
-        for index, entry in enumerate(annotation[self.split]):
-            try:
-                data_list.append(self._parse_entry(index, entry))
-            except DataFormatError as error:
-                if not self.skip_invalid:
-                    raise
-                self.num_skipped += 1
-                print_log(f'IUXrayDataset: skipping {error}', 'current',
-                          logging.WARNING)
-        if self.num_skipped:
-            print_log(
-                f'IUXrayDataset: skipped {self.num_skipped} invalid entries '
-                f'of split {self.split!r} in {self.ann_file}; kept '
-                f'{len(data_list)}.', 'current', logging.WARNING)
-        train = [
-            e['report'] for e in annotation.get('train', [])
-            if isinstance(e, dict) and isinstance(e.get('report'), str)
-        ]
-        references = make_reference([d['raw_report'] for d in data_list],
-                                    train, self.reference, 'iu_xray',
-                                    self.threshold, self.max_seq_length)
-        for info, reference in zip(data_list, references):
-            info['gt_report'] = reference
-        print_log(
-            f'IUXrayDataset ({self.split}): {len(data_list):,} studies kept, '
-            f'{self.num_skipped:,} skipped (R2Gen published: train 2,069 / '
-            f'val 296 / test 590); reference {self.reference!r}', 'current')
-        return data_list
-
-    def _parse_entry(self, index: int, entry: dict) -> dict:
-        """One data info from annotation entry ``index`` of ``split``."""
-        where = f'{self.ann_file}: {self.split}[{index}]'
-        if not isinstance(entry, dict):
-            raise DataFormatError(f'{where}: entry is not a JSON object.')
-        where += f' (id={entry.get("id")!r})'
-        for key in _REQUIRED_KEYS:
-            if key not in entry:
-                raise DataFormatError(
-                    f'{where}: missing field {key!r}; each entry needs '
-                    f'{list(_REQUIRED_KEYS)}.')
-        paths = entry['image_path']
-        if (not isinstance(paths, list) or not paths
-                or not all(isinstance(p, str) for p in paths)):
-            raise DataFormatError(
-                f'{where}: field "image_path" must be a non-empty list of '
-                f'paths relative to {self.img_dir}/, got {paths!r}.')
-        img_paths = [osp.join(self.data_root, self.img_dir, p) for p in paths]
-        for path in img_paths:
-            if not osp.isfile(path):
-                raise DataFormatError(
-                    f'{where}: field "image_path": image file {path} not '
-                    'found; check img_dir or remove the entry.')
-        raw_report = entry['report']
-        if not isinstance(raw_report, str) or not raw_report.strip():
-            raise DataFormatError(
-                f'{where}: field "report" is empty; drop the entry or use '
-                'skip_invalid=True.')
-        if not normalize_whitespace(raw_report).strip(' .'):
-            raise DataFormatError(
-                f'{where}: field "report" has no words ({raw_report!r}).')
-        return dict(
-            img_paths=img_paths,
-            img_id=str(entry['id']),
-            raw_report=raw_report)
-
+        super().__init__(data_root, split, ann_file, img_dir, reference,
+                         threshold, max_seq_length, pipeline=pipeline,
+                         **kwargs)

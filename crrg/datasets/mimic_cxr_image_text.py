@@ -11,32 +11,40 @@ augmentation) come from a JSON-lines file with one ``{"study_id": int,
 (written by ``tools/back_translate.py --image-text``).
 """
 import json
-import logging
 import os.path as osp
 from collections import OrderedDict
 from typing import (Callable, Dict, Iterator, List, Optional, Sequence, Tuple,
                     Union)
 
 from mmengine.dataset import BaseDataset
-from mmengine.logging import print_log
 
 from crrg.registry import DATASETS
 from crrg.structures import split_sections
 from crrg.utils import DataFormatError
-from .mimic_cxr import (FRONTAL_VIEWS, image_path, load_image_records,
-                        read_text, report_path)
-from .skip_invalid import SkipInvalidImagesMixin
+from .base_dataset import XrayDatasetMixin
+from .mimic_cxr import (FRONTAL_VIEWS, SPLIT_NAMES, image_path,
+                        load_image_records, read_text, report_path)
 
 IMAGE_VIEW_MODES = ('study', 'augment')
 
 
-def _json_lines(path: str, what: str) -> Iterator[Tuple[int, dict]]:
+def _json_lines(path: str, what: str,
+                written_by: str) -> Iterator[Tuple[int, dict]]:
     """``(line number, record)`` of each non-empty line of a UTF-8 JSONL file.
 
+    Args:
+        path (str): The file.
+        what (str): What it is, for messages.
+        written_by (str): The command that writes it, for a missing file.
+
     Raises:
+        FileNotFoundError: The file is missing; says what writes it.
         DataFormatError: The file is not UTF-8, or a line is not a JSON
             object; the message names the file and the line.
     """
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{path}: {what} not found; write it with {written_by}')
     for number, line in enumerate(read_text(path, what).splitlines(), 1):
         if not line.strip():
             continue
@@ -59,12 +67,9 @@ def read_generated_reports(path: str) -> Dict[int, str]:
         DataFormatError: A line is not JSON or lacks ``study_id``/``report``;
             the message names the file, the line and the field.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'{path}: report file not found; write it with '
-            'tools/generate_reports.py')
     reports = {}
-    for number, record in _json_lines(path, 'generated-report file'):
+    for number, record in _json_lines(path, 'generated-report file',
+                                      'tools/generate_reports.py'):
         for field in ('study_id', 'report'):
             if field not in record:
                 raise DataFormatError(
@@ -81,12 +86,9 @@ def read_back_translations(path: str) -> Dict[int, Dict[str, str]]:
         DataFormatError: A line is not JSON or lacks ``study_id`` /
             ``back_translations`` (an object); names the file and the line.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'{path}: back-translation file not found; write it with '
-            'tools/back_translate.py --image-text')
     translations = {}
-    for number, record in _json_lines(path, 'back-translation file'):
+    for number, record in _json_lines(path, 'back-translation file',
+                                      'tools/back_translate.py --image-text'):
         if 'study_id' not in record or not isinstance(
                 record.get('back_translations'), dict):
             raise DataFormatError(
@@ -100,7 +102,7 @@ def read_back_translations(path: str) -> Dict[int, Dict[str, str]]:
 
 
 @DATASETS.register_module()
-class MimicCxrImageTextDataset(SkipInvalidImagesMixin, BaseDataset):
+class MimicCxrImageTextDataset(XrayDatasetMixin, BaseDataset):
     """MIMIC-CXR studies as (two image views, two text views) pairs.
 
     Each data info holds ``img_paths`` ([frontal image, second view]),
@@ -112,7 +114,8 @@ class MimicCxrImageTextDataset(SkipInvalidImagesMixin, BaseDataset):
     of the study (e.g. the lateral) when there is one, else the frontal
     again (the pipeline then augments it differently); ``'augment'`` always
     repeats the frontal. Studies whose report has none of the
-    ``text_sections`` are skipped, counted in ``num_skipped`` and logged.
+    ``text_sections`` are dropped; both drops are counted in
+    ``split_counts`` and logged.
 
     Args:
         data_root (str): Root that the paths below are relative to.
@@ -120,7 +123,8 @@ class MimicCxrImageTextDataset(SkipInvalidImagesMixin, BaseDataset):
         split_file (str): ``mimic-cxr-2.0.0-split.csv[.gz]``.
         metadata_file (str): ``mimic-cxr-2.0.0-metadata.csv[.gz]``.
         report_dir (str): MIMIC-CXR report root (holds ``files/``).
-        split (str): ``'train'``, ``'validate'`` or ``'test'``.
+        split (str): ``'train'``, ``'validate'`` (or ``'valid'``) or
+            ``'test'``.
         text_sections (Sequence[str]): The report sections T1 and T2 are
             drawn from. Defaults to ('findings', 'impression').
         report_file (str, optional): JSON-lines generated reports that
@@ -132,14 +136,18 @@ class MimicCxrImageTextDataset(SkipInvalidImagesMixin, BaseDataset):
             ``SampleTextViews`` draws from. A path of its own.
         image_views (str): ``'study'`` or ``'augment'``. Defaults to
             'study'.
-        skip_invalid (bool): Skip (count and log) studies whose report is
-            not UTF-8 text, and in training studies whose image cannot be
-            decoded, instead of raising. Defaults to False.
+        skip_invalid (bool): Skip (count in ``num_skipped`` and log)
+            studies whose report is missing or not UTF-8 text or missing
+            from ``report_file``, and in training studies whose image cannot
+            be decoded, instead of raising. Defaults to False.
         pipeline (list): Transforms.
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
     """
 
+    RECORD_NAMES = ('study', 'studies')
     METAINFO = dict(dataset_name='mimic_cxr')
+    SPLITS = SPLIT_NAMES
+    SPLIT_ALIASES = dict(valid='validate')
 
     def __init__(self,
                  data_root: str,
@@ -165,17 +173,21 @@ class MimicCxrImageTextDataset(SkipInvalidImagesMixin, BaseDataset):
         self.report_dir = osp.join(data_root, report_dir)
         self.report_file = report_file
         self.back_translation_file = back_translation_file
-        self.split = split
+        self.select_split(split, skip_invalid)
         self.text_sections = tuple(text_sections)
         self.image_views = image_views
-        self.skip_invalid = skip_invalid
-        self.num_skipped = 0
         super().__init__(data_root=data_root, pipeline=list(pipeline),
                          **kwargs)
 
     def _texts(self, study: dict, generated: Optional[Dict[int, str]]
-               ) -> Optional[List[str]]:
-        """The study's available text sections (1 or 2), None if neither."""
+               ) -> List[str]:
+        """The study's available text sections (0, 1 or 2).
+
+        Raises:
+            FileNotFoundError: The report file is missing.
+            DataFormatError: The report is not UTF-8, or the study is not
+                in ``report_file``.
+        """
         if generated is not None:
             if study['study_id'] not in generated:
                 raise DataFormatError(
@@ -187,17 +199,25 @@ class MimicCxrImageTextDataset(SkipInvalidImagesMixin, BaseDataset):
         if not osp.isfile(path):
             raise FileNotFoundError(
                 f'{path}: report file of study {study["study_id"]} not found')
-        try:
-            sections = split_sections(read_text(path, 'report file'))
-        except DataFormatError:
-            if not self.skip_invalid:
-                raise
-            self.num_unreadable_reports += 1
-            return None
+        sections = split_sections(read_text(path, 'report file'))
         texts = [sections.get(name) for name in self.text_sections]
-        return [t for t in texts if t] or None
+        return [t for t in texts if t]
+
+    def _study(self, frontal: dict, second: dict,
+               generated: Optional[Dict[int, str]]) -> dict:
+        """The data info of one study from its two image records."""
+        return dict(
+            img_paths=[
+                osp.join(self.image_dir,
+                         image_path(r['subject_id'], r['study_id'],
+                                    r['dicom_id'])) for r in (frontal, second)
+            ],
+            texts=self._texts(frontal, generated),
+            study_id=frontal['study_id'],
+            subject_id=frontal['subject_id'])
 
     def load_data_list(self) -> List[dict]:
+        """The split's studies with a frontal image and a text, counts logged."""
         records = load_image_records(self.split_file, self.metadata_file,
                                      self.split, view_positions=None)
         studies: Dict[int, List[dict]] = OrderedDict()
@@ -208,47 +228,31 @@ class MimicCxrImageTextDataset(SkipInvalidImagesMixin, BaseDataset):
         back_translations = (read_back_translations(
             self.back_translation_file) if self.back_translation_file else
                              None)
-        data_list, self.num_skipped = [], 0
-        self.num_unreadable_reports = 0
-        for study_id, images in studies.items():
+        pairs = []
+        for images in studies.values():
             frontal = [r for r in images if r['view_position'] in FRONTAL_VIEWS]
             if not frontal:
-                self.num_skipped += 1
                 continue
             others = [r for r in images if r is not frontal[0]]
             second = others[0] if others and self.image_views == 'study' \
                 else frontal[0]
-            texts = self._texts(frontal[0], generated)
-            if texts is None:
-                self.num_skipped += 1
-                continue
-            data_list.append(
-                dict(
-                    img_paths=[
-                        osp.join(self.image_dir,
-                                 image_path(r['subject_id'], study_id,
-                                            r['dicom_id']))
-                        for r in (frontal[0], second)
-                    ],
-                    texts=texts,
-                    study_id=study_id,
-                    subject_id=frontal[0]['subject_id']))
-            if back_translations is not None:
-                translated = back_translations.get(study_id, {})
-                data_list[-1]['texts_augmented'] = [
-                    translated.get(t) for t in texts
+            pairs.append((frontal[0], second))
+        infos = self.parse_or_skip(
+            pairs, lambda pair: self._study(*pair, generated))
+        data_list = [info for info in infos if info['texts']]
+        if back_translations is not None:
+            for info in data_list:
+                translated = back_translations.get(info['study_id'], {})
+                info['texts_augmented'] = [
+                    translated.get(t) for t in info['texts']
                 ]
-        if self.num_unreadable_reports:
-            print_log(
-                f'MimicCxrImageTextDataset: {self.num_unreadable_reports} of '
-                f'the skipped studies of split {self.split!r} have a report '
-                'that is not UTF-8 text (skip_invalid=True).', 'current',
-                logging.WARNING)
-        if self.num_skipped:
-            print_log(
-                f'MimicCxrImageTextDataset: skipped {self.num_skipped} '
-                f'studies of split {self.split!r} without a frontal image or '
-                'without any of the sections '
-                f'{self.text_sections}; kept {len(data_list)}.', 'current',
-                logging.WARNING)
+        self.log_counts(
+            {
+                'listed': len(studies),
+                'no frontal image': len(studies) - len(pairs),
+                'skipped': self.num_skipped,
+                f'none of {self.text_sections}': len(infos) - len(data_list),
+                'kept': len(data_list)
+            },
+            empty_hint='check data_root, the split and report paths')
         return data_list

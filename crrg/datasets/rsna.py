@@ -20,9 +20,7 @@ from mmengine.dataset import BaseDataset
 from crrg.registry import DATASETS
 from crrg.utils import DataFormatError
 from .mimic_cxr import read_csv_fields
-from .skip_invalid import SkipInvalidImagesMixin
-
-RSNA_SPLITS = ('train', 'val', 'test')
+from .base_dataset import XrayDatasetMixin
 
 
 def split_patients(patients: Sequence[str],
@@ -65,7 +63,7 @@ def stratified_fraction(labels: dict, fraction: float, seed: int = 0) -> list:
 
 
 @DATASETS.register_module()
-class RSNAPneumoniaDataset(SkipInvalidImagesMixin, BaseDataset):
+class RSNAPneumoniaDataset(XrayDatasetMixin, BaseDataset):
     """RSNA pneumonia labels, one per patient, on a seeded patient split.
 
     Each data info holds ``img_path``, ``gt_label`` (0/1) and ``patient_id``.
@@ -82,13 +80,15 @@ class RSNAPneumoniaDataset(SkipInvalidImagesMixin, BaseDataset):
             (stratified; e.g. 0.01, 0.1, 1.0). Ignored for val/test.
             Defaults to 1.0.
         fraction_seed (int): Seed of that subset. Defaults to 0.
-        skip_invalid (bool): In training, skip (count and log) images that
-            cannot be decoded instead of raising. Defaults to False.
+        skip_invalid (bool): Skip (count and log) patients whose image file
+            is missing, and in training images that cannot be decoded,
+            instead of raising. Defaults to False.
         pipeline (list): Transforms, starting with
             ``LoadXrayImageFromFile`` (DICOM windowing, MONOCHROME1).
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
     """
 
+    RECORD_NAMES = ('patient', 'patients')
     METAINFO = dict(classes=('no pneumonia', 'pneumonia'))
 
     def __init__(self,
@@ -104,17 +104,13 @@ class RSNAPneumoniaDataset(SkipInvalidImagesMixin, BaseDataset):
                  skip_invalid: bool = False,
                  pipeline: Sequence[Union[dict, Callable]] = (),
                  **kwargs) -> None:
-        if split not in RSNA_SPLITS:
-            raise ValueError(f'RSNAPneumoniaDataset: split must be one of '
-                             f'{RSNA_SPLITS}, got {split!r}')
-        self.split = split
+        self.select_split(split, skip_invalid)
         self.image_dir = image_dir
         self.image_suffix = image_suffix
         self.split_ratios = tuple(split_ratios)
         self.split_seed = split_seed
         self.train_fraction = train_fraction
         self.fraction_seed = fraction_seed
-        self.skip_invalid = skip_invalid
         super().__init__(ann_file=ann_file, data_root=data_root,
                          pipeline=list(pipeline), **kwargs)
 
@@ -132,6 +128,7 @@ class RSNAPneumoniaDataset(SkipInvalidImagesMixin, BaseDataset):
                 table.groupby('patientId')['Target'].max().items()}
 
     def load_data_list(self) -> List[dict]:
+        """The patients of ``split`` (and ``train_fraction``), counts logged."""
         labels = self.load_labels()
         patients = split_patients(list(labels), self.split_ratios,
                                   self.split_seed)[self.split]
@@ -139,15 +136,20 @@ class RSNAPneumoniaDataset(SkipInvalidImagesMixin, BaseDataset):
             patients = stratified_fraction(
                 {p: labels[p] for p in patients}, self.train_fraction,
                 self.fraction_seed)
-        data_list = []
-        for patient in patients:
-            path = osp.join(self.data_root, self.image_dir,
-                            patient + self.image_suffix)
-            if not osp.isfile(path):
-                raise FileNotFoundError(
-                    f'{path}: image of patientId {patient} (listed in '
-                    f'{self.ann_file}) not found; check image_dir and '
-                    'image_suffix')
-            data_list.append(dict(img_path=path, gt_label=labels[patient],
-                                  patient_id=patient))
+        data_list = self.parse_or_skip(patients, lambda patient: dict(
+            img_path=self._image_path(patient), gt_label=labels[patient],
+            patient_id=patient))
+        self.log_counts(dict(listed=len(patients), skipped=self.num_skipped,
+                             kept=len(data_list)))
         return data_list
+
+    def _image_path(self, patient: str) -> str:
+        """The image file of ``patient``; raises if it is missing."""
+        path = osp.join(self.data_root, self.image_dir,
+                        patient + self.image_suffix)
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'{path}: image of patientId {patient} (listed in '
+                f'{self.ann_file}) not found; check image_dir and '
+                'image_suffix')
+        return path

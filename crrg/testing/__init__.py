@@ -1,11 +1,9 @@
-"""Synthetic inputs in the real data formats and tiny vocabularies, for tests,
-the main job and benchmarks (as ``mmdet.testing``); never imported by crrg's
-components."""
-from .synthetic import (make_synthetic_iu_xray, make_synthetic_mimic,
-                        make_synthetic_rsna, region_template)
-from .tokenizers import train_report_tokenizer, train_wordpiece_tokenizer
+"""Helpers only tests use (as ``mmdet.testing``): the real-data cache with a
+skip when a file is missing, a tiny report generator on disk for the tools'
+tests. Product code never imports it; the synthetic twins are
+:mod:`crrg.datasets.synthetic`, the tokenizer trainers
+:mod:`crrg.models.utils.tokenizer_training`."""
+from .real_data import real_data_file_or_skip
+from .tiny_rrg import make_tiny_rrg
 
-__all__ = [
-    'make_synthetic_mimic', 'make_synthetic_iu_xray', 'make_synthetic_rsna',
-    'region_template', 'train_report_tokenizer', 'train_wordpiece_tokenizer'
-]
+__all__ = ['real_data_file_or_skip', 'make_tiny_rrg']

@@ -4,14 +4,9 @@ Tests that need a cached file call :func:`real_data_file_or_skip`.
 """
 import os.path as osp
 
-from crrg.utils.real_data import (COMPLETE_STAMP, REAL_DATA_FILES,
-                                  fetch_real_data, real_data_dir,
-                                  real_data_file)
+from crrg.utils.real_data import REAL_DATA_FILES, real_data_dir, real_data_file
 
-__all__ = [
-    'COMPLETE_STAMP', 'REAL_DATA_FILES', 'fetch_real_data', 'real_data_dir',
-    'real_data_file', 'real_data_file_or_skip'
-]
+__all__ = ['real_data_file_or_skip']
 
 
 def real_data_file_or_skip(name: str) -> str:

@@ -12,9 +12,9 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
+from crrg.models.utils import train_report_tokenizer
 from crrg.registry import MODELS
 from crrg.utils import register_all_modules
-from .tokenizers import train_report_tokenizer
 
 REPO_CONFIG = osp.join('configs', 'rrg', 'rrg-generator_tiny_synthetic.py')
 

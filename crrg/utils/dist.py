@@ -1,5 +1,9 @@
+import os.path as osp
+from typing import Optional
+
 import torch
 import torch.distributed as torch_dist
+from mmengine.config import Config
 
 
 def init_cpu_distributed(launcher: str) -> bool:
@@ -35,3 +39,44 @@ def finish_distributed() -> None:
     if torch_dist.is_initialized():
         torch_dist.barrier()
         torch_dist.destroy_process_group()
+
+
+def load_runner_config(path: str,
+                       launcher: str = 'none',
+                       cfg_options: Optional[dict] = None,
+                       work_dir: Optional[str] = None) -> Config:
+    """A config ready for mmengine's ``Runner``, as the train and test tools
+    prepare it.
+
+    Loads ``path``, records the launcher (starting the CPU process group,
+    :func:`init_cpu_distributed`, with a ``device_ids``-free DDP wrapper
+    unless the config names one), merges ``cfg_options`` and sets
+    ``work_dir`` (``./work_dirs/<config name>`` when neither the argument
+    nor the config gives one).
+
+    Args:
+        path (str): The config file.
+        launcher (str): The tool's ``--launcher``. Defaults to 'none'.
+        cfg_options (dict, optional): ``--cfg-options`` to merge.
+        work_dir (str, optional): The tool's ``--work-dir``.
+
+    Returns:
+        Config: The config.
+    """
+    cfg = Config.fromfile(path)
+    cfg.launcher = launcher
+    if init_cpu_distributed(launcher) and \
+            cfg.get('model_wrapper_cfg') is None:
+        # DDP on CPU modules takes no device_ids (mmengine's default passes one)
+        cfg.model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel',
+            device_ids=None,
+            broadcast_buffers=False)
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(path))[0])
+    return cfg

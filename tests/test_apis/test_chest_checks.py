@@ -9,7 +9,7 @@ from crrg.apis import (DEFAULT_CHEST_CHECKS, FrontalChestLayoutCheck,
                        ReportInferencer, header_says_frontal_chest)
 from crrg.registry import TRANSFORMS
 from crrg.testing.real_data import real_data_file_or_skip
-from crrg.testing.synthetic.iu_xray import make_synthetic_iu_xray
+from crrg.datasets.synthetic.iu_xray import make_synthetic_iu_xray
 
 PIXELS_ONLY = FrontalChestLayoutCheck(trust_dicom_header=False)
 

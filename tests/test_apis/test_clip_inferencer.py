@@ -11,8 +11,9 @@ from mmengine.config import Config
 
 from crrg.apis import CLIPInferencer
 from crrg.registry import MODELS
-from crrg.testing import make_synthetic_rsna, train_wordpiece_tokenizer
-from crrg.testing.synthetic.rsna import write_dicom
+from crrg.datasets.synthetic import make_synthetic_rsna
+from crrg.models.utils import train_wordpiece_tokenizer
+from crrg.datasets.synthetic.rsna import write_dicom
 
 REPO = Path(__file__).resolve().parents[2]
 ZERO_SHOT_CFG = str(REPO / 'configs/rclip/rclip_tiny_zero-shot_rsna_synthetic.py')

@@ -17,8 +17,8 @@ from crrg.apis.demo import (SHOW_DETECTED, SHOW_SELECTED, TABLE_HEADERS,
 from crrg.utils.errors import ImageDecodeError
 from crrg.visualization import HIGHLIGHT_COLOUR
 from crrg.structures import ANATOMICAL_REGIONS, NUM_REGIONS
-from crrg.testing import train_wordpiece_tokenizer
-from crrg.testing.synthetic.rsna import write_dicom
+from crrg.models.utils import train_wordpiece_tokenizer
+from crrg.datasets.synthetic.rsna import write_dicom
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -17,9 +17,9 @@ from crrg.apis import ReportInferencer, dicom_header_check
 from crrg.datasets.transforms import LoadResizedImage
 from crrg.registry import MODELS, TRANSFORMS
 from crrg.structures import ANATOMICAL_REGIONS, NUM_REGIONS
-from crrg.testing import train_report_tokenizer
+from crrg.models.utils import train_report_tokenizer
 from crrg.testing.real_data import real_data_file_or_skip
-from crrg.testing.synthetic.rsna import write_dicom
+from crrg.datasets.synthetic.rsna import write_dicom
 from crrg.utils import CheckpointMismatchError
 
 SENTENCES = ['the heart is normal in size.', 'no pleural effusion.',

@@ -18,8 +18,8 @@ AMP_CONFIGS = [
     ('rrg/rrg-generator_r50_fpn_gpt2-pubmed-medium_amp-opt_imagenome.py',
      'rrg/rrg-generator_r50_fpn_gpt2-pubmed-medium_opt_imagenome.py',
      torch.float16),
-    ('rclip/rclip-base_r50_bioclinicalbert_amp-bf16_mimic.py',
-     'rclip/rclip-base_r50_bioclinicalbert_mimic.py', torch.bfloat16),
+    ('rclip/rclip_r50_bioclinicalbert_amp-bf16_mimic.py',
+     'rclip/rclip_r50_bioclinicalbert_mimic.py', torch.bfloat16),
 ]
 
 

@@ -4,11 +4,12 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from crrg.datasets import ChestImaGenomeDataset, parse_scene_graph
+from crrg.datasets import ChestImaGenomeDataset
+from crrg.datasets.chest_imagenome import parse_scene_graph
 from crrg.structures import ANATOMICAL_REGIONS
 from crrg.utils import DataFormatError
 from crrg.datasets.mimic_cxr import load_image_records
-from crrg.testing import make_synthetic_mimic
+from crrg.datasets.synthetic import make_synthetic_mimic
 from real_layout import REAL_BOXES, REAL_SIZE, real_scene_graph
 
 GRAPH_DIR = 'chest-imagenome/silver_dataset/scene_graph'

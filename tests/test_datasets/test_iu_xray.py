@@ -7,7 +7,7 @@ import pytest
 from crrg.datasets import IUXrayDataset, make_iu_xray_splits
 from crrg.structures import clean_report
 from crrg.utils import DataFormatError
-from crrg.testing import make_synthetic_iu_xray
+from crrg.datasets.synthetic import make_synthetic_iu_xray
 from crrg.registry import DATASETS
 
 

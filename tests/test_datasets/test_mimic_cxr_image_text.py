@@ -7,7 +7,7 @@ import pytest
 import torch
 from mmengine.dataset import default_collate
 
-from crrg.datasets import read_generated_reports
+from crrg.datasets.mimic_cxr_image_text import read_generated_reports
 from crrg.utils import DataFormatError
 from crrg.datasets.mimic_cxr import FRONTAL_VIEWS, load_image_records
 from crrg.registry import DATASETS, MODELS, TRANSFORMS
@@ -102,7 +102,7 @@ def test_view_transforms():
 
 
 def test_pipeline_batch_trains_rclip(synthetic_twin, tmp_path):
-    from crrg.testing import train_wordpiece_tokenizer
+    from crrg.models.utils import train_wordpiece_tokenizer
     root, _ = synthetic_twin
     dataset = build(root, pipeline=PIPELINE)
     samples = [dataset[i] for i in range(4)]
@@ -140,7 +140,7 @@ def test_non_utf8_report_is_named_or_counted(synthetic_twin, tmp_path):
     with pytest.raises(DataFormatError, match=re.escape(path)):
         build(copy)
     dataset = build(copy, skip_invalid=True)
-    assert dataset.num_unreadable_reports == 1
+    assert dataset.num_skipped == 1
     assert study not in {
         dataset.get_data_info(i)['study_id'] for i in range(len(dataset))}
     assert len(dataset) == len(build(root)) - 1

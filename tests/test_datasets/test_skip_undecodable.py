@@ -11,7 +11,7 @@ import pytest
 from mmengine.config import Config
 
 from crrg.registry import DATASETS
-from crrg.testing import make_synthetic_iu_xray, make_synthetic_rsna
+from crrg.datasets.synthetic import make_synthetic_iu_xray, make_synthetic_rsna
 from crrg.utils import ImageDecodeError
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -63,6 +63,7 @@ def _rsna_root(_, tmp_path):
 FAMILIES = {
     'chest_imagenome': ('chest_imagenome_detection_tiny.py', _mimic_root, {}),
     'mimic_image_text': ('mimic_cxr_image_text.py', _mimic_root, {}),
+    'mimic_r2gen': ('mimic_cxr_r2gen_report.py', _mimic_root, {}),
     'iu_xray': ('iu_xray_report_tiny.py', _iu_root, {}),
     'rsna': ('rsna_pneumonia.py', _rsna_root, dict(train_fraction=1.0)),
 }
@@ -77,7 +78,7 @@ def test_damaged_images_are_skipped_counted_and_logged(
     infos = [dataset.get_data_info(i) for i in range(len(dataset))]
     bad = _damage([_paths(infos[0])[0], _paths(infos[1])[0]])
     logged = []
-    monkeypatch.setattr('crrg.datasets.skip_invalid.print_log',
+    monkeypatch.setattr('crrg.datasets.base_dataset.print_log',
                         lambda msg, *args, **kwargs: logged.append(msg))
     # a damaged sample itself: skipped (None), counted, logged with the file
     for expected, (index, path) in enumerate(zip((0, 1), bad), 1):

@@ -17,7 +17,8 @@ from mmengine.optim import AmpOptimWrapper, build_optim_wrapper
 from mmengine.runner import Runner
 
 from crrg.registry import MODELS
-from crrg.testing import train_report_tokenizer, train_wordpiece_tokenizer
+from crrg.models.utils import (train_report_tokenizer,
+                               train_wordpiece_tokenizer)
 
 pytestmark = pytest.mark.gpu
 

@@ -13,8 +13,8 @@ def iu_clip(tmp_path_factory):
     """A tiny IU X-ray twin (30 studies, 64 px), a WordPiece vocabulary of its
     reports and a randomly-initialised tiny IU R-CLIP saved as a checkpoint:
     what the IU X-ray plugins need, without work_dirs."""
-    from crrg.testing import make_synthetic_iu_xray
-    from crrg.testing import train_wordpiece_tokenizer
+    from crrg.datasets.synthetic import make_synthetic_iu_xray
+    from crrg.models.utils import train_wordpiece_tokenizer
     from crrg.registry import DATASETS, MODELS
     tmp = tmp_path_factory.mktemp('iu_clip')
     data_root = str(tmp / 'iu')

@@ -8,7 +8,7 @@ from mmengine.config import Config
 from mmengine.dataset import default_collate
 from mmengine.runner import Runner, save_checkpoint
 
-from crrg.testing import train_wordpiece_tokenizer
+from crrg.models.utils import train_wordpiece_tokenizer
 from crrg.registry import DATASETS, MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -101,7 +101,7 @@ model = dict(
     data_preprocessor=dict(
         type='DetDataPreprocessor', mean=[0, 0, 0], std=[255, 255, 255]))
 test_pipeline = [
-    dict(type='LoadDicomImage'),  # JPEG, PNG and DICOM
+    dict(type='LoadXrayImageFromFile'),  # JPEG, PNG and DICOM
     dict(type='Resize', scale=(64, 64), keep_ratio=True),
     dict(type='Pad', size=(64, 64)),
     dict(type='PackDetInputs',
@@ -166,7 +166,7 @@ def chromium() -> str:
 def served_demo(tmp_path_factory, synthetic_twin):
     """The demo app on a free port with the grid model and a tiny R-CLIP."""
     from crrg.registry import MODELS
-    from crrg.testing.tokenizers import train_wordpiece_tokenizer
+    from crrg.models.utils import train_wordpiece_tokenizer
     from mmengine.config import Config
 
     root, _ = synthetic_twin

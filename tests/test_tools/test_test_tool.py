@@ -10,7 +10,8 @@ import torch
 from mmengine.config import Config
 
 from crrg.registry import MODELS
-from crrg.testing import make_synthetic_rsna, train_wordpiece_tokenizer
+from crrg.datasets.synthetic import make_synthetic_rsna
+from crrg.models.utils import train_wordpiece_tokenizer
 from crrg.utils import CheckpointMismatchError
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -115,24 +116,17 @@ def test_rclip_zero_shot_rsna(clip_setup, tmp_path):
 
 
 def test_report_evaluators_get_ce_and_the_table_shows_published_rows():
-    import argparse
-
-    from crrg.evaluation import (ClinicalEfficacyMetric,
-                                 ReportGenerationMetric)
+    from crrg.evaluation import add_clinical_metrics
     from crrg.evaluation.summary import format_metric_table
-    tool = runpy.run_path(osp.join(ROOT, 'tools/test.py'))
-    args = argparse.Namespace(no_ce=False, chexbert=None, radgraph=None)
-    metrics = [ReportGenerationMetric(pred_key='pred', gt_key='ref')]
-    tool['add_report_metrics'](metrics, args)
-    assert len(metrics) == 2 and isinstance(metrics[1],
-                                            ClinicalEfficacyMetric)
-    assert (metrics[1].pred_key, metrics[1].gt_key) == ('pred', 'ref')
-    tool['add_report_metrics'](metrics, args)  # already there: not twice
-    assert len(metrics) == 2
-    args.no_ce = True
-    metrics = [ReportGenerationMetric()]
-    tool['add_report_metrics'](metrics, args)
-    assert len(metrics) == 1
+    report = dict(type='ReportGenerationMetric', pred_key='pred',
+                  gt_key='ref')
+    metrics = add_clinical_metrics(report)
+    assert metrics == [
+        report, dict(type='ClinicalEfficacyMetric', pred_key='pred',
+                     gt_key='ref')
+    ]
+    assert add_clinical_metrics(metrics) == metrics  # already there
+    assert add_clinical_metrics([report], rules=False) == [report]
     table = format_metric_table(
         {'report/bleu_1': 0.5, 'report/cider': 1.25,
          'report/protocol': 'r2gen:mimic_cxr',
@@ -159,7 +153,7 @@ def test_report_generator_out_and_ce_table(synthetic_twin, tmp_path,
     # the generated reports, rule-based CE beside the report metrics; and
     # the documented switch of the fast path, as a --cfg-options
     from crrg.models.decoding.fast_gpt2 import GPT2Decoder, native_int8_ops
-    from crrg.testing import train_report_tokenizer
+    from crrg.models.utils import train_report_tokenizer
     decoders = []
     generate = GPT2Decoder.generate
 

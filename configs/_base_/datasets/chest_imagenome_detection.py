@@ -2,6 +2,7 @@
 # Real-size preprocessing (CRRG-CLIP / RGRG): long side 512, black pad to
 # 512x512; training adds hue/value jitter, Gaussian noise and a small random
 # translation/rotation that moves the boxes with the image.
+_base_ = './default_dataloaders.py'
 dataset_type = 'ChestImaGenomeDataset'
 data_root = 'data/mimic/'
 image_size = 512
@@ -59,26 +60,23 @@ test_pipeline = [
     dict(type='PackDetInputs', meta_keys=rrg_test_meta_keys),
 ]
 
+# mmdet's batching: images of one aspect ratio together, data samples kept
+# as a list (pseudo_collate)
 train_dataloader = dict(
-    batch_size=16,
     num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
     batch_sampler=dict(type='AspectRatioBatchSampler'),
+    collate_fn=dict(type='pseudo_collate'),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
-        split='train',
         split_protocol=split_protocol,
         require_findings=False,
         skip_invalid=skip_invalid,
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=8,
-    num_workers=2,
-    persistent_workers=True,
     drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='pseudo_collate'),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,

@@ -1,5 +1,6 @@
 # IU X-ray report generation (R2Gen's annotation.json layout, 7:1:2 split):
 # both views of a study, reports cleaned as R2Gen does.
+_base_ = './default_dataloaders.py'
 dataset_type = 'IUXrayDataset'
 data_root = 'data/iu_xray/'  # holds annotation.json and images/
 image_size = 224
@@ -23,30 +24,11 @@ test_pipeline = [
     dict(type='mmpretrain.PackInputs', meta_keys=report_meta_keys),
 ]
 
-train_dataloader = dict(
-    batch_size=16,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='train',
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=16,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='val',
-        pipeline=test_pipeline))
-test_dataloader = dict(
-    val_dataloader, dataset=dict(val_dataloader['dataset'], split='test'))
+test_dataset = dict(
+    type=dataset_type, data_root=data_root, pipeline=test_pipeline)
+train_dataloader = dict(dataset=dict(test_dataset, pipeline=train_pipeline))
+val_dataloader = dict(dataset=test_dataset)
+test_dataloader = val_dataloader
 val_evaluator = dict(
     type='ReportGenerationMetric',
     protocol='r2gen',

@@ -1,6 +1,7 @@
 # MIMIC-CXR image-text pairs for R-CLIP: per study two image views (the
 # study's second image when it has one, else the frontal re-augmented) and
 # two texts drawn from [findings, impression] (CXR-CLIP).
+_base_ = './default_dataloaders.py'
 dataset_type = 'MimicCxrImageTextDataset'
 data_root = 'data/mimic/'  # holds mimic-cxr-jpg/ and mimic-cxr-reports/
 image_size = 224
@@ -25,10 +26,7 @@ train_pipeline = [
 train_dataloader = dict(
     batch_size=32,
     num_workers=4,
-    persistent_workers=True,
     drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
@@ -54,10 +52,7 @@ test_pipeline = [
 test_dataloader = dict(
     batch_size=64,
     num_workers=4,
-    persistent_workers=True,
     drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,

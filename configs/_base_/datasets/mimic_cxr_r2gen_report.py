@@ -2,6 +2,7 @@
 # (train 270,790 / val 2,130 / test 3,858), one frontal image per entry, the
 # reference as R2Gen scores it (cleaned, <unk> below 10 training occurrences,
 # at most 99 tokens). See docs/data.md.
+_base_ = './default_dataloaders.py'
 dataset_type = 'R2GenMimicCxrDataset'
 data_root = 'data/mimic/'  # holds mimic-cxr-r2gen/ and mimic-cxr-jpg/files
 image_size = 224
@@ -14,30 +15,11 @@ train_pipeline = [
 ]
 test_pipeline = train_pipeline
 
-train_dataloader = dict(
-    batch_size=16,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='train',
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=16,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='val',
-        pipeline=test_pipeline))
-test_dataloader = dict(
-    val_dataloader, dataset=dict(val_dataloader['dataset'], split='test'))
+test_dataset = dict(
+    type=dataset_type, data_root=data_root, pipeline=test_pipeline)
+train_dataloader = dict(dataset=dict(test_dataset, pipeline=train_pipeline))
+val_dataloader = dict(dataset=test_dataset)
+test_dataloader = val_dataloader
 # predictions get R2Gen's cleaning; the references already have it
 val_evaluator = dict(
     type='ReportGenerationMetric', protocol='r2gen', r2gen_dataset='mimic_cxr')

@@ -23,3 +23,23 @@ tiny_generator = dict(
     max_new_tokens=30,
     max_report_tokens=300,
     num_beams=1)
+# The stage-2 composition on any tiny detector (256-d region features): a
+# stage config adds the detector, its data preprocessor and its checkpoint.
+tiny_selector_stage = dict(
+    type='RegionGuidedReportGenerator',
+    selector=dict(tiny_selector, in_channels=256),
+    generator=None,
+    train_detector=False,
+    train_selector=True,
+    train_generator=False)
+# The stage-3 change to it: the tiny GPT-2 trains on the stage-2 weights
+# (load_from), selection and report metrics.
+tiny_generator_stage = dict(
+    generator=dict(tiny_generator, _delete_=True, in_channels=256),
+    train_selector=False,
+    train_generator=True,
+    detector_checkpoint=None)
+tiny_generator_evaluators = [
+    dict(type='RegionSelectionMetric'),
+    dict(type='ReportGenerationMetric'),
+]

@@ -1,10 +1,10 @@
-from .jpeg_draft import LoadResizedImage
-from .loading import LoadDicomImage, LoadXrayImageFromFile
+from .load_resized_image import LoadResizedImage
+from .loading import LoadXrayImageFromFile
 from .noise import RandomGaussianNoise
 from .views import MultiImageViews, RandomSentenceShuffle, SampleTextViews
 
 __all__ = [
-    'LoadXrayImageFromFile', 'LoadDicomImage', 'LoadResizedImage',
+    'LoadXrayImageFromFile', 'LoadResizedImage',
     'RandomGaussianNoise', 'MultiImageViews', 'RandomSentenceShuffle',
     'SampleTextViews'
 ]

@@ -302,11 +302,3 @@ class LoadXrayImageFromFile(BaseTransform):
                 f'color_type={self.color_type!r}, '
                 f'backend_args={self.backend_args})')
 
-
-@TRANSFORMS.register_module()
-class LoadDicomImage(LoadXrayImageFromFile):
-    """The former name of :class:`LoadXrayImageFromFile` (same behaviour).
-
-    Kept so that configs written for it keep working.
-    """
-

@@ -1,10 +1,10 @@
-from .checkpoint_hook import AtomicCheckpointHook, get_rng_state, set_rng_state
+from .checkpoint_hook import AtomicCheckpointHook
 from .model_card_hook import (RESEARCH_NOTICE, UNKNOWN_MODEL, ModelCardHook,
                               build_model_card, describe_model_card,
                               model_card_of, redact_path)
 
 __all__ = [
-    'AtomicCheckpointHook', 'get_rng_state', 'set_rng_state', 'ModelCardHook',
-    'build_model_card', 'describe_model_card', 'model_card_of',
-    'redact_path', 'RESEARCH_NOTICE', 'UNKNOWN_MODEL'
+    'AtomicCheckpointHook', 'ModelCardHook', 'build_model_card',
+    'describe_model_card', 'model_card_of', 'redact_path', 'RESEARCH_NOTICE',
+    'UNKNOWN_MODEL'
 ]

@@ -6,11 +6,10 @@ Each is a callable ``labeler(reports: Sequence[str]) -> np.ndarray`` of shape
 from .chexbert import CheXbertLabeler, CheXbertModel
 from .rule_based import (BLANK, CE5_CONDITIONS, CHEXPERT_CONDITIONS, NEGATIVE,
                          POSITIVE, UNCERTAIN, RuleBasedCheXpertLabeler,
-                         label_mentions, label_report, label_reports)
+                         label_report)
 
 __all__ = [
     'BLANK', 'CE5_CONDITIONS', 'CHEXPERT_CONDITIONS', 'NEGATIVE', 'POSITIVE',
     'UNCERTAIN', 'CheXbertLabeler', 'CheXbertModel',
-    'RuleBasedCheXpertLabeler', 'label_mentions', 'label_report',
-    'label_reports'
+    'RuleBasedCheXpertLabeler', 'label_report'
 ]

@@ -7,8 +7,8 @@ import pydicom
 import pytest
 
 from crrg.registry import TRANSFORMS
-from crrg.testing.real_data import real_data_file
-from crrg.testing.synthetic.rsna import write_dicom
+from crrg.utils.real_data import real_data_file
+from crrg.datasets.synthetic.rsna import write_dicom
 from crrg.utils import DataFormatError, ImageDecodeError
 
 

@@ -121,7 +121,7 @@ def test_registered_labeler_shape_and_order():
 def test_agreement_with_mesh_tags_of_real_iu_xray_reports():
     from crrg.datasets.iu_xray import read_openi_reports
     from crrg.evaluation.labelers.agreement import mesh_agreement
-    from crrg.testing.real_data import real_data_file
+    from crrg.utils.real_data import real_data_file
     path = real_data_file('iu_xray_reports')
     if path is None:
         pytest.skip('the real IU X-ray reports are not cached: run '

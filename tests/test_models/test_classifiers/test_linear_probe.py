@@ -11,7 +11,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.runner import save_checkpoint
 from mmpretrain.structures import DataSample
 
-from crrg.testing import make_synthetic_rsna
+from crrg.datasets.synthetic import make_synthetic_rsna
 from crrg.registry import MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(

@@ -10,7 +10,7 @@ from mmengine.optim import build_optim_wrapper
 from mmpretrain.structures import DataSample
 
 from crrg.models.clip import HFTextEncoder
-from crrg.testing import train_wordpiece_tokenizer
+from crrg.models.utils import train_wordpiece_tokenizer
 from crrg.registry import MODELS
 
 CONFIG_DIR = os.path.join(os.path.dirname(__file__), '..', '..', '..',
@@ -130,7 +130,7 @@ def test_missing_checkpoint_says_how_to_provide_it(tmp_path):
 def test_real_size_config_builds_and_runs_one_step(tokenizer_dir):
     """R-CLIP-base (ResNet-50, BERT-base shape) at 224 px, batch 2."""
     cfg = Config.fromfile(
-        os.path.join(CONFIG_DIR, 'rclip', 'rclip-base_r50_bioclinicalbert_mimic.py'))
+        os.path.join(CONFIG_DIR, 'rclip', 'rclip_r50_bioclinicalbert_mimic.py'))
     assert cfg.train_dataloader.batch_size == 32
     assert cfg.optim_wrapper.optimizer.lr == 5e-5
     assert cfg.optim_wrapper.optimizer.weight_decay == 1e-4

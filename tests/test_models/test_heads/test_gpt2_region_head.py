@@ -4,7 +4,7 @@ import torch
 from transformers.cache_utils import DynamicCache
 
 from crrg.models.heads import GPT2RegionHead
-from crrg.testing import train_report_tokenizer
+from crrg.models.utils import train_report_tokenizer
 
 SENTENCES = ['the heart is normal in size.', 'no pleural effusion is seen.',
              'there is a right lower lobe opacity.'] * 10

@@ -6,7 +6,7 @@ from mmdet.structures import DetDataSample
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 
-from crrg.testing import train_report_tokenizer
+from crrg.models.utils import train_report_tokenizer
 from crrg.models.report_generators import assemble_report
 from crrg.registry import MODELS
 from crrg.utils.setup_env import register_all_modules

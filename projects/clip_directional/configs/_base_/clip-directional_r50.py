@@ -24,7 +24,7 @@ model = dict(
         max_length=60,
         num_beams=3),
     clip=dict(
-        model='configs/rclip/rclip-base_r50_bioclinicalbert_mimic.py',
-        checkpoint='work_dirs/rclip-base_r50_bioclinicalbert_mimic/'
+        model='configs/rclip/rclip_r50_bioclinicalbert_mimic.py',
+        checkpoint='work_dirs/rclip_r50_bioclinicalbert_mimic/'
         'epoch_5.pth'),
     dir_loss_weight=1.0)

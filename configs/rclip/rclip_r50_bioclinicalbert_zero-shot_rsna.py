@@ -3,9 +3,9 @@
 # the prompts "No evidence of pneumonia" (class 0) and "Findings suggesting
 # pneumonia." (class 1); the softmax over the two cosine similarities gives
 # the pneumonia probability, scored by AUC and accuracy (argmax).
-#   python tools/test.py configs/rclip/rclip-base_r50_bioclinicalbert_zero-shot_rsna.py \
-#       work_dirs/rclip-base_r50_bioclinicalbert_mimic/epoch_5.pth
-_base_ = ['./rclip-base_r50_bioclinicalbert_mimic.py']
+#   python tools/test.py configs/rclip/rclip_r50_bioclinicalbert_zero-shot_rsna.py \
+#       work_dirs/rclip_r50_bioclinicalbert_mimic/epoch_5.pth
+_base_ = ['./rclip_r50_bioclinicalbert_mimic.py']
 model = dict(
     type='RCLIPZeroShot',
     prompts=['No evidence of pneumonia', 'Findings suggesting pneumonia.'],
@@ -40,3 +40,6 @@ train_dataloader = None
 train_cfg = None
 optim_wrapper = None
 param_scheduler = None
+val_dataloader = None
+val_cfg = None
+val_evaluator = None

@@ -1,3 +1,5 @@
+"""LoadResizedImage: an image decoded straight at the size ``Resize`` would
+give it (JPEG draft decoding), with an optional cache of the resized pixels."""
 import hashlib
 import io
 import logging

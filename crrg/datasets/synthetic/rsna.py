@@ -2,7 +2,7 @@
 
 ``stage_2_train_labels.csv`` and ``stage_2_train_images/<patientId>.dcm``
 (or ``.png``), as Kaggle ships them. The radiographs are drawn by the same
-chest model as the MIMIC-CXR twin (:mod:`crrg.testing.synthetic.mimic`), so
+chest model as the MIMIC-CXR twin (:mod:`crrg.datasets.synthetic.mimic`), so
 what a CLIP learns there transfers: pneumonia (Target 1) is an opacity in one
 or two lung zones, whose boxes are the label rows; about 40% of the other
 patients carry a distractor finding (nodule, pleural effusion or

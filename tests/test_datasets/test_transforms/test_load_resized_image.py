@@ -8,7 +8,7 @@ import pytest
 from mmdet.structures.bbox import HorizontalBoxes
 from PIL import ExifTags, Image
 
-from crrg.datasets.transforms import jpeg_draft
+from crrg.datasets.transforms import load_resized_image
 from crrg.registry import TRANSFORMS
 from crrg.utils.errors import DataFormatError, ImageDecodeError
 
@@ -172,7 +172,7 @@ def test_cache_hit_equals_uncached_path(tmp_path, monkeypatch, color_type):
     def no_decode(*args):
         raise AssertionError('decoded although the entry is cached')
 
-    monkeypatch.setattr(jpeg_draft.LoadResizedImage, 'decode', no_decode)
+    monkeypatch.setattr(load_resized_image.LoadResizedImage, 'decode', no_decode)
     hit = fast_path(path, (512, 512), color_type=color_type,
                     cache_dir=cache)
     same(hit, uncached)
@@ -235,13 +235,13 @@ def test_damaged_cache_entry_is_decoded_again_with_warning(
         small = np.zeros((10, 10), np.uint8)
         with open(entry, 'wb') as f:
             np.save(f, small)
-        data = open(entry, 'rb').read() + jpeg_draft.CACHE_TRAILER.pack(
-            jpeg_draft.CACHE_MAGIC, 1000, 1200,
-            jpeg_draft.cache_checksum(small, 1000, 1200))
+        data = open(entry, 'rb').read() + load_resized_image.CACHE_TRAILER.pack(
+            load_resized_image.CACHE_MAGIC, 1000, 1200,
+            load_resized_image.cache_checksum(small, 1000, 1200))
     with open(entry, 'wb') as f:
         f.write(data)
     logged = []
-    monkeypatch.setattr(jpeg_draft, 'print_log',
+    monkeypatch.setattr(load_resized_image, 'print_log',
                         lambda msg, **kwargs: logged.append(msg))
     out = fast_path(path, (512, 512), cache_dir=cache)
     same(out, ref)
@@ -269,7 +269,7 @@ def test_cache_write_is_atomic(tmp_path, monkeypatch):
         replaced.append(dst)
         real_replace(src, dst)
 
-    monkeypatch.setattr(jpeg_draft.os, 'replace', replace)
+    monkeypatch.setattr(load_resized_image.os, 'replace', replace)
     fast_path(path, (512, 512), cache_dir=cache)
     assert replaced == entries(cache)
 
@@ -277,7 +277,7 @@ def test_cache_write_is_atomic(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError(28, 'No space left on device')
 
-    monkeypatch.setattr(jpeg_draft.os, 'replace', broken_replace)
+    monkeypatch.setattr(load_resized_image.os, 'replace', broken_replace)
     with pytest.raises(OSError, match='cannot write the decode cache'):
         fast_path(path, (256, 256), cache_dir=cache)
     assert entries(cache) == replaced

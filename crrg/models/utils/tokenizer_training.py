@@ -1,3 +1,6 @@
+"""Small vocabularies trained on report text: the byte-level BPE of the tiny
+GPT-2 and the WordPiece of the tiny R-CLIP text tower
+(``tools/train_tokenizer.py``), saved in Hugging Face format."""
 import os
 from typing import Iterable
 
