@@ -88,10 +88,16 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
             every detected region is selected.
         generator (dict, optional): ``GPT2RegionHead`` config; without it
             no sentences are written.
+        abnormality (dict, optional): ``RegionAbnormalityClassifier``
+            config (RGRG's auxiliary classifier): trained on
+            ``region_abnormal`` when ``train_abnormality``; its logits and
+            flags go into ``pred_regions``, never into generation.
         data_preprocessor (dict, optional): e.g. ``DetDataPreprocessor``.
         train_detector (bool): Train the detector. Defaults to False.
         train_selector (bool): Train the selector. Defaults to True.
         train_generator (bool): Train the generator. Defaults to False.
+        train_abnormality (bool): Train the abnormality classifier.
+            Defaults to False.
         detector_checkpoint (str, optional): Stage-1 checkpoint (of the
             plain mmdet detector) loaded into the detector at weight
             initialisation.
@@ -107,6 +113,8 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
                  train_detector: bool = False,
                  train_selector: bool = True,
                  train_generator: bool = False,
+                 abnormality: Optional[dict] = None,
+                 train_abnormality: bool = False,
                  detector_checkpoint: Optional[str] = None,
                  near_duplicate_f1: float = 0.9,
                  init_cfg=None) -> None:
@@ -119,9 +127,12 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
         self.detector = MODELS.build(detector)
         self.selector = MODELS.build(selector) if selector else None
         self.generator = MODELS.build(generator) if generator else None
+        self.abnormality = MODELS.build(abnormality) if abnormality else None
         self.train_detector = train_detector
         self.train_selector = train_selector and self.selector is not None
         self.train_generator = train_generator and self.generator is not None
+        self.train_abnormality = (train_abnormality
+                                  and self.abnormality is not None)
         self.near_duplicate_f1 = near_duplicate_f1
         for module, trained in self._parts():
             if module is not None and not trained:
@@ -130,7 +141,8 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
     def _parts(self):
         return ((self.detector, self.train_detector),
                 (self.selector, self.train_selector),
-                (self.generator, self.train_generator))
+                (self.generator, self.train_generator),
+                (self.abnormality, self.train_abnormality))
 
     def train(self, mode: bool = True) -> 'RegionGuidedReportGenerator':
         """Set train mode, keeping frozen parts in eval mode."""
@@ -194,7 +206,8 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
         losses: Dict[str, Tensor] = {}
         if self.train_detector:
             losses.update(self.detector.loss(inputs, data_samples))
-        if not (self.train_selector or self.train_generator):
+        if not (self.train_selector or self.train_generator
+                or self.train_abnormality):
             return losses
         regions = self.extract_feat(inputs, data_samples)
         has_sentence = torch.tensor(
@@ -205,6 +218,14 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
             losses.update(
                 self.selector.loss(regions.features, regions.detected,
                                    has_sentence))
+        if self.train_abnormality:
+            abnormal = torch.tensor(
+                [s.region_abnormal for s in data_samples],
+                dtype=torch.bool,
+                device=inputs.device)
+            losses.update(
+                self.abnormality.loss(regions.features, regions.detected,
+                                      abnormal))
         if self.train_generator:
             mask = has_sentence & regions.detected
             sentences = [
@@ -229,7 +250,8 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
         detected regions: ``bboxes``, ``scores``, ``labels``) and
         ``pred_regions`` (one row per region: ``bboxes`` (R, 4),
         ``scores``, ``detected``, ``selection_scores`` (logits),
-        ``selected``, ``sentences``), and ``pred_report``.
+        ``selected``, ``sentences``; with an abnormality classifier also
+        ``abnormal_scores`` (logits) and ``abnormal``), and ``pred_report``.
         """
         regions = self.extract_feat(inputs, data_samples)
         if self.selector is not None:
@@ -238,6 +260,10 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
         else:
             logits = torch.zeros_like(regions.scores)
             selected = regions.detected.clone()
+        if self.abnormality is not None:
+            abnormal_logits = self.abnormality.predict(regions.features)
+            abnormal = self.abnormality.select(abnormal_logits,
+                                               regions.detected)
         num_images, num_regions = selected.shape
         texts = [[''] * num_regions for _ in range(num_images)]
         if self.generator is not None and selected.any():
@@ -259,6 +285,9 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
                 selection_scores=logits[b],
                 selected=selected[b],
                 sentences=texts[b])
+            if self.abnormality is not None:
+                sample.pred_regions.abnormal_scores = abnormal_logits[b]
+                sample.pred_regions.abnormal = abnormal[b]
             generator = self.generator
             sample.pred_report = assemble_report(
                 texts[b],
