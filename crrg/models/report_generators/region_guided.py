@@ -7,7 +7,7 @@ from mmengine.structures import InstanceData
 from rouge_score import rouge_scorer
 from torch import Tensor
 
-from crrg.registry import MODELS
+from crrg.registry import MODELS, TASK_UTILS
 from ..detectors import RegionPredictions
 from .base import INFERENCE_PROFILES, BaseReportGenerator
 
@@ -102,6 +102,10 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
             plain mmdet detector) loaded into the detector at weight
             initialisation.
         near_duplicate_f1 (float): See :func:`assemble_report`.
+        report_assembler (dict, optional): A report assembler config (e.g.
+            :class:`RGRGReportAssembler`), called with the selected
+            regions' sentences in region order; None = crrg's
+            :func:`assemble_report`.
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -117,6 +121,7 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
                  train_abnormality: bool = False,
                  detector_checkpoint: Optional[str] = None,
                  near_duplicate_f1: float = 0.9,
+                 report_assembler: Optional[dict] = None,
                  init_cfg=None) -> None:
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -134,6 +139,8 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
         self.train_abnormality = (train_abnormality
                                   and self.abnormality is not None)
         self.near_duplicate_f1 = near_duplicate_f1
+        self.report_assembler = (TASK_UTILS.build(report_assembler)
+                                 if report_assembler else None)
         for module, trained in self._parts():
             if module is not None and not trained:
                 module.requires_grad_(False)
@@ -289,6 +296,12 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
                 sample.pred_regions.abnormal_scores = abnormal_logits[b]
                 sample.pred_regions.abnormal = abnormal[b]
             generator = self.generator
+            if self.report_assembler is not None:
+                sample.pred_report = self.report_assembler([
+                    text for text, chosen in zip(texts[b], selected[b])
+                    if chosen
+                ])
+                continue
             sample.pred_report = assemble_report(
                 texts[b],
                 count_tokens=generator.count_tokens if generator else None,

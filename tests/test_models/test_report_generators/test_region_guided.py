@@ -204,3 +204,19 @@ def test_abnormality_classifier_trains_and_is_only_shown(cfg):
                            (logits > -1) & regions.detected)
         assert regions.sentences == want.pred_regions.sentences
         assert got.pred_report == want.pred_report
+
+
+def test_report_assembler_gets_the_selected_sentences(cfg):
+    cfg = copy.deepcopy(cfg)
+    cfg.selector.threshold = -1e9
+    cfg.report_assembler = dict(type='RGRGReportAssembler',
+                                spacy_model='x', bertscore_model='y')
+    model = MODELS.build(cfg).eval()
+    seen = []
+    model.report_assembler.split = lambda text: seen.append(text) or [text]
+    inputs, samples = make_batch(num=1)
+    (out, ) = model(inputs, samples, mode='predict')
+    regions = out.pred_regions
+    chosen = [t for t, s in zip(regions.sentences, regions.selected) if s]
+    assert seen == [' '.join(chosen)]
+    assert out.pred_report == ' '.join(chosen)
