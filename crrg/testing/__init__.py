@@ -3,9 +3,11 @@ the main job and benchmarks (as ``mmdet.testing``); never imported by crrg's
 components."""
 from .synthetic import (make_synthetic_iu_xray, make_synthetic_mimic,
                         make_synthetic_rsna, region_template)
-from .tokenizers import train_report_tokenizer, train_wordpiece_tokenizer
+from .tokenizers import (make_gpt2_shaped_tokenizer, train_report_tokenizer,
+                         train_wordpiece_tokenizer)
 
 __all__ = [
     'make_synthetic_mimic', 'make_synthetic_iu_xray', 'make_synthetic_rsna',
-    'region_template', 'train_report_tokenizer', 'train_wordpiece_tokenizer'
+    'region_template', 'make_gpt2_shaped_tokenizer', 'train_report_tokenizer',
+    'train_wordpiece_tokenizer'
 ]

@@ -34,8 +34,8 @@ class RoundedAnchorGenerator(AnchorGenerator):
             raise ValueError('RoundedAnchorGenerator: one list of sizes per '
                              f'stride, got {len(sizes)} for {len(strides)} '
                              'strides')
-        self.level_sizes = [torch.tensor(s, dtype=torch.float32)
-                            for s in sizes]
+        # torch.Tensor (CPU float32) as mmdet's generator makes its tensors
+        self.level_sizes = [torch.Tensor(s) for s in sizes]
         # base size 1, scale = size: mmdet's formula then gives torchvision's
         # widths exactly (1 * x == x)
         super().__init__(
