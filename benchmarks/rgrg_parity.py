@@ -5,7 +5,9 @@ outputs" is shown on random weights:
 
 1. RGRG's ``ReportGenerationModel`` is built from a local checkout of
    ttanida/rgrg (its code, never copied into crrg) with seeded random
-   weights and saved in the published layout (``{'model': state_dict}``);
+   weights (the backbone's BN statistics set from the two images, see
+   :func:`calibrate_batch_norm`) and saved in the published layout
+   (``{'model': state_dict}``);
 2. ``tools/model_converters/rgrg_to_crrg.py``'s converter turns that file
    into a crrg checkpoint, loaded strictly into
    ``configs/rgrg/rgrg_r50-c5_gpt2-pubmed-medium_imagenome.py``;
@@ -81,15 +83,24 @@ def build_rgrg(checkout: str, seed: int = 0):
     rgrg_lm.GPT2LMHeadModel = RandomGPT2
     from src.full_model.report_generation_model import ReportGenerationModel
     torch.manual_seed(seed)
-    model = ReportGenerationModel(pretrain_without_lm_model=True)
-    # random BN statistics and biases, so nothing is trivially zero / one
-    with torch.no_grad():
-        for name, buf in model.named_buffers():
-            if name.endswith('running_mean'):
-                buf.normal_(0, 0.1)
-            elif name.endswith('running_var'):
-                buf.uniform_(0.5, 1.5)
-    return model.eval()
+    return ReportGenerationModel(pretrain_without_lm_model=True).eval()
+
+
+@torch.no_grad()
+def calibrate_batch_norm(backbone: torch.nn.Module,
+                         images: torch.Tensor) -> None:
+    """Set the BN statistics of a randomly initialised backbone to those of
+    ``images`` (one train-mode pass, momentum 1): with its initial running
+    statistics the activations of 50 random layers overflow and no box
+    survives."""
+    norms = [m for m in backbone.modules()
+             if isinstance(m, torch.nn.BatchNorm2d)]
+    for norm in norms:
+        norm.momentum = 1.0
+    backbone.train()(images)
+    for norm in norms:
+        norm.momentum = 0.1
+    backbone.eval()
 
 
 def git_commit(checkout: str) -> str:
@@ -279,9 +290,14 @@ def main():
     rgrg = build_rgrg(args.rgrg)
     if args.manifest:
         write_manifest(rgrg, commit, args.manifest)
-    theirs, rgrg_inputs = {}, {}
-    for name, path in images.items():
-        rgrg_inputs[name] = rgrg_image(grey_pixels(path))
+    rgrg_inputs = {
+        name: rgrg_image(grey_pixels(path))
+        for name, path in images.items()
+    }
+    calibrate_batch_norm(rgrg.object_detector.backbone,
+                         torch.cat(list(rgrg_inputs.values())))
+    theirs = {}
+    for name in images:
         theirs[name] = run_rgrg(rgrg, rgrg_inputs[name], tokenizer,
                                 args.max_length, args.num_beams)
     published = osp.join(work, 'rgrg_random.pt')
