@@ -30,7 +30,11 @@ setup(
     packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs',
                                     'projects', 'benchmarks')),
     # C++ source of the int8 decoding step, compiled on first use
-    package_data={'crrg.models.decoding': ['csrc/*.cpp']},
+    package_data={
+        'crrg.models.decoding': ['csrc/*.cpp'],
+        # key / shape manifests of published checkpoints (converters)
+        'crrg.models.clip': ['manifests/*.json'],
+    },
     python_requires='>=3.10',
     install_requires=read_requirements('runtime'),
     extras_require=dict(tests=read_requirements('tests')),

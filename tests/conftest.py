@@ -6,6 +6,24 @@ import pytest
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 
 
+def pytest_collection_modifyitems(config, items):
+    """Skip the ``gpu`` tests, with the reason, where CUDA is absent."""
+    gpu_items = [item for item in items if item.get_closest_marker('gpu')]
+    if not gpu_items:
+        return
+    import torch
+    if torch.cuda.is_available():
+        return
+    why = ('a CPU-only build of torch' if torch.version.cuda is None else
+           f'torch {torch.__version__} (CUDA {torch.version.cuda}) sees no '
+           'GPU')
+    skip = pytest.mark.skip(
+        reason=f'needs a CUDA GPU: {why}; run on a GPU machine with '
+        '`pytest -m gpu tests/test_gpu` (docs/gpu.md)')
+    for item in gpu_items:
+        item.add_marker(skip)
+
+
 @pytest.fixture(scope='session')
 def synthetic_twin(tmp_path_factory):
     """A small synthetic MIMIC-CXR / Chest ImaGenome twin (12/4/4 studies)."""

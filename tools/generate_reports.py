@@ -20,6 +20,7 @@ import os.path as osp
 
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
+from mmengine.utils import ProgressBar
 
 from crrg.apis import ReportInferencer
 from crrg.registry import DATASETS
@@ -35,7 +36,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--out', required=True, help='output .jsonl file')
     parser.add_argument('--split', default=None,
                         help='dataset split (default: the config\'s)')
-    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--batch-size', type=int, default=8,
+                        help='images per forward pass')
+    parser.add_argument('--workers', type=int, default=1,
+                        help='processes that decode the images ahead of '
+                        'the model (0: none)')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--allow-partial', action='store_true',
                         help='load a checkpoint whose keys do not match '
@@ -69,15 +74,19 @@ def main(argv: list[str] | None = None) -> None:
         model=cfg, weights=args.rrg_checkpoint, device=args.device,
         allow_partial=args.allow_partial, profile=args.profile)
     studies = build_studies(args.clip_config, args.split)
+    infos = [studies.get_data_info(i) for i in range(len(studies))]
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     num_empty = num_refused = 0
+    progress = ProgressBar(len(infos))
     with open(args.out, 'w', encoding='utf-8') as f:
-        for start in range(0, len(studies), args.batch_size):
-            infos = [studies.get_data_info(i) for i in
-                     range(start, min(start + args.batch_size, len(studies)))]
-            preds = inferencer([info['img_paths'][0] for info in infos],
-                               batch_size=args.batch_size)['predictions']
-            for info, pred in zip(infos, preds):
+        done = 0
+        for part in inferencer.stream(
+                [info['img_paths'][0] for info in infos],
+                batch_size=args.batch_size, num_workers=args.workers,
+                skip_failed=False):
+            for pred in part['predictions']:
+                info = infos[done]
+                done += 1
                 num_empty += not pred['report']
                 if pred['status'] == 'refused':
                     num_refused += 1
@@ -88,8 +97,7 @@ def main(argv: list[str] | None = None) -> None:
                     subject_id=info['subject_id'],
                     img_path=info['img_paths'][0],
                     report=pred['report'])) + '\n')
-            print_log(f'{start + len(infos)}/{len(studies)} studies',
-                      'current')
+                progress.update()
     print_log(f'wrote {len(studies)} generated reports to {args.out} '
               f'({num_empty} empty: {num_refused} refused as not frontal '
               'chest radiographs, the others with no region selected)',

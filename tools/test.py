@@ -21,6 +21,7 @@ import os.path as osp
 
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from crrg.evaluation import (ClinicalEfficacyMetric, RadGraphMetric,
@@ -118,7 +119,13 @@ def main() -> None:
     register_all_modules(init_default_scope=False)
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
-    init_cpu_distributed(args.launcher)
+    if init_cpu_distributed(args.launcher) and \
+            cfg.get('model_wrapper_cfg') is None:
+        # DDP on CPU modules takes no device_ids (mmengine's default passes one)
+        cfg.model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel',
+            device_ids=None,
+            broadcast_buffers=False)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     config_name = osp.splitext(osp.basename(args.config))[0]
@@ -130,8 +137,11 @@ def main() -> None:
     cfg.load_from = None
     cfg.resume = False
     runner = Runner.from_cfg(cfg)
+    # under a launcher the runner holds the model wrapped in DDP
+    model = runner.model.module if is_model_wrapper(runner.model) \
+        else runner.model
     load_model_checkpoint(
-        runner.model, args.checkpoint, allow_partial=args.allow_partial)
+        model, args.checkpoint, allow_partial=args.allow_partial)
     add_report_metrics(runner.test_evaluator.metrics, args)
     if args.out is not None:
         runner.test_evaluator.metrics.append(

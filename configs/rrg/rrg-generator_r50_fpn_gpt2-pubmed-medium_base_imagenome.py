@@ -24,9 +24,10 @@ optim_wrapper = dict(
     type='OptimWrapper', optimizer=dict(type='AdamW', lr=5e-5))
 param_scheduler = []
 train_dataloader = dict(batch_size=1)
+# scored as RGRG and CRRG-CLIP score (their published rows in metrics.md)
 val_evaluator = [
     dict(type='RegionSelectionMetric'),
-    dict(type='ReportGenerationMetric'),
+    dict(type='ReportGenerationMetric', protocol='rgrg'),
 ]
 test_evaluator = val_evaluator
 default_hooks = dict(checkpoint=dict(interval=1))

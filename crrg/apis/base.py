@@ -11,13 +11,15 @@ decodes the file again.
 """
 import copy
 import glob
+import multiprocessing as mp
 import os.path as osp
+import pickle
 import re
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import (Any, Callable, Iterable, List, Optional, Sequence, Tuple,
-                    Union)
+from typing import (Any, Callable, Iterable, Iterator, List, Optional,
+                    Sequence, Tuple, Union)
 
 import numpy as np
 import torch
@@ -27,6 +29,7 @@ from mmengine.infer import BaseInferencer
 from mmengine.logging import print_log
 from mmengine.registry import FUNCTIONS, init_default_scope
 from rich.progress import track
+from torch.utils.data import DataLoader, Dataset
 
 from crrg.datasets.transforms.jpeg_draft import LoadResizedImage
 from crrg.datasets.transforms.loading import DICOM_SUFFIXES, is_dicom
@@ -130,12 +133,17 @@ class InferenceItem:
             needs it.
         refusal (str, optional): Why a chest check refused it.
         sample (Any): The model's prediction (a data sample) or None.
+        data (dict, optional): The packed model input, between
+            :meth:`BaseXrayInferencer.prepare` and the forward pass.
+        error (Exception, optional): Why the input could not be prepared.
     """
     input: Any
     index: int
     loaded: Optional[dict] = None
     refusal: Optional[str] = None
     sample: Any = None
+    data: Optional[dict] = None
+    error: Optional[Exception] = None
 
     @property
     def name(self) -> str:
@@ -145,6 +153,30 @@ class InferenceItem:
         if isinstance(self.input, dict) and self.input.get('img_path'):
             return str(self.input['img_path'])
         return f'array #{self.index}'
+
+
+class _PreparedItems(Dataset):
+    """The inputs of one call as a dataset whose items are prepared
+    (:meth:`BaseXrayInferencer.prepare`) by the DataLoader's workers."""
+
+    def __init__(self, inferencer: 'BaseXrayInferencer',
+                 items: List[InferenceItem], keep_images: bool) -> None:
+        self.inferencer = inferencer
+        self.items = items
+        self.keep_images = keep_images
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> InferenceItem:
+        item = self.inferencer.prepare(self.items[index], self.keep_images)
+        if item.error is not None:
+            try:  # the worker sends it pickled
+                pickle.loads(pickle.dumps(item.error))
+            except Exception:  # noqa: BLE001 - any unpicklable exception
+                item.error = RuntimeError(
+                    f'{type(item.error).__name__}: {item.error}')
+        return item
 
 
 class BaseXrayInferencer(BaseInferencer):
@@ -415,6 +447,7 @@ class BaseXrayInferencer(BaseInferencer):
                  return_datasamples: bool = False,
                  batch_size: int = 1,
                  skip_failed: bool = False,
+                 num_workers: int = 0,
                  **kwargs) -> dict:
         """Predict ``inputs``.
 
@@ -427,6 +460,9 @@ class BaseXrayInferencer(BaseInferencer):
             batch_size (int): Images per forward pass. Defaults to 1.
             skip_failed (bool): Report unreadable inputs and failed batches
                 in ``failures`` instead of raising. Defaults to False.
+            num_workers (int): Processes that decode and transform the
+                inputs while the model predicts (0: in this process).
+                Defaults to 0.
             **kwargs: Keyword arguments of :meth:`forward`,
                 :meth:`visualize` and :meth:`postprocess` (the subclass's
                 ``forward_kwargs``, ``visualize_kwargs``,
@@ -442,7 +478,7 @@ class BaseXrayInferencer(BaseInferencer):
             self._dispatch_kwargs(**kwargs)
         keep_images = self._keeps_images(visualize_kwargs)
         items, failures = self._run(inputs, batch_size, skip_failed,
-                                    keep_images, forward_kwargs)
+                                    keep_images, forward_kwargs, num_workers)
         visualization = self.visualize(items, **visualize_kwargs)
         results = self.postprocess(items, visualization, return_datasamples,
                                    **postprocess_kwargs)
@@ -450,61 +486,168 @@ class BaseXrayInferencer(BaseInferencer):
             results['failures'] = failures
         return results
 
+    def stream(self,
+               inputs: InputsType,
+               batch_size: int = 1,
+               num_workers: int = 0,
+               skip_failed: bool = True,
+               **kwargs) -> Iterator[dict]:
+        """Predict ``inputs`` batch by batch, yielding each batch's results
+        as soon as it is predicted: the engine for folders of studies.
+
+        Inputs are decoded and transformed by ``num_workers`` processes
+        ahead of the model (a :class:`torch.utils.data.DataLoader`, so
+        decoding overlaps prediction); each batch of ``batch_size`` images
+        goes through the model in one forward pass (a region-guided
+        generator decodes the selected regions of all its images in one
+        decoding batch).
+
+        Args:
+            inputs (str | np.ndarray | dict | Sequence): As for
+                :meth:`__call__`.
+            batch_size (int): Images per forward pass. Defaults to 1.
+            num_workers (int): Decoding processes (0: in this process).
+                Defaults to 0.
+            skip_failed (bool): Report unreadable inputs and failed batches
+                in ``failures`` instead of raising. Defaults to True.
+            **kwargs: As for :meth:`__call__` (``return_datasamples``
+                included).
+
+        Yields:
+            dict: Per batch, in input order, what :meth:`__call__` returns
+            for its inputs: ``predictions``, ``visualization`` and
+            ``failures`` (the batch's, and first those of folders or
+            patterns that gave no image).
+        """
+        return_datasamples = kwargs.pop('return_datasamples', False)
+        _, forward_kwargs, visualize_kwargs, postprocess_kwargs = \
+            self._dispatch_kwargs(**kwargs)
+        keep_images = self._keeps_images(visualize_kwargs)
+        for items, failures in self._batches(inputs, batch_size, skip_failed,
+                                             keep_images, forward_kwargs,
+                                             num_workers):
+            visualization = self.visualize(items, **visualize_kwargs)
+            results = self.postprocess(items, visualization,
+                                       return_datasamples,
+                                       **postprocess_kwargs)
+            results['failures'] = failures
+            yield results
+
     def _keeps_images(self, visualize_kwargs: dict) -> bool:
         """Whether :meth:`visualize` needs the decoded images."""
         return False
 
-    def _run(self, inputs: InputsType, batch_size: int, skip_failed: bool,
+    def _run(self,
+             inputs: InputsType,
+             batch_size: int,
+             skip_failed: bool,
              keep_images: bool,
-             forward_kwargs: dict) -> Tuple[List[InferenceItem], List[dict]]:
+             forward_kwargs: dict,
+             num_workers: int = 0) -> Tuple[List[InferenceItem], List[dict]]:
         """Load, check, transform and predict every input.
 
         Returns:
             tuple: the :class:`InferenceItem` s that were read, in input
             order, and the failures.
         """
+        kept, failures = [], []
+        for items, batch_failures in self._batches(inputs, batch_size,
+                                                   skip_failed, keep_images,
+                                                   forward_kwargs,
+                                                   num_workers):
+            kept.extend(items)
+            failures.extend(batch_failures)
+        return kept, failures
+
+    def prepare(self, item: InferenceItem, keep_image: bool) -> InferenceItem:
+        """Decode (:meth:`load`), check (:meth:`check_chest`) and transform
+        one input; what a decoding worker does.
+
+        Returns:
+            InferenceItem: ``item`` with ``loaded`` (without ``img`` unless
+            ``keep_image``), ``refusal``, and ``data`` (the packed model
+            input; None when refused) or ``error`` (the exception that
+            stopped it).
+        """
+        try:
+            item.loaded = self.load(item.input)
+            item.refusal = self.check_chest(item.loaded)
+            item.data = None if item.refusal else self.transform(item.loaded)
+        except Exception as exc:  # noqa: BLE001 - reported per input
+            item.error = exc
+        if item.loaded is not None and not keep_image:
+            item.loaded.pop('img', None)
+        return item
+
+    def _prepared(self, items: List[InferenceItem], batch_size: int,
+                  keep_images: bool,
+                  num_workers: int) -> Iterable[List[InferenceItem]]:
+        """``items`` prepared (:meth:`prepare`), in order, in chunks of
+        ``batch_size``: in this process, or by ``num_workers`` forked
+        processes that work ahead of the model."""
+        if num_workers > 0 and 'fork' not in mp.get_all_start_methods():
+            print_log('num_workers needs the fork start method, which this '
+                      'platform lacks: decoding in this process', 'current',
+                      level=30)
+            num_workers = 0
+        if num_workers == 0:
+            for chunk in self._get_chunk_data(items, batch_size):
+                yield [self.prepare(item, keep_images) for item in chunk]
+            return
+        loader = DataLoader(
+            _PreparedItems(self, items, keep_images),
+            batch_size=batch_size,
+            num_workers=num_workers,
+            collate_fn=list,
+            multiprocessing_context='fork')
+        yield from loader
+
+    def _batches(
+        self, inputs: InputsType, batch_size: int, skip_failed: bool,
+        keep_images: bool, forward_kwargs: dict, num_workers: int
+    ) -> Iterator[Tuple[List[InferenceItem], List[dict]]]:
+        """Per batch, its items that were read (predicted or refused) and
+        its failures; first the failures of the inputs' expansion."""
         items, failures = self._expand(inputs, skip_failed)
-        kept: List[InferenceItem] = []
-        chunks: Iterable = self._get_chunk_data(items, batch_size)
+        if failures:
+            yield [], failures
+        chunks: Iterable = self._prepared(items, batch_size, keep_images,
+                                          num_workers)
         if self.show_progress:
-            chunks = track(list(chunks), description='Inference')
+            chunks = track(
+                chunks,
+                description='Inference',
+                total=-(-len(items) // max(batch_size, 1)))
         for chunk in chunks:
-            batch = []
+            kept, failures = [], []
             for item in chunk:
+                if item.error is not None:
+                    if not skip_failed:
+                        raise item.error
+                    what = 'file not found' if isinstance(
+                        item.error, FileNotFoundError) else 'unreadable image'
+                    failures.append(self._failure(item, what, item.error))
+                    continue
+                kept.append(item)
+            batch = [item for item in kept if item.data is not None]
+            if batch:
                 try:
-                    item.loaded = self.load(item.input)
-                    item.refusal = self.check_chest(item.loaded)
-                    data = None if item.refusal else self.transform(
-                        item.loaded)
-                except Exception as exc:  # noqa: BLE001 - per input
+                    preds = self.forward(
+                        self.collate_fn([item.data for item in batch]),
+                        **forward_kwargs)
+                except Exception as exc:  # noqa: BLE001 - per batch
                     if not skip_failed:
                         raise
-                    what = 'file not found' if isinstance(
-                        exc, FileNotFoundError) else 'unreadable image'
-                    failures.append(self._failure(item, what, exc))
-                    continue
-                if not keep_images:
-                    item.loaded.pop('img', None)
-                kept.append(item)
-                if data is not None:
-                    batch.append((item, data))
-            if not batch:
-                continue
-            try:
-                preds = self.forward(
-                    self.collate_fn([data for _, data in batch]),
-                    **forward_kwargs)
-            except Exception as exc:  # noqa: BLE001 - per batch
-                if not skip_failed:
-                    raise
-                for item, _ in batch:
-                    failures.append(
-                        self._failure(item, 'model failed', exc))
-                    kept.remove(item)
-                continue
-            for (item, _), pred in zip(batch, preds):
-                item.sample = pred
-        return kept, failures
+                    for item in batch:
+                        failures.append(
+                            self._failure(item, 'model failed', exc))
+                        kept.remove(item)
+                else:
+                    for item, pred in zip(batch, preds):
+                        item.sample = pred
+            for item in kept:
+                item.data = None
+            yield kept, failures
 
     def _expand(self, inputs: InputsType,
                 skip_failed: bool) -> Tuple[List[InferenceItem], List[dict]]:

@@ -4,9 +4,11 @@
 evaluators returned) and ``metrics.md``. For a report generator the markdown
 starts with the columns of ``docs/results.md``'s published table (BLEU-1..4,
 METEOR, ROUGE-L, CIDEr, CE micro-5 F1) with the published rows above this
-run's, then lists every metric with its full name (its name carries its
-settings: the labeler, micro/macro/example, 5/14 conditions, the uncertain
-mapping).
+run's, each with the scoring protocol that produced it (``report/protocol``
+of :class:`~crrg.evaluation.ReportGenerationMetric`; a note follows the table
+when this run's differs from the published rows'), then lists every metric
+with its full name (its name carries its settings: the labeler,
+micro/macro/example, 5/14 conditions, the uncertain mapping).
 """
 import json
 import os
@@ -24,9 +26,14 @@ HEADLINE_COLUMNS: Tuple[Tuple[str, str], ...] = (
     ('CE F1 example-14 (rules, unc.=neg.)', 'ce_rules/f1_example14_unc-neg'),
     ('RadGraph F1 partial', 'radgraph/f1_partial'))
 
-#: published MIMIC-CXR test figures (docs/results.md); None = not published
+#: the scoring protocol of the published rows: RGRG's ``compute_NLG_scores``
+#: (CRRG-CLIP's code is RGRG's)
+PUBLISHED_PROTOCOL = 'rgrg'
+
+#: published MIMIC-CXR test figures (docs/results.md), all scored with
+#: :data:`PUBLISHED_PROTOCOL`; None = not published
 PUBLISHED_REPORT_FIGURES: Tuple[Tuple[str, Dict[str, float]], ...] = (
-    ('RGRG (Tanida et al., 2023; CIDEr df from validation refs)', {
+    ('RGRG (Tanida et al., 2023)', {
         'report/bleu_1': 0.373, 'report/bleu_2': 0.249,
         'report/bleu_3': 0.175, 'report/bleu_4': 0.126,
         'report/meteor': 0.168, 'report/rouge_l': 0.264,
@@ -71,15 +78,25 @@ def format_metric_table(metrics: Mapping[str, float],
                    ('report/', 'ce_chexbert/f1_micro5')) and any(
                        k.startswith('report/') for k in metrics))]
     if any(k.startswith('report/') for k in metrics):
-        lines.append('| model | ' + ' | '.join(t for t, _ in columns) + ' |')
-        lines.append('|---' * (len(columns) + 1) + '|')
+        protocol = str(metrics.get('report/protocol', '–'))
+        lines.append('| model | protocol | ' +
+                     ' | '.join(t for t, _ in columns) + ' |')
+        lines.append('|---' * (len(columns) + 2) + '|')
         rows: Sequence = PUBLISHED_REPORT_FIGURES if published else ()
         for row_name, figures in rows:
-            lines.append(f'| {row_name} | ' + ' | '.join(
-                _cell(figures.get(k)) for _, k in columns) + ' |')
-        lines.append(f'| {name} | ' + ' | '.join(
+            lines.append(f'| {row_name} | {PUBLISHED_PROTOCOL} | ' +
+                         ' | '.join(_cell(figures.get(k))
+                                    for _, k in columns) + ' |')
+        lines.append(f'| {name} | {protocol} | ' + ' | '.join(
             _cell(metrics.get(k)) for _, k in columns) + ' |')
         lines.append('')
+        if rows and protocol != PUBLISHED_PROTOCOL:
+            lines.append(
+                f'Note: the published rows were scored with the '
+                f"'{PUBLISHED_PROTOCOL}' protocol, this run with "
+                f"'{protocol}': the report metrics are not comparable "
+                "(set ReportGenerationMetric(protocol='rgrg')).")
+            lines.append('')
     lines.append('| metric | value |')
     lines.append('|---|---|')
     for key in sorted(metrics):

@@ -135,15 +135,20 @@ def test_report_evaluators_get_ce_and_the_table_shows_published_rows():
     assert len(metrics) == 1
     table = format_metric_table(
         {'report/bleu_1': 0.5, 'report/cider': 1.25,
+         'report/protocol': 'r2gen:mimic_cxr',
          'ce_rules/f1_micro5_unc-pos': 0.25}, 'tiny RRG')
     rows = {line.split(' | ')[0].lstrip('| '): line
             for line in table.splitlines() if line.startswith('| ')}
-    assert '0.373' in rows['RGRG (Tanida et al., 2023; CIDEr df from '
-                           'validation refs)']
-    assert '0.547' in rows['RGRG (Tanida et al., 2023; CIDEr df from '
-                           'validation refs)']
-    assert '| 0.500 |' in rows['tiny RRG'] and '| 0.250 |' in rows['tiny RRG']
+    assert rows['model'].startswith('| model | protocol | BLEU-1 |')
+    assert '| rgrg | 0.373 |' in rows['RGRG (Tanida et al., 2023)']
+    assert '0.547' in rows['RGRG (Tanida et al., 2023)']
+    assert '| r2gen:mimic_cxr | 0.500 |' in rows['tiny RRG']
+    assert '| 0.250 |' in rows['tiny RRG']
     assert '| ce_rules/f1_micro5_unc-pos | 0.2500 |' in table
+    assert "this run with 'r2gen:mimic_cxr'" in table
+    same = format_metric_table(
+        {'report/bleu_1': 0.5, 'report/protocol': 'rgrg'}, 'tiny RRG')
+    assert 'not comparable' not in same
 
 
 @pytest.mark.slow

@@ -47,5 +47,8 @@ val_dataloader = dict(
         pipeline=test_pipeline))
 test_dataloader = dict(
     val_dataloader, dataset=dict(val_dataloader['dataset'], split='test'))
-val_evaluator = dict(type='ReportGenerationMetric', clean='iu_xray')
+val_evaluator = dict(
+    type='ReportGenerationMetric',
+    protocol='r2gen',
+    r2gen_dataset='iu_xray')
 test_evaluator = val_evaluator

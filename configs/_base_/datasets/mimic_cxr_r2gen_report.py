@@ -39,5 +39,6 @@ val_dataloader = dict(
 test_dataloader = dict(
     val_dataloader, dataset=dict(val_dataloader['dataset'], split='test'))
 # predictions get R2Gen's cleaning; the references already have it
-val_evaluator = dict(type='ReportGenerationMetric', clean='mimic_cxr')
+val_evaluator = dict(
+    type='ReportGenerationMetric', protocol='r2gen', r2gen_dataset='mimic_cxr')
 test_evaluator = val_evaluator

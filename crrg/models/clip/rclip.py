@@ -20,8 +20,9 @@ class RCLIP(BaseModel):
     :class:`HFTextEncoder` (Bio_ClinicalBERT). Each has a linear projection
     (with bias) into the ``embed_dim`` shared space; embeddings are L2
     normalised. The temperature is learnt as ``logit_scale`` (logits are
-    ``exp(logit_scale) * cos``), initialised at ``log(1 / 0.07)`` and
-    clamped at ``log(100)`` as in CLIP.
+    ``exp(logit_scale) * cos``, :meth:`similarity_logits`), initialised at
+    ``log(1 / 0.07)`` and clamped at ``log(100)`` as in CLIP
+    (``max_logit_scale=None``: unclamped, as CXR-CLIP).
 
     Training input per study: image views (the data preprocessor gives a list
     of V >= 2 tensors (B, 3, H, W); views 0 and 1 are I1 and I2) and two texts
@@ -36,7 +37,8 @@ class RCLIP(BaseModel):
         embed_dim (int): Shared space size. Defaults to 512.
         losses (dict): Name -> loss config; the log keys are ``loss_<name>``.
         init_logit_scale (float): Defaults to log(1/0.07).
-        max_logit_scale (float): Defaults to log(100).
+        max_logit_scale (float, optional): Clamp of ``logit_scale``; None
+            for none (CXR-CLIP's models). Defaults to log(100).
         data_preprocessor (dict, optional): Defaults to mmpretrain's
             ``SelfSupDataPreprocessor`` (lists of views).
         init_cfg (dict, optional): mmengine init config.
@@ -50,7 +52,7 @@ class RCLIP(BaseModel):
                  embed_dim: int = 512,
                  losses: Optional[Dict[str, dict]] = None,
                  init_logit_scale: float = math.log(1 / 0.07),
-                 max_logit_scale: float = math.log(100),
+                 max_logit_scale: Optional[float] = math.log(100),
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -175,8 +177,24 @@ class RCLIP(BaseModel):
                     T1=text_embeds[:batch], T2=text_embeds[batch:])
 
     def scale(self) -> Tensor:
-        """``exp(logit_scale)``, with logit_scale clamped at the maximum."""
+        """``exp(logit_scale)``, with logit_scale clamped at the maximum
+        (if there is one)."""
+        if self.max_logit_scale is None:
+            return self.logit_scale.exp()
         return self.logit_scale.clamp(max=self.max_logit_scale).exp()
+
+    def similarity_logits(self, image_embeds: Tensor,
+                          text_embeds: Tensor) -> Tensor:
+        """Image-to-text logits, :meth:`scale` times the cosine similarity.
+
+        Args:
+            image_embeds (Tensor): (B, D) L2-normalised image embeddings.
+            text_embeds (Tensor): (N, D) L2-normalised text embeddings.
+
+        Returns:
+            Tensor: (B, N) logits (transpose for text-to-image).
+        """
+        return self.scale() * image_embeds @ text_embeds.T
 
     def loss(self, inputs: Union[List[Tensor], Tensor],
              data_samples: list) -> Dict[str, Tensor]:

@@ -127,6 +127,10 @@ class PackedLinear:
 
     def __init__(self, weight: Tensor, bias: Optional[Tensor], precision: str,
                  transposed: bool) -> None:
+        if precision == 'int8' and weight.device.type != 'cpu':
+            raise ValueError(
+                f'PackedLinear: int8 weights are a CPU path (fbgemm), but the '
+                f'weight is on {weight.device}; use fp32 or bf16 there')
         self.precision = precision
         weight = weight.detach()
         self.bias = None if bias is None else bias.detach()
@@ -190,6 +194,12 @@ class GPT2Decoder:
         if int8_gemm not in INT8_GEMMS:
             raise ValueError(f'GPT2Decoder: int8_gemm must be one of '
                              f'{INT8_GEMMS}, got {int8_gemm!r}')
+        device = lm.lm_head.weight.device
+        if precision == 'int8' and device.type != 'cpu':
+            raise ValueError(
+                f'GPT2Decoder: int8 decoding runs on the CPU only, but the '
+                f'model is on {device}; decode with precision fp32 (or '
+                f"bf16) there, e.g. GPT2RegionHead(inference_precision='fp32')")
         config = lm.config
         self.precision = precision
         self.num_heads = config.n_head

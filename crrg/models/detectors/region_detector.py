@@ -2,7 +2,7 @@
 mmdet two-stage detector with an RoI box head or a DETR-style detector."""
 import copy
 from contextlib import contextmanager, nullcontext
-from typing import Dict, Iterator, List, NamedTuple, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +14,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from crrg.registry import MODELS
+from .head_precision import HEAD_PRECISIONS, heavy_layers, low_precision_layers
 
 #: Precisions of :class:`RegionDetector`'s backbone + neck at inference.
 INFERENCE_PRECISIONS = ('fp32', 'bf16')
@@ -123,12 +124,16 @@ class RegionDetector(BaseModule):
     (``extract_feat``) run under bf16 autocast and their maps are cast
     back to fp32; with ``channels_last=True`` the image enters them in
     channels-last memory format (oneDNN's faster convolution layout) and
-    the maps leave contiguous. The rest always runs in fp32, outside any
-    autocast: the RPN and RoI heads, as mmcv's CPU RoIAlign has no bf16
-    kernel, and a DETR's transformer and head, whose query selection and
-    box refinement would see bf16 rounding for little gain (under bf16
-    autocast they took 2.6 s instead of 3.1 s on a 512 px image, R50 DINO
-    of random weights, one core).
+    the maps leave contiguous. With ``head_precision`` ``'bf16'`` or
+    ``'int8'``, a two-stage detector's heavy head layers (the RPN's
+    convolutions larger than 1 x 1 and the box head's hidden fully connected
+    layers: :func:`~.head_precision.heavy_layers`) run from packed bf16 /
+    int8 weights (:func:`~.head_precision.low_precision_layers`); RoIAlign,
+    the prediction layers, box decoding and the region vote stay fp32. The
+    rest always runs in fp32, outside any autocast: a DETR's transformer and
+    head, whose query selection and box refinement would see bf16 rounding
+    for little gain (under bf16 autocast they took 2.6 s instead of 3.1 s on
+    a 512 px image, R50 DINO of random weights, one core).
     Training (:meth:`loss`, and :meth:`predict_regions` in train mode) is
     unchanged fp32. A frozen detector stays in eval mode while a selector
     or generator trains on its features, so the switches apply there too:
@@ -142,6 +147,10 @@ class RegionDetector(BaseModule):
             ``RegionDetectionMetric``.
         inference_precision (str): ``'fp32'`` or ``'bf16'``, the precision
             of the backbone and neck at inference. Defaults to ``'fp32'``.
+        head_precision (str, optional): ``'fp32'``, ``'bf16'`` or
+            ``'int8'``, the precision of a two-stage detector's heavy head
+            layers at inference. None: ``inference_precision``'s. Defaults to
+            None.
         channels_last (bool): Feed the backbone channels-last images at
             inference. Defaults to False.
         region_feature (str): ``'classifier'`` or ``'roi'``. Defaults to
@@ -156,6 +165,7 @@ class RegionDetector(BaseModule):
                  detector: dict,
                  query_score_thr: float = 0.05,
                  inference_precision: str = 'fp32',
+                 head_precision: Optional[str] = None,
                  channels_last: bool = False,
                  region_feature: str = 'classifier',
                  region_channels: int = 1024,
@@ -169,6 +179,11 @@ class RegionDetector(BaseModule):
             raise ValueError(
                 'RegionDetector: inference_precision must be one of '
                 f'{INFERENCE_PRECISIONS}, got {inference_precision!r}')
+        if head_precision is not None and \
+                head_precision not in HEAD_PRECISIONS:
+            raise ValueError(
+                'RegionDetector: head_precision must be None or one of '
+                f'{HEAD_PRECISIONS}, got {head_precision!r}')
         if not isinstance(channels_last, bool):
             raise TypeError('RegionDetector: channels_last must be True or '
                             f'False, got {channels_last!r}')
@@ -176,6 +191,7 @@ class RegionDetector(BaseModule):
         self.detector = MODELS.build(copy.deepcopy(detector))
         self.query_score_thr = query_score_thr
         self.inference_precision = inference_precision
+        self.head_precision = head_precision
         self.channels_last = channels_last
         self.query_based = self._query_based(self.detector)
         self.region_feature = region_feature
@@ -250,6 +266,7 @@ class RegionDetector(BaseModule):
             fp32 whatever ``inference_precision``.
         """
         fast = not self.training and (self.inference_precision != 'fp32'
+                                      or self._head_precision != 'fp32'
                                       or self.channels_last)
         if fast:
             feats = self._fast_feats(inputs)
@@ -280,25 +297,41 @@ class RegionDetector(BaseModule):
             feats = self.detector.extract_feat(inputs)
         return tuple(feat.float().contiguous() for feat in feats)
 
+    @property
+    def _head_precision(self) -> str:
+        """The head precision in force: ``head_precision``, or
+        ``inference_precision`` when that is None."""
+        return self.head_precision or self.inference_precision
+
+    def _heads_in_precision(self, head: nn.Module):
+        """A context in which ``head``'s heavy layers run in the head
+        precision (fp32 while training)."""
+        precision = 'fp32' if self.training else self._head_precision
+        return low_precision_layers(
+            heavy_layers(head) if precision != 'fp32' else [], precision)
+
     def _two_stage_regions(self, feats: Tuple[Tensor, ...],
                            data_samples: SampleList) -> Dict[str, list]:
         detector = self.detector
         roi_head = detector.roi_head
-        proposals = detector.rpn_head.predict(
-            feats, data_samples, rescale=False)
+        with self._heads_in_precision(detector.rpn_head):
+            proposals = detector.rpn_head.predict(
+                feats, data_samples, rescale=False)
         num_per_img = tuple(len(p) for p in proposals)
         rois = bbox2roi([p.bboxes for p in proposals])
         metas = [s.metainfo for s in data_samples]
         if isinstance(roi_head, CascadeRoIHead):
             head = roi_head.bbox_head[-1]
-            with classifier_inputs(head.fc_cls) as seen:
+            with classifier_inputs(head.fc_cls) as seen, \
+                    self._heads_in_precision(roi_head.bbox_head):
                 rois, cls_scores, bbox_preds = roi_head._refine_roi(
                     feats, rois, metas, num_per_img)
             rois, cls_scores = torch.cat(rois), torch.cat(cls_scores)
             bbox_preds = torch.cat(bbox_preds)
         else:
             head = roi_head.bbox_head
-            with classifier_inputs(head.fc_cls) as seen:
+            with classifier_inputs(head.fc_cls) as seen, \
+                    self._heads_in_precision(head):
                 results = roi_head._bbox_forward(feats, rois)
             cls_scores, bbox_preds = results['cls_score'], results[
                 'bbox_pred']

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from crrg.registry import MODELS, TASK_UTILS
 from ..detectors import RegionPredictions
+from ..detectors.head_precision import native_bf16
 from .base import INFERENCE_PROFILES, BaseReportGenerator
 
 _ROUGE = rouge_scorer.RougeScorer(['rougeL'])
@@ -166,7 +167,11 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
         decoding in fp32 (the same tokens as transformers' ``generate``).
         ``'fast'``: the detector's backbone and neck in bf16 on channels-last
         input (``RegionDetector.inference_precision='bf16'``,
-        ``channels_last=True``; boxes and region features stay fp32) and the
+        ``channels_last=True``; boxes and region features stay fp32), its
+        heavy head layers in bf16 (``head_precision='bf16'``); on a CPU
+        without native bf16 (no AVX512-BF16 / AMX, where bf16 is emulated
+        and slower than fp32) the backbone stays fp32 and the head layers
+        run in int8 (fbgemm); and the
         generator decoding with int8 weights
         (``GPT2RegionHead.inference_precision='int8'``; the compiled step where
         it can be built). Figures: docs/benchmarks.md.
@@ -179,7 +184,11 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
                              f'be one of {INFERENCE_PROFILES}, got '
                              f'{profile!r}')
         fast = profile == 'fast'
-        self.detector.inference_precision = 'bf16' if fast else 'fp32'
+        bf16 = native_bf16()
+        self.detector.inference_precision = 'bf16' if fast and bf16 \
+            else 'fp32'
+        self.detector.head_precision = ('bf16' if bf16 else 'int8') \
+            if fast else 'fp32'
         self.detector.channels_last = fast
         if self.generator is not None:
             self.generator.inference_precision = 'int8' if fast else 'fp32'

@@ -10,7 +10,10 @@ custom_imports = dict(
     imports=['projects.clip_directional.clip_directional'],
     allow_failed_imports=False)
 val_evaluator = [
-    dict(type='ReportGenerationMetric', clean='iu_xray'),
+    dict(
+        type='ReportGenerationMetric',
+        protocol='r2gen',
+        r2gen_dataset='iu_xray'),
     dict(type='DirectionalDistanceMetric'),
 ]
 test_evaluator = val_evaluator

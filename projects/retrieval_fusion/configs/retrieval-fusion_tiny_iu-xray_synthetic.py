@@ -37,10 +37,14 @@ model = dict(
         max_length=60,
         num_beams=3))
 val_evaluator = [
-    dict(type='ReportGenerationMetric', clean='iu_xray'),
     dict(
         type='ReportGenerationMetric',
-        clean='iu_xray',
+        protocol='r2gen',
+        r2gen_dataset='iu_xray'),
+    dict(
+        type='ReportGenerationMetric',
+        protocol='r2gen',
+        r2gen_dataset='iu_xray',
         pred_key='retrieved_report',
         prefix='retrieval'),
 ]

@@ -188,7 +188,8 @@ def test_cli_scores_in_any_order_and_writes_json(tmp_path, ours, capsys,
     assert 'ce_rules/f1_micro5_unc-pos' in proc.stdout
     metrics = json.loads(out.read_text())
     assert [k for k in metrics if k.startswith('report/')] == [
-        f'report/{k}' for k in METRIC_KEYS]
+        f'report/{k}' for k in METRIC_KEYS] + ['report/protocol']
+    assert metrics['report/protocol'] == 'r2gen:mimic_cxr'
     assert metrics['report/cider'] == pytest.approx(ours['cider'])
     # the rule-based CE scores of the same pairs
     from crrg.evaluation import score_clinical_efficacy
@@ -286,3 +287,174 @@ def test_cider_modes_corpus_and_fixed_document_frequencies(
         dict(type='ReportGenerationMetric', cider_df_file=str(text)))
     assert evaluator.metrics[0].cider_df_corpus == ['first report',
                                                     'second report']
+
+
+# Reports with capitals, commas, a newline and spacing that the protocols
+# treat differently.
+PROTOCOL_REFERENCES = {
+    'a': 'The lungs are clear, without focal consolidation. No effusion.',
+    'b': 'Heart size is normal.  Mediastinal contours, hila are normal.',
+    'c': 'Left basilar opacity, likely atelectasis.\nNo pneumothorax.',
+    'd': 'Moderate cardiomegaly. Small bilateral effusions.',
+}
+PROTOCOL_PREDICTIONS = {
+    'a': 'the lungs are clear. no effusion.',
+    'b': 'Heart size is normal. Mediastinal contours, hila are normal.',
+    'c': 'Left basilar opacity. No pneumothorax.',
+    'd': '',
+}
+# what RGRG's compute_cider_df reads: validation references
+VALIDATION_REPORTS = [
+    'The lungs are clear. No pleural effusion or pneumothorax.',
+    'Heart size is normal. The lungs are clear.',
+    'Small left pleural effusion, left basilar atelectasis.',
+]
+
+
+def _rgrg_scores(preds, refs):
+    """RGRG's compute_NLG_scores, written out from its code: pycocoevalcap
+    on re.sub(' +', ' ', text.replace('.', ' .')) and its CustomCiderScorer
+    (pycocoevalcap's compute_cider with the table compute_cider_df builds
+    from lower-cased, wordpunct-tokenised validation references)."""
+    import re
+
+    import numpy as np
+    from nltk.tokenize import wordpunct_tokenize
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider_scorer import CiderScorer
+    from pycocoevalcap.meteor.meteor import Meteor
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    def convert(texts):
+        return {str(n): [re.sub(' +', ' ', t.replace('.', ' .'))]
+                for n, t in enumerate(texts)}
+
+    ids = sorted(refs)
+    gts = convert([refs[i] for i in ids])
+    res = convert([preds[i] for i in ids])
+    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    meteor, _ = Meteor().compute_score(gts, res)
+    rouge, _ = Rouge().compute_score(gts, res)
+    df_scorer = CiderScorer(refs=[
+        ' '.join(wordpunct_tokenize(r.lower())) for r in VALIDATION_REPORTS])
+    df_scorer.compute_doc_freq()
+    scorer = CiderScorer(n=4, sigma=6.0)
+    for key in gts:
+        scorer += (res[key][0], gts[key])
+    scorer.document_frequency = df_scorer.document_frequency
+    cider = float(np.mean(scorer.compute_cider()))
+    return dict(bleu_1=bleu[0], bleu_2=bleu[1], bleu_3=bleu[2],
+                bleu_4=bleu[3], meteor=meteor, rouge_l=rouge, cider=cider)
+
+
+def test_rgrg_protocol_equals_rgrg_scoring_code(monkeypatch):
+    from crrg.evaluation.metrics.report_metric import prepare_report
+    # RGRG's tokenisation: case kept, commas on their words, dots split off
+    assert prepare_report('The lungs,  heart are clear.\nNo effusion.',
+                          'rgrg') == 'The lungs, heart are clear . No ' \
+        'effusion .'
+    preds = {k: v.replace('\n', ' ') for k, v in PROTOCOL_PREDICTIONS.items()}
+    refs = {k: v.replace('\n', ' ') for k, v in PROTOCOL_REFERENCES.items()}
+    ours = score_reports(PROTOCOL_PREDICTIONS, PROTOCOL_REFERENCES, 'rgrg')
+    theirs = _rgrg_scores(preds, refs)
+    for key, value in theirs.items():
+        assert ours[key] == pytest.approx(value, abs=1e-6), key
+    # the protocols differ on these reports (capitals, commas); one METEOR
+    # (Java) run per protocol is enough
+    monkeypatch.setattr('pycocoevalcap.meteor.meteor.Meteor', _NoMeteor)
+    r2gen = score_reports(PROTOCOL_PREDICTIONS, PROTOCOL_REFERENCES, 'r2gen')
+    assert abs(r2gen['bleu_1'] - ours['bleu_1']) > 0.01
+    assert abs(r2gen['rouge_l'] - ours['rouge_l']) > 0.01
+    # RGRG's CIDEr does not depend on the df corpus (every df is 1) but does
+    # differ from the corpus mode
+    corpus = score_reports(PROTOCOL_PREDICTIONS, PROTOCOL_REFERENCES,
+                           'none')['cider']
+    assert ours['cider'] != pytest.approx(corpus)
+
+
+@pytest.mark.parametrize('protocol,dataset', [('none', 'mimic_cxr'),
+                                              ('r2gen', 'iu_xray'),
+                                              ('r2gen', 'mimic_cxr')])
+def test_other_protocols_equal_pycocoevalcap(protocol, dataset, monkeypatch):
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    # METEOR's Java run is checked in the r2gen and rgrg agreement tests
+    monkeypatch.setattr('pycocoevalcap.meteor.meteor.Meteor', _NoMeteor)
+
+    def prepare(text):
+        if protocol == 'none':
+            return ' '.join(text.split())
+        return clean_report(text, dataset)
+
+    gts = {k: [prepare(v)] for k, v in PROTOCOL_REFERENCES.items()}
+    res = {k: [prepare(v)] for k, v in PROTOCOL_PREDICTIONS.items()}
+    ours = score_reports(PROTOCOL_PREDICTIONS, PROTOCOL_REFERENCES, protocol,
+                         dataset)
+    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    assert [ours[f'bleu_{n}'] for n in range(1, 5)] == pytest.approx(bleu)
+    assert ours['rouge_l'] == pytest.approx(
+        Rouge().compute_score(gts, res)[0])
+    assert ours['cider'] == pytest.approx(Cider().compute_score(gts, res)[0])
+
+
+def test_protocol_errors_and_metric_key(monkeypatch):
+    from crrg.evaluation import ReportGenerationMetric
+    with pytest.raises(ValueError, match="one of \\('r2gen'"):
+        score_reports({'1': 'a'}, {'1': 'a'}, 'chen')
+    with pytest.raises(ValueError, match='r2gen_dataset'):
+        ReportGenerationMetric(r2gen_dataset='mimic')
+    with pytest.raises(ValueError, match='without a corpus'):
+        ReportGenerationMetric(protocol='rgrg', cider_df_file='val.jsonl')
+    with pytest.raises(ValueError, match="drop the CIDEr"):
+        score_reports({'1': 'a'}, {'1': 'a'}, 'rgrg', cider_df_corpus=['a'])
+    monkeypatch.setattr('pycocoevalcap.meteor.meteor.Meteor', _NoMeteor)
+    for kwargs, name in [(dict(protocol='rgrg'), 'rgrg'),
+                         (dict(r2gen_dataset='iu_xray'), 'r2gen:iu_xray'),
+                         (dict(protocol='none'), 'none')]:
+        evaluator = Evaluator(dict(type='ReportGenerationMetric', **kwargs))
+        evaluator.process([dict(pred_report=PROTOCOL_PREDICTIONS[k],
+                                gt_report=PROTOCOL_REFERENCES[k])
+                           for k in sorted(PROTOCOL_REFERENCES)])
+        metrics = evaluator.evaluate(len(PROTOCOL_REFERENCES))
+        assert metrics['report/protocol'] == name
+
+
+def test_configs_say_which_protocol_they_score_with():
+    from mmengine.config import Config
+
+    from crrg.evaluation.report_files import config_report_protocol
+    expected = {
+        'configs/rrg/rrg-generator_r50_fpn_gpt2-pubmed-medium_opt_imagenome.py':
+        ('rgrg', 'mimic_cxr'),
+        'configs/rrg/rrg-generator_r50_fpn_gpt2-pubmed-medium_base_imagenome'
+        '.py': ('rgrg', 'mimic_cxr'),
+        'configs/_base_/datasets/iu_xray_report.py': ('r2gen', 'iu_xray'),
+        'configs/_base_/datasets/mimic_cxr_r2gen_report.py':
+        ('r2gen', 'mimic_cxr'),
+    }
+    for path, protocol in expected.items():
+        cfg = Config.fromfile(osp.join(ROOT, path))
+        assert config_report_protocol(cfg) == protocol, path
+
+
+def test_cli_protocol(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr('pycocoevalcap.meteor.meteor.Meteor', _NoMeteor)
+    ids = sorted(PROTOCOL_REFERENCES)
+    pred = _write(tmp_path / 'pred.jsonl',
+                  [dict(id=i, report=PROTOCOL_PREDICTIONS[i]) for i in ids])
+    gt = _write(tmp_path / 'gt.jsonl',
+                [dict(id=i, report=PROTOCOL_REFERENCES[i]) for i in ids])
+    out = tmp_path / 'metrics.json'
+    proc = _cli(capsys, pred, gt, '--protocol', 'rgrg', '--no-rules',
+                '--out', out)
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads(out.read_text())
+    assert metrics['report/protocol'] == 'rgrg'
+    expected = score_reports(PROTOCOL_PREDICTIONS, PROTOCOL_REFERENCES,
+                             'rgrg')
+    assert metrics['report/bleu_4'] == pytest.approx(expected['bleu_4'])
+    assert '| report/protocol | rgrg |' in proc.stdout
+    proc = _cli(capsys, pred, gt, '--protocol', 'rgrg', '--cider-df', gt)
+    assert proc.returncode == 2 and 'without a corpus' in proc.stderr

@@ -1,0 +1,60 @@
+"""BaseXrayInferencer.stream: a folder in batches, decoded by worker
+processes ahead of the model, results yielded as each batch finishes."""
+import copy
+
+import cv2
+import numpy as np
+import pytest
+from fake_report_models import CONFIG
+from mmengine.config import Config
+
+from crrg.apis import ReportInferencer
+
+
+@pytest.fixture(scope='module')
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp('studies')
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        height, width = 120 + 10 * i, 100
+        cv2.imwrite(str(root / f'study{i}.png'),
+                    rng.integers(0, 255, (height, width), dtype=np.uint8))
+    (root / 'study2b.jpg').write_bytes(b'not a jpeg')
+    return root
+
+
+@pytest.fixture(scope='module')
+def inferencer(tmp_path_factory):
+    config = tmp_path_factory.mktemp('cfg') / 'fake.py'
+    config.write_text(CONFIG)
+    return ReportInferencer(model=copy.deepcopy(Config.fromfile(str(config))))
+
+
+@pytest.mark.parametrize('num_workers', [0, 2])
+def test_stream_yields_each_batch_in_order(inferencer, folder, num_workers):
+    reference = inferencer(str(folder), skip_failed=True)
+    parts = list(inferencer.stream(str(folder), batch_size=2,
+                                   num_workers=num_workers))
+    # 6 files in batches of 2; the broken one fails inside its batch
+    assert [len(p['predictions']) + len(p['failures']) for p in parts] == [
+        2, 2, 2]
+    predictions = [pred for p in parts for pred in p['predictions']]
+    assert predictions == reference['predictions']
+    assert [pred['img_path'] for pred in predictions] == [
+        str(folder / f'study{i}.png') for i in (0, 1, 2, 3, 4)]
+    (failure, ) = [f for p in parts for f in p['failures']]
+    assert failure['input'] == str(folder / 'study2b.jpg')
+    assert failure['reason'].startswith('unreadable image: ImageDecodeError')
+    assert failure['input'] == reference['failures'][0]['input']
+
+
+def test_stream_workers_keep_images_for_drawings(inferencer, folder):
+    (part, ) = inferencer.stream(
+        [str(folder / 'study0.png'), str(folder / 'study4.png')],
+        batch_size=2, num_workers=1, return_vis=True)
+    assert [d.shape[0] for d in part['visualization']] == [120, 160]
+
+
+def test_worker_failure_raises_without_skip(inferencer, folder):
+    with pytest.raises(Exception, match='study2b.jpg'):
+        inferencer([str(folder / 'study2b.jpg')], num_workers=1)
