@@ -18,8 +18,9 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 val_dataloader = dict(batch_size=1)
 test_dataloader = dict(batch_size=1)
+# scored as RGRG scores (its published row: docs/model_zoo.md)
 val_evaluator = [
     dict(type='RegionSelectionMetric'),
-    dict(type='ReportGenerationMetric'),
+    dict(type='ReportGenerationMetric', protocol='rgrg'),
 ]
 test_evaluator = val_evaluator
