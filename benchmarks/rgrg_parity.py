@@ -5,8 +5,9 @@ outputs" is shown on random weights:
 
 1. RGRG's ``ReportGenerationModel`` is built from a local checkout of
    ttanida/rgrg (its code, never copied into crrg) with seeded random
-   weights (the backbone's BN statistics set from the two images, see
-   :func:`calibrate_batch_norm`) and saved in the published layout
+   weights (the backbone's BN statistics set from the two images and the
+   class logits centred on their proposals, see :func:`calibrate_batch_norm`
+   and :func:`centre_class_logits`) and saved in the published layout
    (``{'model': state_dict}``);
 2. ``tools/model_converters/rgrg_to_crrg.py``'s converter turns that file
    into a crrg checkpoint, loaded strictly into
@@ -16,7 +17,9 @@ outputs" is shown on random weights:
    crrg's DICOM loader; ``python tools/fetch_real_data.py`` caches it) -- and
    the script compares the 29 boxes (in the 512 x 512 input's pixels),
    detected flags, selected regions, region features, generated sentences
-   and the report (both sentence lists assembled by crrg's rule).
+   and the report (both sentence lists assembled by crrg's rule); boxes and
+   features also with RGRG's input tensor fed to crrg's model (``same_input``:
+   the two pre-processings differ by float rounding of the normalisation).
 
 Shims, all in :func:`build_rgrg`, only for what cannot run here:
 ``torchinfo`` (a stub), ``transformers.generation_beam_search`` (aliased to
@@ -101,6 +104,24 @@ def calibrate_batch_norm(backbone: torch.nn.Module,
     for norm in norms:
         norm.momentum = 0.1
     backbone.eval()
+
+
+@torch.no_grad()
+def centre_class_logits(model, images: torch.Tensor) -> None:
+    """Centre the box predictor's class logits on the proposals of
+    ``images`` (its bias minus the logits of their mean box-head feature):
+    a random box head gives every proposal nearly the same feature, so one
+    or two regions win every vote; centred, every region wins some, as with
+    a trained detector."""
+    detector = model.object_detector
+    feats = []
+    handle = detector.roi_heads.box_head.register_forward_hook(
+        lambda module, args, out: feats.append(out))
+    for image in images:
+        detector(image[None])
+    handle.remove()
+    predictor = detector.roi_heads.box_predictor.cls_score
+    predictor.bias -= predictor.weight @ torch.cat(feats).mean(dim=0)
 
 
 def git_commit(checkout: str) -> str:
@@ -192,13 +213,15 @@ def run_rgrg(model, image: torch.Tensor, tokenizer, max_length: int,
 
 
 @torch.no_grad()
-def run_crrg(model, pipeline, path: str) -> dict:
+def run_crrg(model, pipeline, path: str, rgrg_input: torch.Tensor) -> dict:
     """crrg's model on the config's test pipeline: boxes and features in the
-    512 x 512 input's pixels (``mode='tensor'``), and the predictions."""
+    512 x 512 input's pixels (``mode='tensor'``), and the predictions; and
+    the boxes and features of RGRG's own input tensor (``same_input_*``)."""
     from mmengine.dataset import pseudo_collate
     data = model.data_preprocessor(pseudo_collate([pipeline(
         dict(img_path=path))]), False)
     regions = model(data['inputs'], data['data_samples'], mode='tensor')
+    same = model(rgrg_input, data['data_samples'], mode='tensor')
     start = time.perf_counter()
     (sample, ) = model(data['inputs'], data['data_samples'], mode='predict')
     seconds = time.perf_counter() - start
@@ -213,6 +236,8 @@ def run_crrg(model, pipeline, path: str) -> dict:
         sentences=[pred.sentences[r] for r in selected.nonzero().flatten()],
         report=sample.pred_report,
         original_boxes=pred.bboxes,
+        same_input_boxes=same.bboxes[0],
+        same_input_features=same.features[0],
         seconds=seconds)
 
 
@@ -223,6 +248,9 @@ def compare(ours: dict, theirs: dict, rgrg_input: torch.Tensor) -> dict:
     box_diff = (ours['boxes'][both] - theirs['boxes'][both]).abs().max()
     feat_diff = (ours['features'][both] - theirs['features'][both]).abs()
     same = sum(a == b for a, b in zip(ours['sentences'], theirs['sentences']))
+    same_box = (ours['same_input_boxes'][both] - theirs['boxes'][both]).abs()
+    same_feat = (ours['same_input_features'][both] -
+                 theirs['features'][both]).abs()
     return dict(
         input_max_abs_diff=float((ours['inputs'] - rgrg_input[0, 0]).abs()
                                  .max()),
@@ -233,6 +261,10 @@ def compare(ours: dict, theirs: dict, rgrg_input: torch.Tensor) -> dict:
         feature_max_rel_diff=float(
             (feat_diff / theirs['features'][both].abs().clamp(min=1e-6))
             .median()) if both.any() else 0.,
+        same_input_box_max_abs_diff_px=float(same_box.max())
+        if both.any() else 0.,
+        same_input_feature_max_abs_diff=float(same_feat.max())
+        if both.any() else 0.,
         selected_identical=bool(torch.equal(ours['selected'],
                                             theirs['selected'])),
         num_selected=int(theirs['selected'].sum()),
@@ -296,6 +328,7 @@ def main():
     }
     calibrate_batch_norm(rgrg.object_detector.backbone,
                          torch.cat(list(rgrg_inputs.values())))
+    centre_class_logits(rgrg, torch.cat(list(rgrg_inputs.values())))
     theirs = {}
     for name in images:
         theirs[name] = run_rgrg(rgrg, rgrg_inputs[name], tokenizer,
@@ -323,7 +356,7 @@ def main():
                       torch=torch.__version__),
         images={})
     for name, path in images.items():
-        ours = run_crrg(model, pipeline, path)
+        ours = run_crrg(model, pipeline, path, rgrg_inputs[name])
         result['images'][name] = compare(ours, theirs[name],
                                          rgrg_inputs[name])
     text = json.dumps(result, indent=2)
