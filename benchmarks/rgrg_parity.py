@@ -258,7 +258,7 @@ def compare(ours: dict, theirs: dict, rgrg_input: torch.Tensor) -> dict:
         num_detected=int(detected.sum()),
         box_max_abs_diff_px=float(box_diff) if both.any() else 0.,
         feature_max_abs_diff=float(feat_diff.max()) if both.any() else 0.,
-        feature_max_rel_diff=float(
+        feature_median_rel_diff=float(
             (feat_diff / theirs['features'][both].abs().clamp(min=1e-6))
             .median()) if both.any() else 0.,
         same_input_box_max_abs_diff_px=float(same_box.max())
