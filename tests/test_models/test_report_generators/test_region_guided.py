@@ -220,3 +220,18 @@ def test_report_assembler_gets_the_selected_sentences(cfg):
     chosen = [t for t, s in zip(regions.sentences, regions.selected) if s]
     assert seen == [' '.join(chosen)]
     assert out.pred_report == ' '.join(chosen)
+
+
+def test_region_rows_show_the_abnormality_flags():
+    from crrg.apis import region_dicts
+    regions = InstanceData(
+        bboxes=torch.zeros(29, 4), scores=torch.ones(29),
+        detected=torch.ones(29, dtype=torch.bool),
+        selection_scores=torch.zeros(29),
+        selected=torch.zeros(29, dtype=torch.bool), sentences=[''] * 29)
+    assert 'abnormal' not in region_dicts(regions)[0]
+    regions.abnormal_scores = torch.linspace(-2, 2, 29)
+    regions.abnormal = regions.abnormal_scores > -1
+    rows = region_dicts(regions)
+    assert rows[0]['abnormal'] is False and rows[-1]['abnormal'] is True
+    assert rows[-1]['abnormal_score'] == 2.0
