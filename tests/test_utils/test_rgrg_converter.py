@@ -161,7 +161,6 @@ def test_missing_extra_and_inconsistent_keys_fail_clearly(manifest):
         convert_rgrg_checkpoint(dict(model=bad))
 
 
-@pytest.mark.slow
 def test_tool_converts_a_file_and_refuses_a_wrong_one(manifest, tmp_path):
     src, dst = tmp_path / 'rgrg.pt', tmp_path / 'out' / 'crrg.pth'
     state = synthesise(manifest)

@@ -4,7 +4,6 @@ to the original pixels through the centre padding, selection, the shown
 abnormality flags, sentences and report."""
 import cv2
 import numpy as np
-import pytest
 import torch
 from mmengine.dataset import Compose, pseudo_collate
 
@@ -16,9 +15,7 @@ from crrg.utils import register_all_modules
 register_all_modules()
 
 
-@pytest.mark.slow
 def test_tiny_rgrg_predicts_in_original_pixels(tmp_path):
-    """~20 s: RGRG's 512 px input, 1000 proposals."""
     train_report_tokenizer(['no pleural effusion.', 'the heart is normal.'] *
                            10, str(tmp_path / 'tok'), vocab_size=300)
     cfg = tiny_rgrg_config(str(tmp_path / 'tok'))
