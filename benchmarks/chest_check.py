@@ -101,7 +101,7 @@ def main() -> None:
     args = parse_args()
     register_all_modules()
     MMLogger.get_current_instance().setLevel(logging.ERROR)
-    loader = TRANSFORMS.build(dict(type='LoadDicomImage'))
+    loader = TRANSFORMS.build(dict(type='LoadXrayImageFromFile'))
     pixels_only = FrontalChestLayoutCheck(trust_dicom_header=False)
 
     def default(loaded):

@@ -278,7 +278,9 @@ def region_dicts(regions: InstanceData,
     Args:
         regions (InstanceData): ``pred_regions`` (R rows: ``bboxes`` (R, 4),
             ``scores``, ``detected``, ``selection_scores``, ``selected``,
-            ``sentences``).
+            ``sentences``; with an abnormality classifier also
+            ``abnormal_scores`` and ``abnormal``, given as
+            ``abnormal_score`` / ``abnormal``).
         names (Sequence[str], optional): Region names; defaults to the 29
             Chest ImaGenome regions when there are 29 rows.
 
@@ -302,4 +304,8 @@ def region_dicts(regions: InstanceData,
             'selected': bool(regions.selected[i]),
             'sentence': regions.sentences[i],
         })
+        if 'abnormal' in regions:
+            rows[-1].update(
+                abnormal_score=float(regions.abnormal_scores[i]),
+                abnormal=bool(regions.abnormal[i]))
     return rows

@@ -15,11 +15,11 @@ from crrg.registry import MODELS
 CONFIGS = 'configs/region_detector/'
 
 
-def _batch(size, num_images=2, seed=0):
+def _batch(size, num_images=2, seed=0, channels=3):
     gen = torch.Generator().manual_seed(seed)
     inputs, samples = [], []
     for _ in range(num_images):
-        inputs.append(torch.rand(3, size, size, generator=gen) * 255)
+        inputs.append(torch.rand(channels, size, size, generator=gen) * 255)
         xy = torch.rand(29, 2, generator=gen) * size * 0.6
         wh = torch.rand(29, 2, generator=gen) * size * 0.3 + 8
         sample = DetDataSample(metainfo=dict(
@@ -32,7 +32,7 @@ def _batch(size, num_images=2, seed=0):
     return dict(inputs=inputs, data_samples=samples)
 
 
-def _train_step(config, size, **model_changes):
+def _train_step(config, size, channels=3, **model_changes):
     cfg = Config.fromfile(CONFIGS + config)
     cfg.model.backbone.init_cfg = None
     cfg.merge_from_dict(model_changes)
@@ -42,7 +42,8 @@ def _train_step(config, size, **model_changes):
     # allocated uninitialised and only set by init_weights()
     model.init_weights()
     model.train()
-    data = model.data_preprocessor(_batch(size), training=True)
+    data = model.data_preprocessor(_batch(size, channels=channels),
+                                   training=True)
     losses = model(**data, mode='loss')
     loss, _ = model.parse_losses(losses)
     loss.backward()
@@ -78,7 +79,14 @@ def test_real_size_r50_fpn_512_one_step():
 
 @pytest.mark.slow
 def test_detector_swap_rgrg_c5_one_step():
-    _, regions = _train_step('faster-rcnn_r50-c5_rgrg_opt_imagenome.py', 256)
+    """RGRG's detector: grey input, C5 only, 2048-wide RPN conv with 160
+    rounded anchors per location, RoIAlign 8x8, TwoMLPHead."""
+    model, regions = _train_step('faster-rcnn_r50-c5_rgrg_opt_imagenome.py',
+                                 256, channels=1)
+    assert model.backbone.conv1.in_channels == 1 and not model.with_neck
+    assert model.rpn_head.rpn_conv.out_channels == 2048
+    assert model.rpn_head.prior_generator.num_base_priors == [160]
+    assert model.roi_head.bbox_head.shared_fcs[0].in_features == 2048 * 64
     assert regions.features.shape == (1, 29, 1024)
 
 

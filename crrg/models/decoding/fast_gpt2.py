@@ -179,6 +179,11 @@ class GPT2Decoder:
             for few rows, per-row int8 activations; fbgemm's on a CPU without
             AVX512-VNNI) or ``'fbgemm'`` (fbgemm's, per-tensor activations,
             as the Python step). Defaults to ``'vnni'``.
+        position_table (Tensor, optional): (slots, n_embd) the position
+            embedding added at cache slot ``s`` (row 0 unused: the prefix's
+            slot). Defaults to ``wpe`` (word position ``s`` at slot ``s``);
+            :class:`~crrg.models.heads.GPT2RegionHead` passes other tables
+            for RGRG's positions.
 
     Attributes:
         native: The compiled ``Int8GPT2`` in use (its ``gemm`` says which
@@ -186,7 +191,8 @@ class GPT2Decoder:
     """
 
     def __init__(self, lm, precision: str = 'fp32', native: bool = True,
-                 int8_gemm: str = 'vnni') -> None:
+                 int8_gemm: str = 'vnni',
+                 position_table: Optional[Tensor] = None) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f'GPT2Decoder: precision must be one of '
                              f'{PRECISIONS}, got {precision!r}')
@@ -211,7 +217,8 @@ class GPT2Decoder:
             self.act = partial(F.gelu, approximate='tanh')
         gpt = lm.transformer
         self.wte = gpt.wte.weight.detach()
-        self.wpe = gpt.wpe.weight.detach()
+        self.wpe = (gpt.wpe.weight.detach()
+                    if position_table is None else position_table)
         self.ln_f = (gpt.ln_f.weight.detach(), gpt.ln_f.bias.detach())
         convs = [(b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj)
                  for b in gpt.h]
@@ -362,7 +369,8 @@ class GPT2Decoder:
                  eos_token_id: int,
                  max_new_tokens: int,
                  num_beams: int = 1,
-                 min_new_tokens: int = 0) -> List[List[int]]:
+                 min_new_tokens: int = 0,
+                 beam_rule: str = 'transformers') -> List[List[int]]:
         """Decode one sequence per prefix.
 
         Args:
@@ -373,6 +381,8 @@ class GPT2Decoder:
             max_new_tokens (int): Tokens generated at most (eos included).
             num_beams (int): 1 = greedy.
             min_new_tokens (int): eos is forbidden before this many tokens.
+            beam_rule (str): ``'transformers'`` or ``'rgrg'`` (see
+                :meth:`_beam_search`).
 
         Returns:
             list[list[int]]: N token lists, without bos and eos.
@@ -383,7 +393,7 @@ class GPT2Decoder:
         if num_beams > 1:
             return self._beam_search(prefix_keys, prefix_values, bos_token_id,
                                      eos_token_id, max_new_tokens, num_beams,
-                                     min_new_tokens)
+                                     min_new_tokens, beam_rule)
         cache = self._new_cache(prefix_keys, prefix_values, n,
                                 max_new_tokens + 1)
         table = self.new_table(n, max_new_tokens + 1)
@@ -411,7 +421,8 @@ class GPT2Decoder:
     def _beam_search(self, prefix_keys: Tensor, prefix_values: Tensor,
                      bos_token_id: int, eos_token_id: int,
                      max_new_tokens: int, num_beams: int,
-                     min_new_tokens: int) -> List[List[int]]:
+                     min_new_tokens: int,
+                     beam_rule: str = 'transformers') -> List[List[int]]:
         """Beam search over all N prefixes at once (N * num_beams rows).
 
         As transformers' beam search with ``length_penalty=1.0`` and
@@ -423,7 +434,17 @@ class GPT2Decoder:
         beam, normalised by the current length, cannot beat the worst; done
         regions leave the batch. At ``max_new_tokens`` the first
         ``num_beams`` continuations all become hypotheses.
+
+        ``beam_rule='rgrg'``: RGRG's ``generate(..., early_stopping=True)``
+        with the ``BeamSearchScorer`` of its pinned transformers 4.19: a
+        region is done as soon as it has ``num_beams`` hypotheses; at
+        ``max_new_tokens`` (RGRG's ``max_length`` - 1, which counts bos) eos
+        continuations among the first ``num_beams`` are hypotheses scored
+        by the length so far, then, unless that made the region done, its
+        ``num_beams`` running beams, each with its last token, scored by
+        that length + 1 (the bos).
         """
+        rgrg = beam_rule == 'rgrg'
         n, k = prefix_keys.size(1), num_beams
         cache = self._new_cache(prefix_keys, prefix_values, n * k,
                                 max_new_tokens + 1)
@@ -455,7 +476,8 @@ class GPT2Decoder:
                 for rank in range(2 * k):
                     beam, token = top_beam[a][rank], top_token[a][rank]
                     score = top_scores[a][rank]
-                    if rank < k and (token == eos_token_id or last):
+                    if rank < k and (token == eos_token_id or
+                                     (last and not rgrg)):
                         seq = tokens[a, beam].tolist()
                         if token != eos_token_id:
                             seq.append(token)
@@ -470,6 +492,15 @@ class GPT2Decoder:
                 # transformers: done once num_beams hypotheses exist and the
                 # best running score, normalised by the length so far,
                 # cannot beat the worst of them.
+                if rgrg:
+                    done.append(len(hyps) >= k)
+                    if last and not done[-1]:
+                        for score, beam, token in zip(scores_a, beams_a,
+                                                      tokens_a):
+                            self._add_hypothesis(
+                                hyps, tokens[a, beam].tolist() + [token],
+                                score / (length + 1), k)
+                    continue
                 done.append(
                     len(hyps) >= k
                     and min(h[0] for h in hyps) >= scores_a[0] / length)

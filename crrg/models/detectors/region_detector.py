@@ -5,6 +5,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmdet.models.detectors import DeformableDETR, TwoStageDetector
 from mmdet.models.roi_heads import CascadeRoIHead, StandardRoIHead
 from mmdet.structures import SampleList
@@ -17,6 +18,8 @@ from .head_precision import HEAD_PRECISIONS, heavy_layers, low_precision_layers
 
 #: Precisions of :class:`RegionDetector`'s backbone + neck at inference.
 INFERENCE_PRECISIONS = ('fp32', 'bf16')
+#: What :class:`RegionDetector` gives as a region's feature.
+REGION_FEATURES = ('classifier', 'roi')
 
 
 class RegionPredictions(NamedTuple):
@@ -109,6 +112,13 @@ class RegionDetector(BaseModule):
       state (what the classifier sees); it is detected when that score
       reaches ``query_score_thr``.
 
+    ``region_feature`` says what a region's feature is: ``'classifier'``
+    (default) the input of the box head's classifier, as above;
+    ``'roi'`` (RGRG's, a ``StandardRoIHead`` only) the chosen proposal's RoI
+    feature map average-pooled over its cells, then a Linear
+    ``roi channels -> region_channels`` (``region_proj``, trained with the
+    selector / generator; RGRG's ``dim_reduction``, 2048 -> 1024).
+
     Fast inference (:meth:`predict_regions` in eval mode only): with
     ``inference_precision='bf16'`` the backbone and neck
     (``extract_feat``) run under bf16 autocast and their maps are cast
@@ -143,6 +153,10 @@ class RegionDetector(BaseModule):
             None.
         channels_last (bool): Feed the backbone channels-last images at
             inference. Defaults to False.
+        region_feature (str): ``'classifier'`` or ``'roi'``. Defaults to
+            ``'classifier'``.
+        region_channels (int): Output size of ``region_proj`` (``'roi'``
+            only). Defaults to 1024.
         init_cfg (dict, optional): mmengine init config; a stage-1
             checkpoint goes into ``detector.init_cfg``.
     """
@@ -153,8 +167,14 @@ class RegionDetector(BaseModule):
                  inference_precision: str = 'fp32',
                  head_precision: Optional[str] = None,
                  channels_last: bool = False,
+                 region_feature: str = 'classifier',
+                 region_channels: int = 1024,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if region_feature not in REGION_FEATURES:
+            raise ValueError(
+                'RegionDetector: region_feature must be one of '
+                f'{REGION_FEATURES}, got {region_feature!r}')
         if inference_precision not in INFERENCE_PRECISIONS:
             raise ValueError(
                 'RegionDetector: inference_precision must be one of '
@@ -174,6 +194,16 @@ class RegionDetector(BaseModule):
         self.head_precision = head_precision
         self.channels_last = channels_last
         self.query_based = self._query_based(self.detector)
+        self.region_feature = region_feature
+        if region_feature == 'roi':
+            roi_head = getattr(self.detector, 'roi_head', None)
+            if type(roi_head) is not StandardRoIHead:
+                raise TypeError(
+                    "RegionDetector: region_feature='roi' needs a two-stage "
+                    'detector with a StandardRoIHead, got '
+                    f'{type(self.detector).__name__}')
+            self.region_proj = nn.Linear(
+                roi_head.bbox_roi_extractor.out_channels, region_channels)
         level_embed = getattr(self.detector, 'level_embed', None)
         if isinstance(level_embed, nn.Parameter):
             # mmdet's DeformableDETR / DINO allocate it uninitialised
@@ -305,7 +335,11 @@ class RegionDetector(BaseModule):
                 results = roi_head._bbox_forward(feats, rois)
             cls_scores, bbox_preds = results['cls_score'], results[
                 'bbox_pred']
-        features = seen[-1].flatten(1)
+        if self.region_feature == 'roi':
+            roi_feats = results['bbox_feats']
+            features = F.avg_pool2d(roi_feats, roi_feats.shape[-2:]).flatten(1)
+        else:
+            features = seen[-1].flatten(1)
         num_regions = head.num_classes
         if head.custom_activation:
             probs = head.loss_cls.get_activation(cls_scores)
@@ -326,6 +360,8 @@ class RegionDetector(BaseModule):
             out['scores'].append(probs[mask][best, classes])
             out['detected'].append(detected)
             out['features'].append(features[mask][best])
+        if self.region_feature == 'roi':
+            out['features'] = [self.region_proj(f) for f in out['features']]
         return out
 
     def _query_regions(self, feats: Tuple[Tensor, ...],

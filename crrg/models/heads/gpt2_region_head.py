@@ -1,4 +1,5 @@
-from typing import Dict, List, Optional, Tuple
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
 from mmengine.model import BaseModule
@@ -10,6 +11,11 @@ from crrg.registry import MODELS
 from ..utils import missing_checkpoint_error
 from ..decoding import PRECISIONS, GPT2Decoder, PackedLinear
 from ..utils.lm_loss import masked_lm_loss
+
+#: Tables word positions are read from (``position_embedding``).
+POSITION_EMBEDDINGS = ('wpe', 'wte')
+#: Beam-search stopping rules (``beam_rule``).
+BEAM_RULES = ('transformers', 'rgrg')
 
 EXPECTED_FILES = ('config.json', 'model.safetensors (or pytorch_model.bin)',
                   'tokenizer files: vocab.json + merges.txt '
@@ -42,6 +48,17 @@ class GPT2RegionHead(BaseModule):
     Targets are ``<|endoftext|> sentence <|endoftext|>``; the loss covers the
     sentence tokens and the final eos.
 
+    RGRG's checkpoints were trained and decode with RGRG's quirks; three
+    switches reproduce them (crrg's behaviour is the default):
+    ``position_embedding='wte'`` reads word positions from the word-embedding
+    table (RGRG's ``LanguageModel`` looks position ids up in ``wte``, not
+    ``wpe``), ``first_position=0`` numbers the words from 0 (the prefix slot
+    takes no position there either), and ``beam_rule='rgrg'`` stops a beam
+    search as RGRG's report scripts do (``early_stopping=True``, see
+    :meth:`GPT2Decoder._beam_search
+    <crrg.models.decoding.GPT2Decoder._beam_search>`). RGRG decodes with
+    ``clean_up_tokenization_spaces=True``.
+
     Args:
         in_channels (int): Region feature size C. Defaults to 1024.
         pretrained (str, optional): Hub name (e.g.
@@ -66,6 +83,14 @@ class GPT2RegionHead(BaseModule):
         num_beams (int): 1 = greedy. Defaults to 1.
         inference_precision (str): ``'fp32'``, ``'bf16'`` or ``'int8'`` weights
             for ``generate``. Defaults to ``'fp32'``.
+        position_embedding (str): ``'wpe'`` or ``'wte'`` (RGRG), the table
+            word positions are read from. Defaults to ``'wpe'``.
+        first_position (int): Position of the first word (bos): 1 (crrg,
+            after the prefix slot) or 0 (RGRG). Defaults to 1.
+        beam_rule (str): ``'transformers'`` (``early_stopping=False``) or
+            ``'rgrg'``. Defaults to ``'transformers'``.
+        clean_up_tokenization_spaces (bool, optional): Passed to the
+            tokenizer's ``batch_decode``; None = the tokenizer's default.
         loss_weight (float): Multiplier of the LM loss. Defaults to 1.0.
         init_cfg (dict, optional): mmengine init config.
     """
@@ -83,8 +108,20 @@ class GPT2RegionHead(BaseModule):
                  inference_precision: str = 'fp32',
                  min_new_tokens: int = 0,
                  loss_weight: float = 1.0,
+                 position_embedding: str = 'wpe',
+                 first_position: int = 1,
+                 beam_rule: str = 'transformers',
+                 clean_up_tokenization_spaces: Optional[bool] = None,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
+        for name, value, allowed in (
+                ('position_embedding', position_embedding,
+                 POSITION_EMBEDDINGS), ('first_position', first_position,
+                                        (0, 1)),
+                ('beam_rule', beam_rule, BEAM_RULES)):
+            if value not in allowed:
+                raise ValueError(f'GPT2RegionHead: {name} must be one of '
+                                 f'{allowed}, got {value!r}')
         if inference_precision not in PRECISIONS:
             raise ValueError(f'GPT2RegionHead: inference_precision must be one '
                              f'of {PRECISIONS}, got {inference_precision!r}')
@@ -116,10 +153,11 @@ class GPT2RegionHead(BaseModule):
             cfg['eos_token_id'] = self.tokenizer.eos_token_id
             self.lm = GPT2LMHeadModel(GPT2Config(**cfg))
         config = self.lm.config
-        if max_new_tokens >= config.n_positions:
+        if max_new_tokens + first_position > config.n_positions:
             raise ValueError(
                 f'GPT2RegionHead: max_new_tokens={max_new_tokens} needs word '
-                f'positions up to {max_new_tokens}, but the GPT-2 has '
+                f'positions up to {max_new_tokens + first_position - 1}, but the '
+                f'GPT-2 has '
                 f'n_positions={config.n_positions}; lower max_new_tokens.')
         self.num_layers = config.n_layer
         self.num_heads = config.n_head
@@ -142,6 +180,10 @@ class GPT2RegionHead(BaseModule):
         self.min_new_tokens = min_new_tokens
         self.inference_precision = inference_precision
         self.loss_weight = loss_weight
+        self.position_embedding = position_embedding
+        self.first_position = first_position
+        self.beam_rule = beam_rule
+        self.clean_up_tokenization_spaces = clean_up_tokenization_spaces
         # precision -> (weights key, decoder), see ``decoder``; and
         # ('slot maps', precision) -> (weights key, packed key/value maps);
         # filled by ``_packed``
@@ -190,8 +232,40 @@ class GPT2RegionHead(BaseModule):
         """The decoder of ``inference_precision``, packed on first use and
         repacked when GPT-2's weights were replaced or modified in place."""
         return self._packed(
-            self.inference_precision, self.lm.parameters(),
-            lambda: GPT2Decoder(self.lm, self.inference_precision))
+            (self.inference_precision, self.position_embedding,
+             self.first_position), self.lm.parameters(),
+            lambda: GPT2Decoder(self.lm, self.inference_precision,
+                                position_table=self.position_table()
+                                if self.position_embedding != 'wpe'
+                                or self.first_position != 1 else None))
+
+    def position_table(self) -> Tensor:
+        """(n_positions, n_embd) the position embedding of each decoder cache
+        slot: row 0 (the prefix's slot) zeros, row ``s`` the embedding of
+        word position ``first_position + s - 1`` from ``position_embedding``'s
+        table."""
+        gpt = self.lm.transformer
+        table = getattr(gpt, self.position_embedding).weight.detach()
+        rows = self.lm.config.n_positions - 1
+        first = self.first_position
+        return torch.cat([table.new_zeros(1, table.size(1)),
+                          table[first:first + rows]])
+
+    @contextmanager
+    def _positions(self) -> Iterator[None]:
+        """While open, GPT-2's ``wpe`` lookups read ``position_embedding``'s
+        table (for ``'wte'``, RGRG's positions; a no-op for ``'wpe'``)."""
+        if self.position_embedding == 'wpe':
+            yield
+            return
+        gpt = self.lm.transformer
+        table = getattr(gpt, self.position_embedding)
+        handle = gpt.wpe.register_forward_hook(
+            lambda module, args, output: table(args[0]))
+        try:
+            yield
+        finally:
+            handle.remove()
 
     def _packed(self, name, params, build):
         """``build()``, cached under ``name`` until one of ``params`` is
@@ -247,8 +321,9 @@ class GPT2RegionHead(BaseModule):
             dict: ``loss_lm`` (scalar), mean over target tokens.
         """
         tok = self.tokenizer
-        # bos + sentence + eos take word positions 1..n_positions - 1.
-        max_len = self.lm.config.n_positions - 3
+        # bos + sentence + eos take word positions first_position ..
+        # n_positions - 1.
+        max_len = self.lm.config.n_positions - 2 - self.first_position
         ids = [[tok.bos_token_id] + tok(s)['input_ids'][:max_len] +
                [tok.eos_token_id] for s in sentences]
         length = max(len(i) for i in ids)
@@ -262,13 +337,15 @@ class GPT2RegionHead(BaseModule):
         attention_mask = torch.cat(
             [mask.new_ones(len(ids), 1), mask], dim=1).long()
         position_ids = torch.arange(
-            1, length + 1, device=device).expand(len(ids), -1)
-        out = self.lm(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            past_key_values=self.region_prefix(features),
-            use_cache=True)
+            self.first_position, self.first_position + length,
+            device=device).expand(len(ids), -1)
+        with self._positions():
+            out = self.lm(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                past_key_values=self.region_prefix(features),
+                use_cache=True)
         # each token predicts the next; bos is never a target, pads never count
         loss = masked_lm_loss(out.logits[:, :-1], input_ids[:, 1:],
                               mask[:, 1:])
@@ -295,8 +372,11 @@ class GPT2RegionHead(BaseModule):
             eos_token_id=tok.eos_token_id,
             max_new_tokens=self.max_new_tokens,
             num_beams=self.num_beams,
-            min_new_tokens=self.min_new_tokens)
+            min_new_tokens=self.min_new_tokens,
+            beam_rule=self.beam_rule)
         return [
-            s.strip()
-            for s in tok.batch_decode(ids, skip_special_tokens=True)
+            s.strip() for s in tok.batch_decode(
+                ids,
+                skip_special_tokens=True,
+                clean_up_tokenization_spaces=self.clean_up_tokenization_spaces)
         ]

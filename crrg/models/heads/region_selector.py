@@ -26,6 +26,8 @@ class RegionSelector(BaseModule):
         loss_weight (float): Defaults to 1.0.
         init_cfg (dict, optional): Initialisation config.
     """
+    #: the key of :meth:`loss`'s output
+    loss_name = 'loss_selection'
 
     def __init__(self,
                  in_channels: int = 1024,
@@ -59,18 +61,18 @@ class RegionSelector(BaseModule):
             labels (Tensor): (B, R) bool or float, 1 = has a sentence.
 
         Returns:
-            dict[str, Tensor]: ``loss_selection`` (scalar; 0 with a gradient
-            path when nothing is detected).
+            dict[str, Tensor]: ``loss_name`` (``loss_selection``): a scalar;
+            0 with a gradient path when nothing is detected.
         """
         logits = self(features)
         mask = detected.bool()
         if not mask.any():
-            return dict(loss_selection=logits.sum() * 0.)
+            return {self.loss_name: logits.sum() * 0.}
         loss = F.binary_cross_entropy_with_logits(
             logits[mask],
             labels[mask].float(),
             pos_weight=logits.new_tensor(self.pos_weight))
-        return dict(loss_selection=self.loss_weight * loss)
+        return {self.loss_name: self.loss_weight * loss}
 
     def predict(self, features: Tensor) -> Tensor:
         """Selection logits (B, R) of region features (B, R, C)."""

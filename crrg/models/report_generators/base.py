@@ -92,9 +92,11 @@ class BaseReportGenerator(BaseModel, metaclass=ABCMeta):
     def boxes_to_original(bboxes: Tensor, metainfo: dict) -> Tensor:
         """Map xyxy boxes from the pipeline image to the original image.
 
-        Undoes the resize with ``scale_factor`` (w, h), as mmdet's
-        ``rescale=True`` does (mmdet's ``Pad`` pads at the bottom/right, so
-        no shift), and clips to ``ori_shape``.
+        Undoes a centred padding (``pad_offset`` (left, top), set by
+        :class:`~crrg.datasets.transforms.CenterPad`; mmdet's ``Pad`` pads at
+        the bottom/right, so no shift), then the resize with
+        ``scale_factor`` (w, h), as mmdet's ``rescale=True`` does, and clips
+        to ``ori_shape``.
 
         Args:
             bboxes (Tensor): (N, 4) boxes in the pipeline image's pixels.
@@ -104,6 +106,9 @@ class BaseReportGenerator(BaseModel, metaclass=ABCMeta):
             Tensor: (N, 4) boxes in original-image pixels.
         """
         bboxes = bboxes.clone()
+        if 'pad_offset' in metainfo:
+            left, top = metainfo['pad_offset']
+            bboxes -= bboxes.new_tensor([left, top, left, top])
         if 'scale_factor' in metainfo:
             scale_w, scale_h = metainfo['scale_factor']
             bboxes /= bboxes.new_tensor([scale_w, scale_h, scale_w, scale_h])

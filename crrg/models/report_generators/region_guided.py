@@ -7,7 +7,7 @@ from mmengine.structures import InstanceData
 from rouge_score import rouge_scorer
 from torch import Tensor
 
-from crrg.registry import MODELS
+from crrg.registry import MODELS, TASK_UTILS
 from ..detectors import RegionPredictions
 from ..detectors.head_precision import native_bf16
 from .base import INFERENCE_PROFILES, BaseReportGenerator
@@ -89,14 +89,24 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
             every detected region is selected.
         generator (dict, optional): ``GPT2RegionHead`` config; without it
             no sentences are written.
+        abnormality (dict, optional): ``RegionAbnormalityClassifier``
+            config (RGRG's auxiliary classifier): trained on
+            ``region_abnormal`` when ``train_abnormality``; its logits and
+            flags go into ``pred_regions``, never into generation.
         data_preprocessor (dict, optional): e.g. ``DetDataPreprocessor``.
         train_detector (bool): Train the detector. Defaults to False.
         train_selector (bool): Train the selector. Defaults to True.
         train_generator (bool): Train the generator. Defaults to False.
+        train_abnormality (bool): Train the abnormality classifier.
+            Defaults to False.
         detector_checkpoint (str, optional): Stage-1 checkpoint (of the
             plain mmdet detector) loaded into the detector at weight
             initialisation.
         near_duplicate_f1 (float): See :func:`assemble_report`.
+        report_assembler (dict, optional): A report assembler config (e.g.
+            :class:`RGRGReportAssembler`), called with the selected
+            regions' sentences in region order; None = crrg's
+            :func:`assemble_report`.
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -108,8 +118,11 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
                  train_detector: bool = False,
                  train_selector: bool = True,
                  train_generator: bool = False,
+                 abnormality: Optional[dict] = None,
+                 train_abnormality: bool = False,
                  detector_checkpoint: Optional[str] = None,
                  near_duplicate_f1: float = 0.9,
+                 report_assembler: Optional[dict] = None,
                  init_cfg=None) -> None:
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -120,10 +133,15 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
         self.detector = MODELS.build(detector)
         self.selector = MODELS.build(selector) if selector else None
         self.generator = MODELS.build(generator) if generator else None
+        self.abnormality = MODELS.build(abnormality) if abnormality else None
         self.train_detector = train_detector
         self.train_selector = train_selector and self.selector is not None
         self.train_generator = train_generator and self.generator is not None
+        self.train_abnormality = (train_abnormality
+                                  and self.abnormality is not None)
         self.near_duplicate_f1 = near_duplicate_f1
+        self.report_assembler = (TASK_UTILS.build(report_assembler)
+                                 if report_assembler else None)
         for module, trained in self._parts():
             if module is not None and not trained:
                 module.requires_grad_(False)
@@ -131,7 +149,8 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
     def _parts(self):
         return ((self.detector, self.train_detector),
                 (self.selector, self.train_selector),
-                (self.generator, self.train_generator))
+                (self.generator, self.train_generator),
+                (self.abnormality, self.train_abnormality))
 
     def train(self, mode: bool = True) -> 'RegionGuidedReportGenerator':
         """Set train mode, keeping frozen parts in eval mode."""
@@ -203,7 +222,8 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
         losses: Dict[str, Tensor] = {}
         if self.train_detector:
             losses.update(self.detector.loss(inputs, data_samples))
-        if not (self.train_selector or self.train_generator):
+        if not (self.train_selector or self.train_generator
+                or self.train_abnormality):
             return losses
         regions = self.extract_feat(inputs, data_samples)
         has_sentence = torch.tensor(
@@ -214,6 +234,14 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
             losses.update(
                 self.selector.loss(regions.features, regions.detected,
                                    has_sentence))
+        if self.train_abnormality:
+            abnormal = torch.tensor(
+                [s.region_abnormal for s in data_samples],
+                dtype=torch.bool,
+                device=inputs.device)
+            losses.update(
+                self.abnormality.loss(regions.features, regions.detected,
+                                      abnormal))
         if self.train_generator:
             mask = has_sentence & regions.detected
             sentences = [
@@ -238,7 +266,8 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
         detected regions: ``bboxes``, ``scores``, ``labels``) and
         ``pred_regions`` (one row per region: ``bboxes`` (R, 4),
         ``scores``, ``detected``, ``selection_scores`` (logits),
-        ``selected``, ``sentences``), and ``pred_report``.
+        ``selected``, ``sentences``; with an abnormality classifier also
+        ``abnormal_scores`` (logits) and ``abnormal``), and ``pred_report``.
         """
         regions = self.extract_feat(inputs, data_samples)
         if self.selector is not None:
@@ -247,6 +276,10 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
         else:
             logits = torch.zeros_like(regions.scores)
             selected = regions.detected.clone()
+        if self.abnormality is not None:
+            abnormal_logits = self.abnormality.predict(regions.features)
+            abnormal = self.abnormality.select(abnormal_logits,
+                                               regions.detected)
         num_images, num_regions = selected.shape
         texts = [[''] * num_regions for _ in range(num_images)]
         if self.generator is not None and selected.any():
@@ -268,7 +301,16 @@ class RegionGuidedReportGenerator(BaseReportGenerator):
                 selection_scores=logits[b],
                 selected=selected[b],
                 sentences=texts[b])
+            if self.abnormality is not None:
+                sample.pred_regions.abnormal_scores = abnormal_logits[b]
+                sample.pred_regions.abnormal = abnormal[b]
             generator = self.generator
+            if self.report_assembler is not None:
+                sample.pred_report = self.report_assembler([
+                    text for text, chosen in zip(texts[b], selected[b])
+                    if chosen
+                ])
+                continue
             sample.pred_report = assemble_report(
                 texts[b],
                 count_tokens=generator.count_tokens if generator else None,

@@ -376,3 +376,50 @@ def _fast_maps(model, inputs):
         maps = model._fast_feats(inputs)
     assert seen[0][0].dtype == torch.bfloat16  # the neck ran under autocast
     return maps
+
+
+def test_rgrg_roi_features_are_pooled_then_projected():
+    # RGRG's region feature: the chosen proposal's RoI map, average-pooled,
+    # then Linear(roi channels -> region_channels); not the box head's FC
+    torch.manual_seed(0)
+    model = RegionDetector(
+        detector=_detector_cfg('faster-rcnn_tiny_rgrg.py'),
+        region_feature='roi',
+        region_channels=32).eval()
+    assert model.region_proj.in_features == 128
+    gen = torch.Generator().manual_seed(1)
+    samples = [DetDataSample(metainfo=dict(img_shape=(128, 128)))
+               for _ in range(2)]
+    data = model.detector.data_preprocessor(
+        dict(inputs=list(torch.rand(2, 1, 128, 128, generator=gen) * 255),
+             data_samples=samples))
+    with torch.no_grad():
+        out = model.predict_regions(data['inputs'], data['data_samples'])
+        det = model.detector
+        feats = det.extract_feat(data['inputs'])
+        assert len(feats) == 1 and feats[0].shape[1:] == (128, 4, 4)
+        proposals = det.rpn_head.predict(feats, data['data_samples'],
+                                         rescale=False)
+        rois = bbox2roi([p.bboxes for p in proposals])
+        roi_feats = det.roi_head.bbox_roi_extractor(feats, rois)
+        assert roi_feats.shape[2:] == (8, 8)
+        cls_score, _ = det.roi_head.bbox_head(roi_feats)
+    _check_shapes(out, 2, 32)
+    for i in range(2):
+        mask = rois[:, 0] == i
+        best, detected = select_region_proposals(
+            cls_score[mask].softmax(-1)[:, :29])
+        pooled = roi_feats[mask][best].mean(dim=(2, 3))
+        torch.testing.assert_close(out.features[i], model.region_proj(pooled))
+        assert torch.equal(out.detected[i], detected)
+
+
+def test_roi_features_need_a_standard_roi_head():
+    with pytest.raises(TypeError, match='StandardRoIHead'):
+        RegionDetector(
+            detector=_detector_cfg('cascade-rcnn_tiny_regions.py'),
+            region_feature='roi')
+    with pytest.raises(ValueError, match='region_feature'):
+        RegionDetector(
+            detector=_detector_cfg('faster-rcnn_tiny_regions.py'),
+            region_feature='fc')

@@ -168,3 +168,70 @@ def test_real_size_generator_stage():
     model.detector.detector.test_cfg.rpn.max_per_img = 10
     out = model(inputs, samples, mode='predict')
     assert isinstance(out[0].pred_report, str)
+
+
+def test_abnormality_classifier_trains_and_is_only_shown(cfg):
+    """RGRG's abnormality classifier: its own BCE on ``region_abnormal``
+    (detected regions); at inference its flags are kept in ``pred_regions``
+    and the sentences are those of the same model without it."""
+    cfg = copy.deepcopy(cfg)
+    cfg.selector.threshold = -1e9
+    cfg.abnormality = dict(
+        type='RegionAbnormalityClassifier', in_channels=256, pos_weight=6.0,
+        threshold=-1.0)
+    cfg.train_abnormality = True
+    cfg.train_generator = False
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    cfg.abnormality = None
+    plain = MODELS.build(cfg)
+    plain.load_state_dict(model.state_dict(), strict=False)
+    model.train()
+    inputs, samples = make_batch()
+    for s in samples:
+        s.set_metainfo(dict(region_abnormal=[r < 5 for r in range(29)]))
+    losses = model(inputs, samples, mode='loss')
+    assert losses['loss_abnormal'].requires_grad
+    assert 'loss_lm' not in losses
+    model.eval()
+    out = model(inputs, copy.deepcopy(samples), mode='predict')
+    ref = plain.eval()(inputs, copy.deepcopy(samples), mode='predict')
+    for got, want in zip(out, ref):
+        regions = got.pred_regions
+        logits = regions.abnormal_scores
+        assert logits.shape == (29, )
+        assert torch.equal(regions.abnormal,
+                           (logits > -1) & regions.detected)
+        assert regions.sentences == want.pred_regions.sentences
+        assert got.pred_report == want.pred_report
+
+
+def test_report_assembler_gets_the_selected_sentences(cfg):
+    cfg = copy.deepcopy(cfg)
+    cfg.selector.threshold = -1e9
+    cfg.report_assembler = dict(type='RGRGReportAssembler',
+                                spacy_model='x', bertscore_model='y')
+    model = MODELS.build(cfg).eval()
+    seen = []
+    model.report_assembler.split = lambda text: seen.append(text) or [text]
+    inputs, samples = make_batch(num=1)
+    (out, ) = model(inputs, samples, mode='predict')
+    regions = out.pred_regions
+    chosen = [t for t, s in zip(regions.sentences, regions.selected) if s]
+    assert seen == [' '.join(chosen)]
+    assert out.pred_report == ' '.join(chosen)
+
+
+def test_region_rows_show_the_abnormality_flags():
+    from crrg.apis import region_dicts
+    regions = InstanceData(
+        bboxes=torch.zeros(29, 4), scores=torch.ones(29),
+        detected=torch.ones(29, dtype=torch.bool),
+        selection_scores=torch.zeros(29),
+        selected=torch.zeros(29, dtype=torch.bool), sentences=[''] * 29)
+    assert 'abnormal' not in region_dicts(regions)[0]
+    regions.abnormal_scores = torch.linspace(-2, 2, 29)
+    regions.abnormal = regions.abnormal_scores > -1
+    rows = region_dicts(regions)
+    assert rows[0]['abnormal'] is False and rows[-1]['abnormal'] is True
+    assert rows[-1]['abnormal_score'] == 2.0
