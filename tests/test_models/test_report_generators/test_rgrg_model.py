@@ -9,7 +9,8 @@ from mmengine.dataset import Compose, pseudo_collate
 
 from crrg.apis import test_pipeline_cfg as pipeline_cfg
 from crrg.registry import MODELS
-from crrg.testing import tiny_rgrg_config, train_report_tokenizer
+from crrg.models.utils.tokenizer_training import train_report_tokenizer
+from crrg.testing import tiny_rgrg_config
 from crrg.utils import register_all_modules
 
 register_all_modules()
