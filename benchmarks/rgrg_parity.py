@@ -301,7 +301,7 @@ def main():
 
     from crrg.apis import test_pipeline_cfg
     from crrg.registry import MODELS
-    from crrg.models.utils.tokenizer_training import make_gpt2_shaped_tokenizer
+    from crrg.testing import make_gpt2_shaped_tokenizer
     from crrg.utils import load_model_checkpoint, register_all_modules
     from crrg.utils.converters import convert_rgrg_file
     from crrg.utils.real_data import real_data_file

@@ -12,7 +12,7 @@ import torch
 from mmengine.config import Config
 
 from crrg.registry import MODELS
-from crrg.models.utils.tokenizer_training import make_gpt2_shaped_tokenizer
+from crrg.testing import make_gpt2_shaped_tokenizer
 from crrg.utils import register_all_modules
 from crrg.utils.converters import (RGRG_SOURCE_COMMIT,
                                    convert_rgrg_checkpoint, convert_rgrg_file)

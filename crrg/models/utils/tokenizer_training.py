@@ -30,6 +30,14 @@ def train_report_tokenizer(sentences: Iterable[str], save_dir: str,
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(
         sentences, vocab_size=vocab_size, special_tokens=[EOS_TOKEN])
+    return save_gpt2_tokenizer(bpe, save_dir)
+
+
+def save_gpt2_tokenizer(bpe: ByteLevelBPETokenizer,
+                        save_dir: str) -> GPT2TokenizerFast:
+    """``bpe`` as a GPT-2 style tokenizer (``<|endoftext|>`` as bos, eos, unk
+    and pad), saved in Hugging Face format under ``save_dir`` (created if
+    missing)."""
     tokenizer = GPT2TokenizerFast(
         tokenizer_object=bpe,
         bos_token=EOS_TOKEN,
@@ -65,43 +73,5 @@ def train_wordpiece_tokenizer(texts: Iterable[str], save_dir: str,
     wordpiece.save_model(save_dir)
     tokenizer = BertTokenizerFast(
         vocab_file=os.path.join(save_dir, 'vocab.txt'), do_lower_case=True)
-    tokenizer.save_pretrained(save_dir)
-    return tokenizer
-
-
-def make_gpt2_shaped_tokenizer(save_dir: str) -> GPT2TokenizerFast:
-    """A byte-level BPE tokenizer with GPT-2's vocabulary size (50,257, eos
-    ``<|endoftext|>`` = 50256), for real-shape GPT-2 models without GPT-2's
-    own vocabulary files (no hub here).
-
-    Its tokens are the 256 byte tokens and 50,000 merged byte pairs (in a
-    fixed order), so any id decodes; the texts mean nothing.
-
-    Args:
-        save_dir (str): Output directory (created if missing).
-
-    Returns:
-        GPT2TokenizerFast: The tokenizer, saved in Hugging Face format.
-    """
-    from transformers.models.gpt2.tokenization_gpt2 import bytes_to_unicode
-    chars = list(bytes_to_unicode().values())
-    vocab = {char: i for i, char in enumerate(chars)}
-    merges = []
-    for first in chars:
-        for second in chars:
-            if len(vocab) == 50256:
-                break
-            vocab[first + second] = len(vocab)
-            merges.append((first, second))
-    vocab[EOS_TOKEN] = 50256
-    bpe = ByteLevelBPETokenizer(vocab, merges)
-    bpe.add_special_tokens([EOS_TOKEN])
-    tokenizer = GPT2TokenizerFast(
-        tokenizer_object=bpe,
-        bos_token=EOS_TOKEN,
-        eos_token=EOS_TOKEN,
-        unk_token=EOS_TOKEN,
-        pad_token=EOS_TOKEN)
-    os.makedirs(save_dir, exist_ok=True)
     tokenizer.save_pretrained(save_dir)
     return tokenizer
