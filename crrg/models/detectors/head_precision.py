@@ -94,23 +94,25 @@ def low_precision_layers(layers: List[nn.Module],
         layers (list[nn.Module]): ``nn.Linear`` / ``nn.Conv2d`` layers, e.g.
             :func:`heavy_layers` of a head.
         precision (str): One of :data:`HEAD_PRECISIONS`; ``'fp32'`` changes
-            nothing.
+            nothing (gradients flow as outside the block).
     """
     if precision not in HEAD_PRECISIONS:
         raise ValueError(f'precision must be one of {HEAD_PRECISIONS}, got '
                          f'{precision!r}')
+    if precision == 'fp32':
+        yield
+        return
     swapped = []
-    if precision != 'fp32':
-        for layer in layers:
-            if isinstance(layer, nn.Linear):
-                packed = _packed(layer, precision)
-                layer.forward = (lambda x, p=packed: p(
-                    x.reshape(-1, x.size(-1))).view(*x.shape[:-1], -1))
-            elif precision == 'bf16':
-                layer.forward = (lambda x, m=layer: _conv_bf16(m, x))
-            else:
-                continue
-            swapped.append(layer)
+    for layer in layers:
+        if isinstance(layer, nn.Linear):
+            packed = _packed(layer, precision)
+            layer.forward = (lambda x, p=packed: p(
+                x.reshape(-1, x.size(-1))).view(*x.shape[:-1], -1))
+        elif precision == 'bf16':
+            layer.forward = (lambda x, m=layer: _conv_bf16(m, x))
+        else:
+            continue
+        swapped.append(layer)
     try:
         with torch.no_grad():
             yield

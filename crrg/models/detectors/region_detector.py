@@ -306,9 +306,9 @@ class RegionDetector(BaseModule):
     def _heads_in_precision(self, head: nn.Module):
         """A context in which ``head``'s heavy layers run in the head
         precision (fp32 while training)."""
-        precision = 'fp32' if self.training else self._head_precision
-        return low_precision_layers(
-            heavy_layers(head) if precision != 'fp32' else [], precision)
+        if self.training or self._head_precision == 'fp32':
+            return nullcontext()
+        return low_precision_layers(heavy_layers(head), self._head_precision)
 
     def _two_stage_regions(self, feats: Tuple[Tensor, ...],
                            data_samples: SampleList) -> Dict[str, list]:

@@ -57,3 +57,10 @@ def test_unknown_precision_is_refused():
     with pytest.raises(ValueError, match='fp16'):
         with low_precision_layers([], 'fp16'):
             pass
+
+
+def test_fp32_keeps_gradients():
+    linear = nn.Linear(4, 2)
+    with low_precision_layers([linear], 'fp32'):
+        out = linear(torch.randn(3, 4))
+    assert out.requires_grad  # a jointly trained head still learns
