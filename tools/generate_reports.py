@@ -82,26 +82,24 @@ def main(argv: list[str] | None = None) -> None:
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     num_empty = num_refused = 0
     progress = ProgressBar(len(infos))
+    parts = inferencer.stream(
+        [info['img_paths'][0] for info in infos],
+        batch_size=args.batch_size, num_workers=args.workers,
+        skip_failed=False)
+    predictions = (pred for part in parts for pred in part['predictions'])
     with open(args.out, 'w', encoding='utf-8') as f:
-        done = 0
-        for part in inferencer.stream(
-                [info['img_paths'][0] for info in infos],
-                batch_size=args.batch_size, num_workers=args.workers,
-                skip_failed=False):
-            for pred in part['predictions']:
-                info = infos[done]
-                done += 1
-                num_empty += not pred['report']
-                if pred['status'] == 'refused':
-                    num_refused += 1
-                    print_log(f'{pred["img_path"]}: {pred["refusal"]}',
-                              'current', logging.WARNING)
-                f.write(json.dumps(dict(
-                    study_id=info['study_id'],
-                    subject_id=info['subject_id'],
-                    img_path=info['img_paths'][0],
-                    report=pred['report'])) + '\n')
-                progress.update()
+        for info, pred in zip(infos, predictions):
+            num_empty += not pred['report']
+            if pred['status'] == 'refused':
+                num_refused += 1
+                print_log(f'{pred["img_path"]}: {pred["refusal"]}',
+                          'current', logging.WARNING)
+            f.write(json.dumps(dict(
+                study_id=info['study_id'],
+                subject_id=info['subject_id'],
+                img_path=info['img_paths'][0],
+                report=pred['report'])) + '\n')
+            progress.update()
     print_log(f'wrote {len(studies)} generated reports to {args.out} '
               f'({num_empty} empty: {num_refused} refused as not frontal '
               'chest radiographs, the others with no region selected)',
