@@ -1,5 +1,6 @@
 from .classifiers import *  # noqa: F401,F403
 from .clip import *  # noqa: F401,F403
+from .data_preprocessors import *  # noqa: F401,F403
 from .dense_heads import *  # noqa: F401,F403
 from .detectors import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403

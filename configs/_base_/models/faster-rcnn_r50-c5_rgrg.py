@@ -9,8 +9,10 @@
 # clamp). 29 region classes; mmdet puts the background last, where RGRG's
 # predictor has it first (tools/model_converters/rgrg_to_crrg.py moves it).
 # Input: one grey channel normalised with mean 0.471 / std 0.302 of the
-# 0-255 scale. No ImageNet initialisation here (its stem has 3 channels):
-# weights come from a converted RGRG checkpoint or from training.
+# 0-255 scale, computed as RGRG's albumentations Normalize computes it
+# (float32, times the reciprocal of the std). No ImageNet initialisation
+# here (its stem has 3 channels): weights come from a converted RGRG
+# checkpoint or from training.
 _base_ = './faster-rcnn_r50_fpn_regions.py'
 rgrg_anchor_sizes = [20, 40, 60, 80, 100, 120, 140, 160, 180, 300]
 rgrg_aspect_ratios = [
@@ -19,7 +21,12 @@ rgrg_aspect_ratios = [
 ]
 model = dict(
     data_preprocessor=dict(
-        mean=[0.471 * 255], std=[0.302 * 255], bgr_to_rgb=False),
+        type='crrg.XrayDetDataPreprocessor',
+        mean=[0.471],
+        std=[0.302],
+        normalize_rule='albumentations',
+        max_pixel_value=255.,
+        bgr_to_rgb=False),
     backbone=dict(
         in_channels=1, out_indices=(3, ), frozen_stages=-1, init_cfg=None),
     neck=None,

@@ -1,0 +1,3 @@
+from .xray_data_preprocessor import XrayDetDataPreprocessor
+
+__all__ = ['XrayDetDataPreprocessor']
