@@ -166,6 +166,9 @@ def test_native_step_refuses_a_wrong_cache(lm, ops):
     with pytest.raises(RuntimeError, match='table row outside the cache'):
         native.step(ids, 2, torch.zeros(LAYERS, 2, 2, HEADS, 4, DIM, **bf16),
                     table)
+    with pytest.raises(RuntimeError, match='outside the vocabulary'):
+        native.step(torch.tensor([0, VOCAB]), 1,
+                    torch.zeros(LAYERS, 2, 2, HEADS, 4, DIM, **bf16))
 
 
 def test_python_step_when_the_kernel_cannot_be_built(lm, monkeypatch):

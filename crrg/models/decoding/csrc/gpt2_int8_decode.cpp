@@ -813,7 +813,10 @@ class Int8GPT2 {
                 "Int8GPT2: expected 4 biases, 4 weights and 4 norms per layer, "
                 "plus the LM head and ln_f");
     for (auto& t : norms_) t = t.contiguous().to(at::kFloat);
-    wte_ = wte_.contiguous();
+    wte_ = wte_.contiguous().to(at::kFloat);
+    wpe_ = wpe_.contiguous().to(at::kFloat);
+    TORCH_CHECK(wte_.dim() == 2 && wpe_.dim() == 2 && wpe_.size(1) == embed_,
+                "Int8GPT2: wte and wpe must be (n, embed)");
     for (int64_t i = 0; i < 4 * layers_; ++i)
       linears_.emplace_back(qweights[i], biases[i], vnni);
     linears_.emplace_back(qweights.back(), std::nullopt, vnni);  // LM head
@@ -852,9 +855,24 @@ class Int8GPT2 {
                     "Int8GPT2.step: table row outside the cache");
     }
     const float scale = 1.f / std::sqrt(static_cast<float>(dim));
-    at::Tensor x = wte_.index_select(0, ids).add_(wpe_[pos]);
+    TORCH_CHECK(ids.dim() == 1 && ids.scalar_type() == at::kLong && pos < wpe_.size(0),
+                "Int8GPT2.step: ids must be (B,) int64, pos a row of wpe");
+    // x = wte[ids] + wpe[pos] as plain loops: at 40 rows torch's
+    // index_select and add_ each opened an OpenMP region, whose threads then
+    // spin on the cores the step's pool needs
+    at::Tensor x = at::empty({b, embed_}, wte_.options());
+    float* xp = x.data_ptr<float>();
+    const at::Tensor idc = ids.contiguous();
+    const int64_t* idp = idc.data_ptr<int64_t>();
+    const float* wp = wpe_.data_ptr<float>() + pos * embed_;
+    for (int64_t r = 0; r < b; ++r) {
+      TORCH_CHECK(idp[r] >= 0 && idp[r] < wte_.size(0), "Int8GPT2.step: token id ",
+                  idp[r], " outside the vocabulary");
+      const float* er = wte_.data_ptr<float>() + idp[r] * embed_;
+      for (int64_t i = 0; i < embed_; ++i) xp[r * embed_ + i] = er[i] + wp[i];
+    }
     at::Tensor h = at::empty_like(x), att = at::empty_like(x);
-    float *xp = x.data_ptr<float>(), *hp = h.data_ptr<float>();
+    float* hp = h.data_ptr<float>();
     auto* base = reinterpret_cast<uint16_t*>(cache.data_ptr());
     const int64_t half = rows * heads_ * slots * dim;  // keys, then values
     at::Tensor delta;  // the previous layer's MLP output, added to x
