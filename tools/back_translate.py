@@ -92,19 +92,14 @@ def main(argv: list[str] | None = None) -> dict:
         num_beams=args.num_beams,
         max_length=args.max_length,
         device=args.device)
+    chunk_size = max(args.batch_size * 8, 64)
     if args.image_text:
         return back_translate_image_texts(
-            args.ann_in,
-            args.ann_out,
-            translator,
-            splits=args.splits,
-            chunk_size=max(args.batch_size * 8, 64))
+            args.ann_in, args.ann_out, translator, splits=args.splits,
+            chunk_size=chunk_size)
     return back_translate_scene_graphs(
-        args.ann_in,
-        args.ann_out,
-        translator,
-        max_sentences=args.max_sentences,
-        chunk_size=max(args.batch_size * 8, 64))
+        args.ann_in, args.ann_out, translator,
+        max_sentences=args.max_sentences, chunk_size=chunk_size)
 
 
 if __name__ == '__main__':

@@ -6,7 +6,8 @@ references yet, retrieves each image (WADO-RS), generates its report with
 see :mod:`crrg.dicom.sr`) back into the study (STOW-RS). Images whose header
 names another body part or modality are refused and logged; a failure on one
 image is logged with its UIDs and does not stop the others (see
-:mod:`crrg.dicom.dicomweb`). Runs once, or every ``--poll`` seconds.
+:mod:`crrg.dicom.dicomweb`). Runs once, or every ``--poll`` seconds; the
+work is :func:`crrg.apis.run_dicomweb_worker`'s.
 
 The server's URL comes from ``--url`` or ``$CRRG_DICOMWEB_URL``; credentials
 (HTTP basic auth) from ``--username`` / ``$CRRG_DICOMWEB_USERNAME`` and
@@ -28,18 +29,13 @@ Example::
 """
 import argparse
 import sys
-from datetime import datetime
 
-from mmengine.config import Config, DictAction
-from mmengine.logging import MMLogger
+from mmengine.config import DictAction
 
-from crrg.apis import ReportInferencer
-from crrg.dicom import DicomWebReportWorker, DicomWebSettings
-from crrg.utils import CheckpointMismatchError
+from crrg.apis import run_dicomweb_worker
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse the command line."""
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Report the chest radiographs of a DICOMweb archive as '
         'DICOM SRs (QIDO-RS, WADO-RS, STOW-RS)')
@@ -83,49 +79,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         nargs='+',
         action=DictAction,
         help='override settings of the config, key=value')
-    args = parser.parse_args(argv)
-    if args.poll is not None and args.poll <= 0:
-        parser.error('--poll must be a positive number of seconds')
-    return args
+    return parser.parse_args()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the worker; returns the exit code (see the module docstring)."""
-    args = parse_args(argv)
-    logger = MMLogger.get_instance(
-        f'crrg-dicomweb-{datetime.now():%Y%m%d_%H%M%S_%f}',
-        logger_name='crrg-dicomweb',
-        log_file=args.log_file,
-        log_level='INFO')
-    verify = False if args.insecure else args.ca_bundle
-    try:
-        settings = DicomWebSettings.from_env(
-            url=args.url,
-            username=args.username,
-            password_file=args.password_file,
-            verify=verify,
-            timeout=args.timeout)
-        cfg = Config.fromfile(args.config)
-        if args.cfg_options is not None:
-            cfg.merge_from_dict(args.cfg_options)
-        inferencer = ReportInferencer(
-            model=cfg, weights=args.checkpoint, device=args.device)
-        # config name, checkpoint hash and the checkpoint's model card
-        model_info = inferencer.model_info()
-    except (ValueError, OSError, CheckpointMismatchError) as exc:
-        logger.error(f'{type(exc).__name__}: {exc}')
-        return 2
-    logger.info(f'crrg DICOMweb worker on {settings.safe_url} with '
-                f'{model_info.config_name} (checkpoint sha256 '
-                f'{model_info.checkpoint_sha256[:12]}...)')
-    worker = DicomWebReportWorker(
-        settings.client(logger), inferencer, model_info, logger=logger)
-    try:
-        history = worker.run(poll_interval=args.poll, max_polls=args.max_polls)
-    except KeyboardInterrupt:
-        logger.info('stopped')
-        return 0
-    return 1 if any(stats.failed for stats in history) else 0
+def main() -> int:
+    args = parse_args()
+    return run_dicomweb_worker(
+        args.config,
+        args.checkpoint,
+        url=args.url,
+        username=args.username,
+        password_file=args.password_file,
+        verify=False if args.insecure else args.ca_bundle,
+        timeout=args.timeout,
+        poll_interval=args.poll,
+        max_polls=args.max_polls,
+        device=args.device,
+        cfg_options=args.cfg_options,
+        log_file=args.log_file)
 
 
 if __name__ == '__main__':

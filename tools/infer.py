@@ -17,6 +17,14 @@ selected region's box, sentence and scores, the report and the model card
 (see docs/dicom.md); the JSON names it (``"sr"``), or says why there is none
 (``"sr_note"``: a JPEG or PNG has no DICOM header to reference).
 
+A folder (or a glob, or many files) runs on the same engine as
+``tools/generate_reports.py`` (``ReportInferencer.stream``): ``--workers``
+processes decode the images ahead of the model, ``--batch-size`` images go
+through the model at once (their selected regions generated in one decoding
+batch), each batch's outputs are written as soon as it finishes, and a
+progress bar shows images/s. The outputs are the same as one image at a
+time; an unreadable file is reported and counted, and the run goes on.
+
 Every JSON carries the checkpoint's model card (``"model_card"``: training
 data, config, crrg version and the research-use notice).
 
@@ -35,7 +43,8 @@ model cannot be set up (e.g. a checkpoint of another model: pass
 Example::
 
     python tools/infer.py configs/rrg/rrg-generator_tiny_synthetic.py \
-        work_dirs/rrg/epoch_1.pth 'data/synthetic/files/**/*.jpg' --out out/
+        work_dirs/rrg/epoch_1.pth 'data/synthetic/files/**/*.jpg' --out out/ \
+        --batch-size 8 --workers 1
 """
 import argparse
 import json
@@ -46,7 +55,11 @@ import mmcv
 from mmengine.config import Config, DictAction
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
+                           ProgressColumn, Task, TextColumn,
+                           TimeElapsedColumn)
 from rich.table import Table
+from rich.text import Text
 
 from crrg.apis import ReportInferencer, expand_inputs
 from crrg.utils import CheckpointMismatchError
@@ -70,7 +83,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         '--device', default='cpu', help='device, e.g. cpu or cuda:0')
     parser.add_argument(
-        '--batch-size', type=int, default=1, help='images per forward pass')
+        '--batch-size', type=int, default=1, help='images per forward pass '
+        '(a region-guided model generates the selected regions of a '
+        "batch's images in one decoding batch)")
+    parser.add_argument(
+        '--workers', type=int, default=1,
+        help='processes that decode the images ahead of the model (0: '
+        'decode in this process)')
     parser.add_argument(
         '--allow-partial',
         action='store_true',
@@ -188,6 +207,39 @@ def summary_line(succeeded: int,
     return line
 
 
+def print_prediction(console: Console, pred: dict, path: str, stem: Path,
+                     sr: bool) -> None:
+    """Print one image's region table, report, SR and warnings."""
+    console.print(region_table(escape(f'{path} -> {stem}.*'),
+                               pred['regions']))
+    console.print(f'[bold]report:[/bold] {escape(pred["report"])}')
+    if sr:
+        console.print(f'[bold]SR:[/bold] {escape(pred["sr"])}'
+                      if pred['sr'] else
+                      f'[yellow]{escape(pred["sr_note"])}[/yellow]')
+    for warning in pred['warnings']:
+        console.print(f'[yellow]warning[/yellow] {escape(warning)}')
+    console.print()
+
+
+class ImagesPerSecond(ProgressColumn):
+    """A progress column: images done per second since the start."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.finished_time if task.finished else task.elapsed
+        rate = task.completed / elapsed if elapsed else 0.
+        return Text(f'{rate:.2f} images/s', style='progress.data.speed')
+
+
+def progress_bar(console: Console, total: int) -> Progress:
+    """A progress bar of ``total`` images with images/s, shown on
+    ``console`` (which prints above it) when there is more than one."""
+    return Progress(
+        TextColumn('[progress.description]{task.description}'), BarColumn(),
+        MofNCompleteColumn(), ImagesPerSecond(), TimeElapsedColumn(),
+        console=console, disable=total <= 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run inference; returns the exit code, 0 only when every input gave
     its outputs."""
@@ -217,49 +269,44 @@ def main(argv: list[str] | None = None) -> int:
     used_stems: dict[str, int] = {}
     stems = {path: unique_stem(Path(path), used_stems) for path in paths}
     succeeded, warned, refused = 0, [], []
-    for start in range(0, len(paths), args.batch_size):
-        out = inferencer(
-            paths[start:start + args.batch_size],
-            batch_size=args.batch_size,
-            return_vis=True,
-            skip_failed=True)
-        for failure in out['failures']:
-            failures.append((failure['input'], failure['reason']))
-            console.print(f'[red]failed[/red] {escape(failure["input"])}: '
-                          f'{escape(failure["reason"])}')
-        for pred, drawing in zip(out['predictions'], out['visualization']):
-            path = pred['img_path']
-            stem = stems[path]
-            try:
-                write_outputs(pred, drawing, stem, out_dir,
-                              inferencer if args.sr else None)
-            except OSError as exc:
-                reason = f'writing outputs failed: {exc}'
-                failures.append((path, reason))
-                console.print(f'[red]failed[/red] {escape(path)}: '
-                              f'{escape(reason)}')
-                continue
-            if pred['status'] == 'refused':
-                refused.append(path)
-                console.print(f'[red]refused[/red] {escape(path)}: '
-                              f'{escape(pred["refusal"])} (no report '
-                              f'written; see {escape(str(out_dir / stem))}'
-                              '.json)')
-                continue
-            succeeded += 1
-            console.print(
-                region_table(escape(f'{path} -> {out_dir / stem}.*'),
-                             pred['regions']))
-            console.print(f'[bold]report:[/bold] {escape(pred["report"])}')
-            if args.sr:
-                console.print(f'[bold]SR:[/bold] {escape(pred["sr"])}'
-                              if pred['sr'] else
-                              f'[yellow]{escape(pred["sr_note"])}[/yellow]')
-            for warning in pred['warnings']:
-                console.print(f'[yellow]warning[/yellow] {escape(warning)}')
-            if pred['warnings']:
-                warned.append(path)
-            console.print()
+    parts = inferencer.stream(
+        paths, batch_size=args.batch_size, num_workers=args.workers,
+        return_vis=True, skip_failed=True)
+    with progress_bar(console, len(paths)) as progress:
+        task = progress.add_task('images', total=len(paths))
+        for out in parts:
+            progress.advance(task, len(out['predictions']) +
+                             len(out['failures']))
+            for failure in out['failures']:
+                failures.append((failure['input'], failure['reason']))
+                console.print(f'[red]failed[/red] '
+                              f'{escape(failure["input"])}: '
+                              f'{escape(failure["reason"])}')
+            for pred, drawing in zip(out['predictions'],
+                                     out['visualization']):
+                path = pred['img_path']
+                stem = stems[path]
+                try:
+                    write_outputs(pred, drawing, stem, out_dir,
+                                  inferencer if args.sr else None)
+                except OSError as exc:
+                    reason = f'writing outputs failed: {exc}'
+                    failures.append((path, reason))
+                    console.print(f'[red]failed[/red] {escape(path)}: '
+                                  f'{escape(reason)}')
+                    continue
+                if pred['status'] == 'refused':
+                    refused.append(path)
+                    console.print(
+                        f'[red]refused[/red] {escape(path)}: '
+                        f'{escape(pred["refusal"])} (no report written; '
+                        f'see {escape(str(out_dir / stem))}.json)')
+                    continue
+                succeeded += 1
+                print_prediction(console, pred, path, out_dir / stem,
+                                 args.sr)
+                if pred['warnings']:
+                    warned.append(path)
     console.print(f'model: {escape(inferencer.model_card["summary"])}. '
                   f'{escape(inferencer.model_card["notice"])}')
     console.print(escape(summary_line(succeeded, failures, warned, refused))

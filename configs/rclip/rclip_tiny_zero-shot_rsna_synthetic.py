@@ -23,8 +23,8 @@ test_dataloader = dict(
     dataset=dict(
         data_root='data/synthetic_rsna/',
         pipeline=[
-            _base_.test_dataloader.dataset.pipeline[0],
-            dict(_base_.test_dataloader.dataset.pipeline[1], scale=146),
-            dict(_base_.test_dataloader.dataset.pipeline[2], crop_size=128),
-            _base_.test_dataloader.dataset.pipeline[3],
+            _base_.test_pipeline[0],
+            dict(_base_.test_pipeline[1], scale=146),
+            dict(_base_.test_pipeline[2], crop_size=128),
+            _base_.test_pipeline[3],
         ]))

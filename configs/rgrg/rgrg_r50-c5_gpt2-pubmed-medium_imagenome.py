@@ -24,3 +24,9 @@ val_evaluator = [
     dict(type='ReportGenerationMetric', protocol='rgrg'),
 ]
 test_evaluator = val_evaluator
+# testing / inference only: the weights come from the converted checkpoint
+# (RGRG's training recipe is not configured here)
+train_dataloader = None
+train_cfg = None
+optim_wrapper = None
+param_scheduler = None

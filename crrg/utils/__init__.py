@@ -1,12 +1,11 @@
 from .checkpoint import allow_mmengine_checkpoint_types, load_model_checkpoint
-from .dist import (finish_distributed, init_cpu_distributed,
-                   load_runner_config)
+from .dist import finish_distributed, load_runner_config
 from .errors import CheckpointMismatchError, DataFormatError, ImageDecodeError
 from .setup_env import register_all_modules
 
 __all__ = [
     'register_all_modules', 'allow_mmengine_checkpoint_types',
-    'init_cpu_distributed', 'finish_distributed', 'load_runner_config',
+    'finish_distributed', 'load_runner_config',
     'DataFormatError',
     'ImageDecodeError', 'CheckpointMismatchError', 'load_model_checkpoint'
 ]

@@ -6,7 +6,8 @@ import pytest
 from fake_report_models import CONFIG
 
 from crrg.apis import (DEFAULT_CHEST_CHECKS, FrontalChestLayoutCheck,
-                       ReportInferencer, header_says_frontal_chest)
+                       ReportInferencer)
+from crrg.apis.chest_checks import header_says_frontal_chest
 from crrg.registry import TRANSFORMS
 from crrg.testing.real_data import real_data_file_or_skip
 from crrg.datasets.synthetic.iu_xray import make_synthetic_iu_xray

@@ -15,7 +15,7 @@ from crrg.apis.demo import (SHOW_DETECTED, SHOW_SELECTED, TABLE_HEADERS,
                             DemoSession, collect_samples, twin_test_images,
                             user_message)
 from crrg.utils.errors import ImageDecodeError
-from crrg.visualization import HIGHLIGHT_COLOUR
+from crrg.visualization.region_report_visualizer import HIGHLIGHT_COLOUR
 from crrg.structures import ANATOMICAL_REGIONS, NUM_REGIONS
 from crrg.models.utils import train_wordpiece_tokenizer
 from crrg.datasets.synthetic.rsna import write_dicom

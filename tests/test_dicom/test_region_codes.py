@@ -8,8 +8,8 @@ import pytest
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 
-from crrg.dicom import PRIVATE_SCHEME, REGION_CODES, region_code
-from crrg.dicom.region_codes import LEFT, RIGHT
+from crrg.dicom import PRIVATE_SCHEME, region_code
+from crrg.dicom.region_codes import LEFT, REGION_CODES, RIGHT
 from crrg.dicom.sr import CHEST, PLAIN_RADIOGRAPHY
 from crrg.structures import ANATOMICAL_REGIONS
 

@@ -12,8 +12,9 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from crrg.apis import ReportInferencer
-from crrg.engine import (RESEARCH_NOTICE, UNKNOWN_MODEL, build_model_card,
-                         model_card_of, redact_path)
+from crrg.engine import RESEARCH_NOTICE, model_card_of
+from crrg.engine.hooks.model_card_hook import (UNKNOWN_MODEL, build_model_card,
+                                               redact_path)
 from crrg.registry import DATASETS, MODELS
 from crrg.version import __version__
 

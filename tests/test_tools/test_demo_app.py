@@ -180,7 +180,7 @@ def served_demo(tmp_path_factory, synthetic_twin):
     finally:
         sys.path.remove(str(tmp))
     checkpoint = tmp / 'grid.pth'
-    from crrg.engine import build_model_card
+    from crrg.engine.hooks.model_card_hook import build_model_card
     card = build_model_card(Config.fromfile(str(config)), epoch=2)
     torch.save(dict(state_dict=grid_region_model.GridRegionReportModel(
     ).state_dict(), meta=dict(model_card=card)), checkpoint)
@@ -326,7 +326,7 @@ def test_demo_page_in_chromium(chromium, served_demo, tmp_path):
 
     from crrg.apis import CLIPInferencer
     from crrg.apis.demo import SHOW_DETECTED
-    from crrg.visualization import HIGHLIGHT_COLOUR
+    from crrg.visualization.region_report_visualizer import HIGHLIGHT_COLOUR
     expected = infer_json(served_demo, tmp_path)
     height, width = cv2.imread(str(served_demo['image'])).shape[:2]
     screenshot = tmp_path / 'demo_app.png'

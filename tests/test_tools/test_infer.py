@@ -239,3 +239,26 @@ def test_a_non_chest_picture_is_refused_unless_allowed(setup, tmp_path):
                      '--allow-non-chest')
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / 'ok' / 'sideways.txt').is_file()
+
+
+def test_a_folder_in_batches_matches_one_at_a_time(setup, tmp_path):
+    """The folder engine (batches of 2, 2 decoding workers) writes the same
+    files as one image at a time in this process; the damaged file is a
+    counted failure, not a crash."""
+    config, checkpoint, images = setup
+    for seed in range(3, 6):
+        cv2.imwrite(str(images / f'd{seed}.png'), chest_like(128, 96, seed))
+    runs = {}
+    for name, options in (('folder', ('--batch-size', 3, '--workers', 2)),
+                          ('single', ('--batch-size', 1, '--workers', 0))):
+        out = tmp_path / name
+        proc = run_infer(config, checkpoint, images, '--out', out, *options)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        summary = proc.stdout.strip().splitlines()[-1]
+        assert summary.startswith('5 image(s) succeeded, 1 failed: '), \
+            summary
+        assert 'corrupt.jpg (unreadable image' in summary
+        runs[name] = {p.name: p.read_bytes() for p in out.iterdir()}
+    # a.jpg, b.png, d3-d5.png: json, txt and png each; nothing for corrupt
+    assert len(runs['single']) == 15
+    assert runs['folder'] == runs['single']

@@ -6,7 +6,8 @@ from mmengine.structures import InstanceData
 
 from crrg.structures import NUM_REGIONS, REGION_INDEX
 from crrg.registry import VISUALIZERS
-from crrg.visualization import RegionReportVisualizer, region_palette
+from crrg.visualization import RegionReportVisualizer
+from crrg.visualization.region_report_visualizer import region_palette
 
 GREY = 100
 
@@ -139,7 +140,8 @@ def test_draw_prediction_from_records_with_highlight():
 
 
 def test_29_distinct_colours_none_near_the_highlight():
-    from crrg.visualization import HIGHLIGHT_COLOUR, colour_distances
+    from crrg.visualization.region_report_visualizer import (HIGHLIGHT_COLOUR,
+                                                             colour_distances)
     palette = region_palette(NUM_REGIONS)
     assert len(set(palette)) == NUM_REGIONS
     distances = colour_distances(palette)
@@ -152,7 +154,8 @@ def test_29_distinct_colours_none_near_the_highlight():
 def test_highlight_band_and_labels_inside_the_picture():
     """The picked region gets a band of the highlight colour inside its
     box; a label of a box at the right edge stays inside the picture."""
-    from crrg.visualization import HIGHLIGHT_COLOUR, regions_from_records
+    from crrg.visualization import regions_from_records
+    from crrg.visualization.region_report_visualizer import HIGHLIGHT_COLOUR
     vis = RegionReportVisualizer(name='vis-highlight', with_panel=False)
     records = [dict(bbox=[150.0, 150.0, 160.0, 160.0], score=0.9,
                     detected=True, selection_score=-2.0, selected=False,

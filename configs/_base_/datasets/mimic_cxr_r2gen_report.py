@@ -8,18 +8,19 @@ data_root = 'data/mimic/'  # holds mimic-cxr-r2gen/ and mimic-cxr-jpg/files
 image_size = 224
 
 report_meta_keys = ('gt_report', 'img_id', 'img_path', 'study_id')
-train_pipeline = [
+# one pipeline for every split: training adds no augmentation
+test_pipeline = [
     dict(type='LoadXrayImageFromFile', color_type='color'),
     dict(type='mmpretrain.Resize', scale=(image_size, image_size)),
     dict(type='mmpretrain.PackInputs', meta_keys=report_meta_keys),
 ]
-test_pipeline = train_pipeline
+train_pipeline = test_pipeline
 
-test_dataset = dict(
-    type=dataset_type, data_root=data_root, pipeline=test_pipeline)
-train_dataloader = dict(dataset=dict(test_dataset, pipeline=train_pipeline))
-val_dataloader = dict(dataset=test_dataset)
-test_dataloader = val_dataloader
+train_dataloader = dict(
+    dataset=dict(
+        type=dataset_type, data_root=data_root, pipeline=test_pipeline))
+val_dataloader = train_dataloader
+test_dataloader = train_dataloader
 # predictions get R2Gen's cleaning; the references already have it
 val_evaluator = dict(
     type='ReportGenerationMetric', protocol='r2gen', r2gen_dataset='mimic_cxr')

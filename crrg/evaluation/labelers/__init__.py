@@ -3,13 +3,11 @@
 Each is a callable ``labeler(reports: Sequence[str]) -> np.ndarray`` of shape
 (N, 14), CheXbert-coded, registered in crrg's ``TASK_UTILS``.
 """
-from .chexbert import CheXbertLabeler, CheXbertModel
+from .chexbert import CheXbertLabeler
 from .rule_based import (BLANK, CE5_CONDITIONS, CHEXPERT_CONDITIONS, NEGATIVE,
-                         POSITIVE, UNCERTAIN, RuleBasedCheXpertLabeler,
-                         label_report)
+                         POSITIVE, UNCERTAIN, RuleBasedCheXpertLabeler)
 
 __all__ = [
     'BLANK', 'CE5_CONDITIONS', 'CHEXPERT_CONDITIONS', 'NEGATIVE', 'POSITIVE',
-    'UNCERTAIN', 'CheXbertLabeler', 'CheXbertModel',
-    'RuleBasedCheXpertLabeler', 'label_report'
+    'UNCERTAIN', 'CheXbertLabeler', 'RuleBasedCheXpertLabeler'
 ]

@@ -461,9 +461,7 @@ class GPT2Decoder:
             if step < min_new_tokens:
                 logits[:, eos_token_id] = -float('inf')
             vocab = logits.size(-1)
-            scores = F.log_softmax(logits, dim=-1).view(active, k, vocab)
-            scores = (scores + beam_scores[..., None]).view(active, k * vocab)
-            top_scores, top = scores.topk(2 * k, dim=1)
+            top_scores, top = self._candidates(logits, beam_scores, 2 * k)
             top_beam = (top // vocab).tolist()
             top_token = (top % vocab).tolist()
             top_scores = top_scores.tolist()
@@ -527,6 +525,31 @@ class GPT2Decoder:
             if not torch.equal(order, torch.arange(order.numel())):
                 table = self.select_rows(cache, table, order, step + 2)
         return [max(hyps, key=lambda h: h[0])[1] for hyps in finished]
+
+    def _candidates(self, logits: Tensor, beam_scores: Tensor,
+                    count: int) -> tuple:
+        """The ``count`` best continuations of each region.
+
+        Args:
+            logits (Tensor): (N * num_beams, vocab) fp32, a region's beams in
+                consecutive rows.
+            beam_scores (Tensor): (N, num_beams) sums of log-probs so far.
+            count (int): Continuations per region.
+
+        Returns:
+            tuple[Tensor, Tensor]: (N, count) scores (beam score +
+            log-softmax of the logits), best first, and their (N, count)
+            indices ``beam * vocab + token``. The compiled step's module
+            computes them in one pass on the step's threads (torch's
+            log_softmax and topk took ~4-9 ms of a ~100 ms GPT-2 medium step
+            at 10 regions x 4 beams on one thread).
+        """
+        if self.native is not None:
+            return self.native.beam_candidates(logits, beam_scores, count)
+        n, k = beam_scores.shape
+        scores = F.log_softmax(logits, dim=-1).view(n, k, -1)
+        return (scores + beam_scores[..., None]).view(n, -1).topk(count,
+                                                                  dim=1)
 
     @staticmethod
     def _add_hypothesis(hyps: List[tuple], tokens: List[int], score: float,

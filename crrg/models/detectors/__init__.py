@@ -1,4 +1,3 @@
-from .region_detector import (RegionDetector, RegionPredictions,
-                              select_region_proposals)
+from .region_detector import RegionDetector, RegionPredictions
 
-__all__ = ["RegionDetector", "RegionPredictions", "select_region_proposals"]
+__all__ = ['RegionDetector', 'RegionPredictions']

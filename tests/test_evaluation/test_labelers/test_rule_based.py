@@ -4,7 +4,8 @@ import pytest
 
 from crrg.evaluation.labelers import (BLANK, CHEXPERT_CONDITIONS, NEGATIVE,
                                       POSITIVE, UNCERTAIN,
-                                      RuleBasedCheXpertLabeler, label_report)
+                                      RuleBasedCheXpertLabeler)
+from crrg.evaluation.labelers.rule_based import label_report
 from crrg.registry import TASK_UTILS
 
 P, N, U, B = POSITIVE, NEGATIVE, UNCERTAIN, BLANK

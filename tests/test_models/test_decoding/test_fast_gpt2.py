@@ -166,6 +166,9 @@ def test_native_step_refuses_a_wrong_cache(lm, ops):
     with pytest.raises(RuntimeError, match='table row outside the cache'):
         native.step(ids, 2, torch.zeros(LAYERS, 2, 2, HEADS, 4, DIM, **bf16),
                     table)
+    with pytest.raises(RuntimeError, match='outside the vocabulary'):
+        native.step(torch.tensor([0, VOCAB]), 1,
+                    torch.zeros(LAYERS, 2, 2, HEADS, 4, DIM, **bf16))
 
 
 def test_python_step_when_the_kernel_cannot_be_built(lm, monkeypatch):
@@ -261,6 +264,38 @@ def test_native_step_same_at_any_thread_count(lm, ops, gemm,
     torch.set_num_threads(2)
     assert one == [decoder.generate(keys[:, :10], values[:, :10], 0, 1, 8,
                                     num_beams=beams) for beams in (1, 4)]
+
+
+@pytest.mark.parametrize('gemm', ['vnni', 'fbgemm'])
+@pytest.mark.parametrize('regions,beams,vocab,count',
+                         [(10, 4, 5000, 8), (3, 1, 5, 2), (2, 3, 100, 6),
+                          (1, 2, 3, 4)])
+def test_beam_candidates_are_log_softmax_topk(lm, ops, gemm, regions, beams,
+                                              vocab, count, restore_threads):
+    """The compiled beam candidates are torch's log_softmax + beam score
+    and topk over each region's beams x vocab (eos masked to -inf as before
+    min_new_tokens; more candidates than a row's vocabulary), the same on 1
+    and 2 threads."""
+    decoder = GPT2Decoder(lm, 'int8', int8_gemm=gemm)
+    torch.manual_seed(regions * vocab)
+    logits = torch.randn(regions * beams, vocab) * 3
+    logits[:, 1] = -float('inf')
+    beam_scores = torch.randn(regions, beams) * 5
+    ref = (torch.log_softmax(logits, -1).view(regions, beams, vocab) +
+           beam_scores[..., None]).view(regions, -1)
+    ref_scores, ref_index = ref.topk(count, dim=1)
+    runs = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        runs.append(decoder.native.beam_candidates(logits, beam_scores,
+                                                   count))
+    scores, index = runs[0]
+    assert torch.equal(scores, runs[1][0]) and torch.equal(index, runs[1][1])
+    assert torch.equal(index, ref_index)
+    torch.testing.assert_close(scores, ref_scores, rtol=0, atol=1e-5)
+    with pytest.raises(RuntimeError, match='count must be'):
+        decoder.native.beam_candidates(logits, beam_scores,
+                                       beams * vocab + 1)
 
 
 def test_native_step_releases_the_gil(lm, ops, restore_threads):

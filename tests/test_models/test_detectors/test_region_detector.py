@@ -9,7 +9,8 @@ from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import bbox2roi
 from mmengine.config import Config
 
-from crrg.models.detectors import RegionDetector, select_region_proposals
+from crrg.models.detectors import RegionDetector
+from crrg.models.detectors.region_detector import select_region_proposals
 from crrg.registry import MODELS
 
 CONFIGS = 'configs/_base_/models/'

@@ -223,7 +223,7 @@ def test_report_assembler_gets_the_selected_sentences(cfg):
 
 
 def test_region_rows_show_the_abnormality_flags():
-    from crrg.apis import region_dicts
+    from crrg.apis.report_inferencer import region_dicts
     regions = InstanceData(
         bboxes=torch.zeros(29, 4), scores=torch.ones(29),
         detected=torch.ones(29, dtype=torch.bool),

@@ -34,11 +34,13 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -119,21 +121,33 @@ inline float from_bf16(uint16_t half) {
 // other.
 // A claimed task still has to finish: when the caller has waited more than
 // kStragglerWait for one (its thread was descheduled: more runnable threads
-// than cores), the next kBackoffLoops loops run on the caller alone, so that
-// an overloaded machine costs what one thread costs rather than a time slice
-// per loop. The thread count is torch's (at::get_num_threads()); each task
-// is computed the same way whichever thread runs it.
+// than cores), the next loops run on the caller alone, so that an
+// overloaded machine costs what one thread costs rather than a time slice
+// per loop. How many: kMinBackoff after a lone straggler (a timer interrupt,
+// a page fault or another process's burst: on an otherwise quiet machine
+// one per report or so), doubling up to kMaxBackoff while stragglers come
+// back within as many parallel loops as the last back-off (an overloaded
+// machine). A fixed 2000 loops (~15 GPT-2 medium steps) after any straggler
+// ran most of a 20-step report on one thread: 1.15x instead of ~1.8x on 2
+// threads. Tasks are kept short (``most`` items) so that a task a running
+// worker holds is never mistaken for a straggler: the LM head at 40 rows
+// came to 0.7 ms per task in 16 tasks. The thread count is torch's
+// (at::get_num_threads()); each task is computed the same way whichever
+// thread runs it.
 class TaskPool {
  public:
-  // f(begin, end) over [0, n) in tasks of >= grain items, about
-  // kTasksPerThread per thread; serial unless ``parallel``, for one thread,
-  // inside another parallel region, or while another caller uses the pool.
+  // f(begin, end) over [0, n) in tasks of >= grain and <= max(grain, most)
+  // items, about kTasksPerThread per thread; serial unless ``parallel``, for
+  // one thread, inside another parallel region, or while another caller
+  // uses the pool.
   template <typename F>
-  static void run(int64_t n, int64_t grain, const F& f, bool parallel = true) {
+  static void run(int64_t n, int64_t grain, const F& f, bool parallel = true,
+                  int64_t most = std::numeric_limits<int64_t>::max()) {
     const int64_t threads = parallel ? at::get_num_threads() : 1;
     if (n <= 0) return;
-    const int64_t size = std::max(grain, (n + threads * kTasksPerThread - 1) /
-                                             (threads * kTasksPerThread));
+    const int64_t size = std::max(
+        grain, std::min(most, (n + threads * kTasksPerThread - 1) /
+                                  (threads * kTasksPerThread)));
     const int64_t tasks = (n + size - 1) / size;
     if (threads <= 1 || tasks <= 1 || at::in_parallel_region()) {
       f(0, n);
@@ -156,7 +170,9 @@ class TaskPool {
   static constexpr int64_t kTasksPerThread = 8;
   static constexpr int kSpins = 2000;  // ~20-60 us of _mm_pause
   static constexpr auto kStragglerWait = std::chrono::milliseconds(1);
-  static constexpr int64_t kBackoffLoops = 2000;  // ~15 GPT-2 medium steps
+  // loops on the caller alone after a straggler: ~1/8 of a GPT-2 medium
+  // step, up to ~16 steps
+  static constexpr int64_t kMinBackoff = 16, kMaxBackoff = 2048;
 
   struct Job {
     uint64_t id;
@@ -213,6 +229,7 @@ class TaskPool {
       { std::lock_guard<std::mutex> lock(mutex_); }
       wake_.notify_all();
     }
+    ++since_backoff_;
     job->claim();
     if (job->done.load(std::memory_order_acquire) == tasks) return;
     const auto start = std::chrono::steady_clock::now();
@@ -220,8 +237,12 @@ class TaskPool {
       if (spin < kSpins) relax();
       else std::this_thread::yield();  // a claimed task's thread needs a core
     }
-    if (std::chrono::steady_clock::now() - start > kStragglerWait)
-      serial_loops_ = kBackoffLoops;
+    if (std::chrono::steady_clock::now() - start > kStragglerWait) {
+      backoff_ = since_backoff_ < backoff_ ? std::min(2 * backoff_, kMaxBackoff)
+                                           : kMinBackoff;
+      serial_loops_ = backoff_;
+      since_backoff_ = 0;
+    }
   }
 
   void work(int id) {
@@ -252,6 +273,8 @@ class TaskPool {
   std::atomic<int> sleepers_{0};
   uint64_t last_id_ = 0;
   int64_t serial_loops_ = 0;  // loops left to run on the caller alone
+  int64_t backoff_ = kMinBackoff;  // the last back-off's loops
+  int64_t since_backoff_ = 0;      // parallel loops since it
 };
 
 // x += delta (when given), then out = LayerNorm(x) * weight + bias per row.
@@ -433,6 +456,100 @@ at::Tensor argmax_rows(const at::Tensor& logits) {
   return out;
 }
 
+// A beam search's continuation: score and index (beam * vocab + token) in
+// its region's (beams x vocab) scores.
+struct Candidate {
+  float score;
+  int64_t index;
+};
+
+// Higher score first; of equal scores, the lower index.
+inline bool better(const Candidate& a, const Candidate& b) {
+  return a.score > b.score || (a.score == b.score && a.index < b.index);
+}
+
+// The ``count`` best (``better``) of log_softmax(x) + add over a row of n
+// logits, into best[0..count) in order, index = base + i; count <= n. The
+// log-softmax is torch's formula, (x - max) - log(sum exp(x - max)). The
+// scan skips each 64-logit chunk whose best score cannot enter the list
+// (rounding is monotone: the chunk's largest logit has its best score).
+CRRG_HOT void row_candidates(const float* x, int64_t n, float add, int64_t base,
+                             int64_t count, Candidate* best) {
+  float top = x[0];
+  for (int64_t i = 1; i < n; ++i) top = x[i] > top ? x[i] : top;
+  float sum = 0.f;
+  for (int64_t i = 0; i < n; ++i) sum += fast_exp(x[i] - top);
+  const float logsum = std::log(sum);
+  int64_t filled = 0;
+  for (int64_t i0 = 0; i0 < n; i0 += 64) {
+    const int64_t i1 = std::min(n, i0 + 64);
+    float chunk = x[i0];
+    for (int64_t i = i0 + 1; i < i1; ++i) chunk = x[i] > chunk ? x[i] : chunk;
+    if (filled == count && !(((chunk - top) - logsum) + add > best[count - 1].score))
+      continue;
+    for (int64_t i = i0; i < i1; ++i) {
+      const Candidate c{((x[i] - top) - logsum) + add, base + i};
+      if (filled == count && !better(c, best[count - 1])) continue;
+      int64_t at = filled < count ? filled++ : count - 1;
+      for (; at > 0 && better(c, best[at - 1]); --at) best[at] = best[at - 1];
+      best[at] = c;
+    }
+  }
+}
+
+// Beam search's continuations in one pass over the logits: per region
+// (``beams`` consecutive rows), the ``count`` best of log_softmax(logits) +
+// the row's beam score over its beams x vocab, as
+// ``(log_softmax(logits).view(R, beams, V) + beam_scores[..., None])
+// .view(R, -1).topk(count)`` (its sum of exponentials rounded differently;
+// of equal scores, the lower index first). Rows are split across threads
+// (the TaskPool when ``pool``, else torch's), each row's candidates computed
+// alike at any thread count. logits: (R * beams, V) fp32; beam_scores:
+// (R, beams); returns scores (R, count) fp32 and indices (R, count) int64
+// (beam * V + token). torch's log_softmax and topk took ~4-9 ms per
+// GPT-2 medium step at 10 regions x 4 beams, and their OpenMP threads spin
+// on the cores the step's pool then needs.
+std::tuple<at::Tensor, at::Tensor> beam_candidates(const at::Tensor& logits,
+                                                   const at::Tensor& beam_scores,
+                                                   int64_t count, bool pool) {
+  TORCH_CHECK(beam_scores.dim() == 2 && beam_scores.scalar_type() == at::kFloat,
+              "beam_candidates: expected (regions, beams) fp32 beam scores");
+  const int64_t regions = beam_scores.size(0), beams = beam_scores.size(1);
+  TORCH_CHECK(logits.dim() == 2 && logits.is_contiguous() &&
+                  logits.scalar_type() == at::kFloat &&
+                  logits.size(0) == regions * beams && beams > 0,
+              "beam_candidates: expected (regions * beams, vocab) contiguous "
+              "fp32 logits");
+  const int64_t vocab = logits.size(1);
+  TORCH_CHECK(count > 0 && count <= beams * vocab,
+              "beam_candidates: count must be in [1, beams * vocab]");
+  const at::Tensor bs = beam_scores.contiguous();
+  const float* lp = logits.data_ptr<float>();
+  const float* bp = bs.data_ptr<float>();
+  const int64_t per = std::min(count, vocab);  // of each row
+  std::vector<Candidate> rows(regions * beams * per);
+  const auto each = [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r)
+      row_candidates(lp + r * vocab, vocab, bp[r], (r % beams) * vocab, per,
+                     rows.data() + r * per);
+  };
+  if (pool) TaskPool::run(regions * beams, 1, each);
+  else at::parallel_for(0, regions * beams, 1, each);
+  at::Tensor scores = at::empty({regions, count}, logits.options());
+  at::Tensor index = at::empty({regions, count}, logits.options().dtype(at::kLong));
+  float* sp = scores.data_ptr<float>();
+  int64_t* ip = index.data_ptr<int64_t>();
+  for (int64_t g = 0; g < regions; ++g) {
+    Candidate* first = rows.data() + g * beams * per;
+    std::partial_sort(first, first + count, first + beams * per, better);
+    for (int64_t c = 0; c < count; ++c) {
+      sp[g * count + c] = first[c].score;
+      ip[g * count + c] = first[c].index;
+    }
+  }
+  return {scores, index};
+}
+
 // ---------------------------------------------------------------- GEMM
 // y = x W^T + b with int8 weights for the few rows of a decoding step.
 //
@@ -457,6 +574,10 @@ constexpr int64_t kBlockCols = 32, kMaxRows = 12, kPrefetch = 16384;
 // Blocks per thread at least (64 columns: 64 KB of weights at 1024 inputs),
 // so that GPT-2 medium's smallest GEMM (1024 outputs) still splits 16 ways.
 constexpr int64_t kGrainBlocks = 2;
+// Blocks per task at most: ~kTaskMacs multiply-adds (rows below 8 counted as
+// 8, where streaming the block's weights costs more than its arithmetic),
+// ~40 us on one core: 6 blocks at 40 rows and 1024 inputs.
+constexpr int64_t kTaskMacs = int64_t{1} << 23;
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CRRG_VNNI 1
@@ -641,6 +762,8 @@ class Int8Linear {
     const int32_t* a_sum = sum128.data();
     const int64_t lda = in_padded_ / 4, chunks = (rows + kMaxRows - 1) / kMaxRows;
     float* op = out.data_ptr<float>();
+    const int64_t most =
+        kTaskMacs / (std::max<int64_t>(rows, 8) * in_padded_ * kBlockCols);
     TaskPool::run(blocks_, kGrainBlocks, [&](int64_t j0, int64_t j1) {
       for (int64_t j = j0; j < j1; ++j) {
         const uint8_t* b = packed_.data() + j * in_padded_ * kBlockCols;
@@ -657,7 +780,7 @@ class Int8Linear {
         if (gelu)
           for (int64_t r = 0; r < rows; ++r) gelu_tanh(op + r * out_ + c0, cols);
       }
-    });
+    }, true, most);
 #endif
     return out;
   }
@@ -690,7 +813,10 @@ class Int8GPT2 {
                 "Int8GPT2: expected 4 biases, 4 weights and 4 norms per layer, "
                 "plus the LM head and ln_f");
     for (auto& t : norms_) t = t.contiguous().to(at::kFloat);
-    wte_ = wte_.contiguous();
+    wte_ = wte_.contiguous().to(at::kFloat);
+    wpe_ = wpe_.contiguous().to(at::kFloat);
+    TORCH_CHECK(wte_.dim() == 2 && wpe_.dim() == 2 && wpe_.size(1) == embed_,
+                "Int8GPT2: wte and wpe must be (n, embed)");
     for (int64_t i = 0; i < 4 * layers_; ++i)
       linears_.emplace_back(qweights[i], biases[i], vnni);
     linears_.emplace_back(qweights.back(), std::nullopt, vnni);  // LM head
@@ -698,6 +824,13 @@ class Int8GPT2 {
 
   // "vnni" or "fbgemm": the GEMM the step runs.
   std::string gemm() const { return linears_.front().vnni() ? "vnni" : "fbgemm"; }
+
+  // beam_candidates on the threads the step's own loops use.
+  std::tuple<at::Tensor, at::Tensor> candidates(const at::Tensor& logits,
+                                                const at::Tensor& beam_scores,
+                                                int64_t count) const {
+    return beam_candidates(logits, beam_scores, count, linears_.front().vnni());
+  }
 
   at::Tensor step(const at::Tensor& ids, int64_t pos, at::Tensor& cache,
                   at::Tensor& table) {
@@ -722,9 +855,24 @@ class Int8GPT2 {
                     "Int8GPT2.step: table row outside the cache");
     }
     const float scale = 1.f / std::sqrt(static_cast<float>(dim));
-    at::Tensor x = wte_.index_select(0, ids).add_(wpe_[pos]);
+    TORCH_CHECK(ids.dim() == 1 && ids.scalar_type() == at::kLong && pos < wpe_.size(0),
+                "Int8GPT2.step: ids must be (B,) int64, pos a row of wpe");
+    // x = wte[ids] + wpe[pos] as plain loops: at 40 rows torch's
+    // index_select and add_ each opened an OpenMP region, whose threads then
+    // spin on the cores the step's pool needs
+    at::Tensor x = at::empty({b, embed_}, wte_.options());
+    float* xp = x.data_ptr<float>();
+    const at::Tensor idc = ids.contiguous();
+    const int64_t* idp = idc.data_ptr<int64_t>();
+    const float* wp = wpe_.data_ptr<float>() + pos * embed_;
+    for (int64_t r = 0; r < b; ++r) {
+      TORCH_CHECK(idp[r] >= 0 && idp[r] < wte_.size(0), "Int8GPT2.step: token id ",
+                  idp[r], " outside the vocabulary");
+      const float* er = wte_.data_ptr<float>() + idp[r] * embed_;
+      for (int64_t i = 0; i < embed_; ++i) xp[r * embed_ + i] = er[i] + wp[i];
+    }
     at::Tensor h = at::empty_like(x), att = at::empty_like(x);
-    float *xp = x.data_ptr<float>(), *hp = h.data_ptr<float>();
+    float* hp = h.data_ptr<float>();
     auto* base = reinterpret_cast<uint16_t*>(cache.data_ptr());
     const int64_t half = rows * heads_ * slots * dim;  // keys, then values
     at::Tensor delta;  // the previous layer's MLP output, added to x
@@ -763,6 +911,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       .def(pybind11::init<int64_t, double, at::Tensor, at::Tensor, std::vector<at::Tensor>,
                           std::vector<at::Tensor>, std::vector<at::Tensor>, bool>())
       .def("step", &Int8GPT2::step,
+           pybind11::call_guard<pybind11::gil_scoped_release>())
+      .def("beam_candidates", &Int8GPT2::candidates,
            pybind11::call_guard<pybind11::gil_scoped_release>())
       .def_property_readonly("gemm", &Int8GPT2::gemm);
   pybind11::class_<Int8Linear>(m, "Int8Linear")

@@ -1,19 +1,20 @@
-"""tools/dicomweb_worker.py against a real PACS: Orthanc with its DICOMweb
-plugin (Debian's ``orthanc`` and ``orthanc-dicomweb``, installed with
-apt-get when missing, as the browser test installs Chromium), started on a
-free loopback port with HTTP basic auth. The real radiographs RG1 (chest)
-and RG3 (extremity) and a corrupt instance in RG1's study go in through
-STOW-RS; the worker, with a tiny RRG model, must store exactly one crrg SR,
-for RG1, log RG3's refusal and the corrupt instance's failure with their
-UIDs, never log the password, and add nothing when run again."""
+"""crrg.apis.run_dicomweb_worker (tools/dicomweb_worker.py) against a real
+PACS: Orthanc with its DICOMweb plugin (Debian's ``orthanc`` and
+``orthanc-dicomweb``, installed with apt-get when missing, as the browser test
+installs Chromium), started on a free loopback port with HTTP basic auth. The
+real radiographs RG1 (chest) and RG3 (extremity) and a corrupt instance in
+RG1's study go in through STOW-RS; the worker, with a tiny RRG model, must
+store exactly one crrg SR, for RG1, log RG3's refusal and the corrupt
+instance's failure with their UIDs, never log the password, and add nothing
+when run again."""
 import copy
 import glob
-import importlib.util
 import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import pytest
 import requests
 from pydicom.uid import generate_uid
 
-from crrg.apis import ReportInferencer
+from crrg.apis import ReportInferencer, run_dicomweb_worker
 from crrg.dicom import DicomWebSettings, read_sr
 from crrg.testing.real_data import real_data_file_or_skip
 from crrg.testing.tiny_rrg import make_tiny_rrg
@@ -33,14 +34,6 @@ ORTHANC = '/usr/sbin/Orthanc'
 PLUGIN_PATTERNS = ('/usr/share/orthanc/plugins/libOrthancDicomWeb.so*',
                    '/usr/lib/orthanc/libOrthancDicomWeb.so*')
 USERNAME = 'crrg-worker'
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'crrg_tools_dicomweb_worker', REPO / 'tools' / 'dicomweb_worker.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def dicomweb_plugin() -> str | None:
@@ -166,12 +159,10 @@ def test_round_trip_through_orthanc(orthanc, tmp_path, monkeypatch):
     config, checkpoint = make_tiny_rrg(str(tmp_path), str(REPO))
     password_file = tmp_path / 'password'
     password_file.write_text(orthanc['password'] + '\n')
-    tool = load_tool()
     first_log, second_log = tmp_path / 'first.log', tmp_path / 'second.log'
-    code = tool.main([
-        config, checkpoint, '--url', orthanc['url'], '--username', USERNAME,
-        '--password-file', str(password_file), '--log-file', str(first_log)
-    ])
+    code = run_dicomweb_worker(
+        config, checkpoint, url=orthanc['url'], username=USERNAME,
+        password_file=str(password_file), log_file=str(first_log))
     assert code == 1  # the corrupt instance failed
     first = first_log.read_text()
 
@@ -207,10 +198,8 @@ def test_round_trip_through_orthanc(orthanc, tmp_path, monkeypatch):
     # a second run (password from the environment) adds nothing
     monkeypatch.setenv('CRRG_DICOMWEB_PASSWORD', orthanc['password'])
     monkeypatch.setenv('CRRG_DICOMWEB_URL', orthanc['url'])
-    assert tool.main([
-        config, checkpoint, '--username', USERNAME, '--log-file',
-        str(second_log)
-    ]) == 1
+    assert run_dicomweb_worker(
+        config, checkpoint, username=USERNAME, log_file=str(second_log)) == 1
     second = second_log.read_text()
     assert '0 SR(s) written, 1 image(s) already reported' in second
     assert len(sr_instances(client, rg1.StudyInstanceUID)) == 1
@@ -218,11 +207,29 @@ def test_round_trip_through_orthanc(orthanc, tmp_path, monkeypatch):
         assert orthanc['password'] not in log
 
 
-def test_worker_refuses_settings_without_url(tmp_path, monkeypatch, capsys):
+def test_worker_refuses_settings_without_url(tmp_path, monkeypatch):
     monkeypatch.delenv('CRRG_DICOMWEB_URL', raising=False)
-    tool = load_tool()
     log = tmp_path / 'worker.log'
-    assert tool.main(['config.py', 'ckpt.pth', '--log-file', str(log)]) == 2
+    assert run_dicomweb_worker('config.py', 'ckpt.pth',
+                               log_file=str(log)) == 2
     assert 'no DICOMweb URL' in log.read_text()
-    with pytest.raises(SystemExit):
-        tool.parse_args(['config.py', 'ckpt.pth', '--poll', '0'])
+    assert run_dicomweb_worker(
+        'config.py', 'ckpt.pth', url='http://127.0.0.1:1/dicom-web',
+        poll_interval=0, log_file=str(log)) == 2
+    assert 'the poll interval must be a positive number' in log.read_text()
+
+
+def test_tool_passes_its_arguments(tmp_path, monkeypatch):
+    """The script's flags reach run_dicomweb_worker: a missing config named
+    on the command line is the setup failure (exit code 2) it logs."""
+    monkeypatch.setenv('CRRG_DICOMWEB_URL', 'http://127.0.0.1:1/dicom-web')
+    log = tmp_path / 'worker.log'
+    proc = subprocess.run([
+        sys.executable,
+        str(REPO / 'tools' / 'dicomweb_worker.py'),
+        str(tmp_path / 'missing_config.py'), 'ckpt.pth', '--log-file',
+        str(log), '--timeout', '5'
+    ], cwd=str(REPO), env=dict(os.environ, PYTHONPATH=str(REPO)),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert 'missing_config.py' in log.read_text()
