@@ -18,8 +18,9 @@ outputs" is shown on random weights:
    the script compares the 29 boxes (in the 512 x 512 input's pixels),
    detected flags, selected regions, region features, generated sentences
    and the report (both sentence lists assembled by crrg's rule); boxes and
-   features also with RGRG's input tensor fed to crrg's model (``same_input``:
-   the two pre-processings differ by float rounding of the normalisation).
+   features also with RGRG's input tensor fed to crrg's model (``same_input``;
+   ``input_max_abs_diff`` compares the two pre-processings, 0 since the
+   config normalises as albumentations does).
 
 Shims, all in :func:`build_rgrg`, only for what cannot run here:
 ``torchinfo`` (a stub), ``transformers.generation_beam_search`` (aliased to

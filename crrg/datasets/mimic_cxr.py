@@ -20,7 +20,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import pandas as pd
 
 from crrg.structures import extract_findings, extract_section
-from crrg.utils import DataFormatError
+from crrg.utils import DataFormatError, check_choice
 
 FRONTAL_VIEWS = ('PA', 'AP')
 SPLIT_NAMES = ('train', 'validate', 'test')
@@ -180,8 +180,7 @@ def load_image_records(split_file: str,
         split file's order.
     """
     split = 'validate' if split == 'valid' else split
-    if split not in SPLIT_NAMES:
-        raise ValueError(f'split must be one of {SPLIT_NAMES}, got {split!r}')
+    check_choice(split, SPLIT_NAMES, 'split')
     splits = read_csv_fields(split_file,
                              ('dicom_id', 'study_id', 'subject_id', 'split'))
     splits = splits[splits['split'] == split]

@@ -26,7 +26,7 @@ from mmengine.dataset import BaseDataset
 
 from crrg.registry import DATASETS
 from crrg.structures import clean_report, normalize_whitespace
-from crrg.utils import DataFormatError
+from crrg.utils import DataFormatError, check_choice
 from .base_dataset import XrayDatasetMixin
 
 #: R2Gen's run scripts: (vocabulary threshold, max_seq_length) per dataset
@@ -110,9 +110,7 @@ def make_reference(raw_reports: Sequence[str], train_reports: Iterable[str],
     ``train_reports``; ``'clean'``: :func:`crrg.structures.clean_report`;
     ``'raw'``: white space normalised.
     """
-    if style not in REFERENCE_STYLES:
-        raise ValueError(f'reference must be one of {REFERENCE_STYLES}, '
-                         f'got {style!r}')
+    check_choice(style, REFERENCE_STYLES, 'reference')
     if style == 'raw':
         return [normalize_whitespace(r) for r in raw_reports]
     if style == 'clean':

@@ -1,4 +1,26 @@
 """Errors crrg raises on bad input, importable without loading any dataset."""
+from typing import Any, Collection, Optional
+
+
+def check_choice(value: Any,
+                 choices: Collection,
+                 name: str,
+                 owner: Optional[str] = None) -> None:
+    """Raise ValueError unless ``value`` is one of ``choices``.
+
+    The message reads ``'{owner}: {name} must be one of {choices}, got
+    {value!r}'`` (without ``'{owner}: '`` when no owner is given).
+
+    Args:
+        value: The value given.
+        choices (Collection): The values allowed, shown as they print.
+        name (str): What the value is, e.g. the argument's name.
+        owner (str, optional): Who checks it, e.g. the class's name.
+    """
+    if value not in choices:
+        where = f'{owner}: ' if owner else ''
+        raise ValueError(
+            f'{where}{name} must be one of {choices}, got {value!r}')
 
 
 class DataFormatError(ValueError):

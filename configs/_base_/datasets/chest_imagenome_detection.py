@@ -60,6 +60,11 @@ test_pipeline = [
     dict(type='PackDetInputs', meta_keys=rrg_test_meta_keys),
 ]
 
+imagenome_dataset = dict(
+    type=dataset_type,
+    data_root=data_root,
+    split_protocol=split_protocol,
+    skip_invalid=skip_invalid)
 # mmdet's batching: images of one aspect ratio together, data samples kept
 # as a list (pseudo_collate)
 train_dataloader = dict(
@@ -67,23 +72,15 @@ train_dataloader = dict(
     batch_sampler=dict(type='AspectRatioBatchSampler'),
     collate_fn=dict(type='pseudo_collate'),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split_protocol=split_protocol,
-        require_findings=False,
-        skip_invalid=skip_invalid,
-        pipeline=train_pipeline))
+        imagenome_dataset, require_findings=False, pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=8,
     drop_last=False,
     collate_fn=dict(type='pseudo_collate'),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
+        imagenome_dataset,
         split='valid',
-        split_protocol=split_protocol,
         require_all_regions=True,
-        skip_invalid=skip_invalid,
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = dict(

@@ -35,6 +35,7 @@ from crrg.evaluation.labelers import (CE5_CONDITIONS, CHEXPERT_CONDITIONS,
                                       POSITIVE, UNCERTAIN,
                                       RuleBasedCheXpertLabeler)
 from crrg.registry import METRICS, TASK_UTILS
+from crrg.utils import check_choice
 
 UNCERTAIN_MAPPINGS = ('positive', 'negative')
 
@@ -50,9 +51,7 @@ def binarize_labels(labels: np.ndarray, uncertain: str) -> np.ndarray:
     Returns:
         np.ndarray: (N, C) bool.
     """
-    if uncertain not in UNCERTAIN_MAPPINGS:
-        raise ValueError(f'uncertain must be one of {UNCERTAIN_MAPPINGS}, '
-                         f'got {uncertain!r}')
+    check_choice(uncertain, UNCERTAIN_MAPPINGS, 'uncertain')
     labels = np.asarray(labels)
     positive = labels == POSITIVE
     if uncertain == 'positive':
@@ -205,10 +204,8 @@ class ClinicalEfficacyMetric(BaseMetric):
         super().__init__(
             collect_device=collect_device, prefix=prefix or f'ce_{name}')
         for value in (uncertain, example_uncertain):
-            if value not in UNCERTAIN_MAPPINGS:
-                raise ValueError(f'ClinicalEfficacyMetric: uncertain mapping '
-                                 f'must be one of {UNCERTAIN_MAPPINGS}, got '
-                                 f'{value!r}')
+            check_choice(value, UNCERTAIN_MAPPINGS, 'uncertain mapping',
+                         'ClinicalEfficacyMetric')
         self.uncertain = uncertain
         self.example_uncertain = example_uncertain
         self.pred_key = pred_key

@@ -59,6 +59,7 @@ from mmengine.logging import MMLogger
 
 from crrg.structures import clean_report, normalize_whitespace
 from crrg.registry import METRICS
+from crrg.utils import check_choice
 
 METRIC_KEYS = ('bleu_1', 'bleu_2', 'bleu_3', 'bleu_4', 'meteor', 'rouge_l',
                'cider', 'tfidf')
@@ -71,12 +72,9 @@ _LINE_BREAKS = re.compile(r'[\r\n\t\f\v]')
 
 def check_protocol(protocol: str, r2gen_dataset: str = 'mimic_cxr') -> None:
     """Raise ValueError naming the choices for an unknown protocol."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f'report metrics: protocol must be one of '
-                         f'{PROTOCOLS}, got {protocol!r}')
-    if r2gen_dataset not in R2GEN_DATASETS:
-        raise ValueError(f'report metrics: r2gen_dataset must be one of '
-                         f'{R2GEN_DATASETS}, got {r2gen_dataset!r}')
+    check_choice(protocol, PROTOCOLS, 'protocol', 'report metrics')
+    check_choice(r2gen_dataset, R2GEN_DATASETS, 'r2gen_dataset',
+                 'report metrics')
 
 
 def protocol_name(protocol: str, r2gen_dataset: str = 'mimic_cxr') -> str:
