@@ -41,7 +41,7 @@ def make_jpeg(path: str, seed: int, width: int = 2500, height: int = 3000,
     from PIL import Image
     if real:
         from crrg.datasets.transforms import LoadXrayImageFromFile
-        from crrg.testing.real_data import real_data_file
+        from crrg.utils.real_data import real_data_file
         dicom = real_data_file('RG1_UNCR')
         if dicom is None:
             return None
