@@ -11,6 +11,9 @@ strictly (every parameter of the model must be in it and nothing else);
 table of every metric is printed and written as ``metrics.json`` and
 ``metrics.md`` (report generators: beside the published figures of
 ``docs/results.md``) to the run's log folder or ``--table-dir``.
+``--profile fast`` tests a model's fast inference path (its
+``set_inference_profile``, as ``tools/infer.py --profile``); the default
+keeps the config's switches.
 
 Example::
 
@@ -26,6 +29,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from crrg.evaluation import add_clinical_metrics
+from crrg.models.report_generators import INFERENCE_PROFILES
 from crrg.evaluation.summary import format_metric_table, write_metric_table
 from crrg.utils import (finish_distributed, load_model_checkpoint,
                         load_runner_config, register_all_modules)
@@ -63,6 +67,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--name', help='row title of this run in metrics.md (default: the '
         'config name)')
+    parser.add_argument(
+        '--profile',
+        choices=INFERENCE_PROFILES,
+        help='inference profile: exact (fp32) or fast (the model\'s fast '
+        'path, e.g. detector bf16 + generator int8); default: the config\'s '
+        'switches')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -113,6 +123,11 @@ def main() -> None:
         else runner.model
     load_model_checkpoint(
         model, args.checkpoint, allow_partial=args.allow_partial)
+    if args.profile is not None:
+        if not hasattr(model, 'set_inference_profile'):
+            raise SystemExit(f'--profile: {type(model).__name__} has no '
+                             'inference profiles')
+        model.set_inference_profile(args.profile)
     metrics = runner.test()
     if runner.rank == 0:
         name = args.name or config_name

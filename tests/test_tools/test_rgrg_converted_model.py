@@ -4,11 +4,10 @@ model, tiny shapes of configs/rgrg/rgrg_tiny_synthetic.py, seeded random
 values) converted with tools/model_converters/rgrg_to_crrg.py as a user runs
 it, then tools/test.py on the synthetic twin, tools/infer.py
 on the real pydicom-data radiograph and the web demo's analysis
-(tools/demo_app.py's session), each in the exact (fp32) and the fast
-(bf16 / int8) profile; the tools run in this process through their
-``main`` / ``__main__`` (the converter's refusals as a subprocess are tested
-in tests/test_utils/test_rgrg_converter.py)."""
-import importlib.util
+(the session tools/demo_app.py serves), each in the exact (fp32) and the fast
+(bf16 / int8) profile; the tools run in this process as their command lines
+run them (the converter's refusals as a subprocess are tested in
+tests/test_utils/test_rgrg_converter.py)."""
 import json
 import pickle
 import runpy
@@ -20,7 +19,7 @@ import pytest
 import torch
 
 from crrg.apis.demo import SHOW_SELECTED
-from crrg.models.detectors.head_precision import native_bf16
+from crrg.models.report_generators import RegionGuidedReportGenerator
 from crrg.models.utils.tokenizer_training import train_report_tokenizer
 from crrg.structures import NUM_REGIONS
 from crrg.testing.real_data import real_data_file_or_skip
@@ -31,27 +30,19 @@ CONFIG = str(REPO / TINY_RGRG_CONFIG)
 MANIFEST = REPO / 'tests' / 'data' / 'rgrg_checkpoint_manifest.json'
 
 
-def fast_options():
-    """What ``set_inference_profile('fast')`` sets, as config switches
-    (tools/test.py has no --profile): the detector's backbone in bf16 where
-    the CPU has native bf16, channels-last input, its heavy head layers in
-    bf16 or int8, decoding from int8 weights."""
-    bf16 = native_bf16()
-    return ['model.detector.inference_precision=' + ('bf16' if bf16
-                                                     else 'fp32'),
-            'model.detector.channels_last=True',
-            'model.detector.head_precision=' + ('bf16' if bf16 else 'int8'),
-            'model.generator.inference_precision=int8']
-
-
-def load_tool(name):
-    """``tools/<name>.py`` as a module (its ``main(argv)`` is what the
-    command line runs)."""
-    spec = importlib.util.spec_from_file_location(
-        'crrg_tool_' + name.replace('/', '_'), REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def run_tool(name, *args):
+    """``python tools/<name>.py ARGS`` in this process (its ``__main__``);
+    returns the exit code."""
+    argv = sys.argv
+    sys.argv = [f'tools/{name}.py', *map(str, args)]
+    try:
+        runpy.run_path(str(REPO / 'tools' / f'{name}.py'),
+                       run_name='__main__')
+    except SystemExit as exc:
+        return exc.code or 0
+    finally:
+        sys.argv = argv
+    return 0
 
 
 @pytest.fixture(scope='module')
@@ -76,8 +67,7 @@ def converted(tmp_path_factory, synthetic_twin):
     torch.save(dict(model=state, current_epoch=3, overall_steps=100),
                source)
     checkpoint = work / 'rgrg_converted.pth'
-    load_tool('model_converters/rgrg_to_crrg').main(
-        [str(source), str(checkpoint)])
+    assert run_tool('model_converters/rgrg_to_crrg', source, checkpoint) == 0
     return work, checkpoint, f'model.generator.tokenizer={tokenizer}', state
 
 
@@ -102,15 +92,9 @@ def run_test_tool(config, checkpoint, work, name, options):
     """tools/test.py in this process (as tests/test_tools/test_test_tool.py
     runs it); returns the metrics and the dumped predictions."""
     out = work / f'{name}.pkl'
-    argv = sys.argv
-    sys.argv = ['tools/test.py', str(config), str(checkpoint), '--work-dir',
-                str(work / f'run_{name}'), '--out', str(out), '--table-dir',
-                str(work / f'table_{name}'), '--no-ce', '--cfg-options',
-                *options]
-    try:
-        runpy.run_path(str(REPO / 'tools' / 'test.py'), run_name='__main__')
-    finally:
-        sys.argv = argv
+    assert run_tool('test', config, checkpoint, '--work-dir',
+                    work / f'run_{name}', '--out', out, '--table-dir',
+                    work / f'table_{name}', '--no-ce', *options) == 0
     metrics = json.loads(
         (work / f'table_{name}' / 'metrics.json').read_text())['metrics']
     with open(out, 'rb') as f:
@@ -132,7 +116,8 @@ def check_twin_predictions(samples):
 
 
 @pytest.mark.parametrize('profile', ['exact', 'fast'])
-def test_tools_test_on_the_twin(converted, synthetic_twin, profile):
+def test_tools_test_on_the_twin(converted, synthetic_twin, profile,
+                                monkeypatch):
     """The converted model on the twin's test split, scored for region
     selection (the report metrics' Java tokenizer takes ~20 s: the slow
     test below runs the config's own evaluators)."""
@@ -141,11 +126,16 @@ def test_tools_test_on_the_twin(converted, synthetic_twin, profile):
     config = work / 'rgrg_tiny_selection_only.py'
     config.write_text(f"_base_ = '{CONFIG}'\n"
                       "test_evaluator = [dict(type='RegionSelectionMetric')]\n")
-    options = [tokenizer, f'test_dataloader.dataset.data_root={root}/']
-    if profile == 'fast':
-        options += fast_options()
-    metrics, samples = run_test_tool(config, checkpoint, work, profile,
-                                     options)
+    applied = []
+    set_profile = RegionGuidedReportGenerator.set_inference_profile
+    monkeypatch.setattr(
+        RegionGuidedReportGenerator, 'set_inference_profile',
+        lambda model, name: applied.append(name) or set_profile(model, name))
+    metrics, samples = run_test_tool(
+        config, checkpoint, work, profile,
+        ['--profile', profile, '--cfg-options', tokenizer,
+         f'test_dataloader.dataset.data_root={root}/'])
+    assert applied == [profile]
     assert 0 <= metrics['selection/f1_micro'] <= 1
     check_twin_predictions(samples)
 
@@ -156,7 +146,8 @@ def test_tools_test_scores_reports_as_rgrg(converted, synthetic_twin):
     root, _ = synthetic_twin
     metrics, samples = run_test_tool(
         CONFIG, checkpoint, work, 'full',
-        [tokenizer, f'test_dataloader.dataset.data_root={root}/'])
+        ['--cfg-options', tokenizer,
+         f'test_dataloader.dataset.data_root={root}/'])
     assert metrics['report/protocol'] == 'rgrg'
     assert 0 <= metrics['report/bleu_4'] <= 1
     assert 0 <= metrics['selection/f1_micro'] <= 1
@@ -168,10 +159,8 @@ def test_tools_infer_on_the_real_dicom(converted, profile):
     work, checkpoint, tokenizer, _ = converted
     dicom = real_data_file_or_skip('RG1_UNCR')
     out = work / f'infer_{profile}'
-    infer = load_tool('infer')
-    assert infer.main([CONFIG, str(checkpoint), dicom, '--out', str(out),
-                       '--profile', profile, '--cfg-options',
-                       tokenizer]) == 0
+    assert run_tool('infer', CONFIG, checkpoint, dicom, '--out', out,
+                    '--profile', profile, '--cfg-options', tokenizer) == 0
     (result, ) = out.glob('*.json')
     pred = json.loads(result.read_text())
     assert pred['status'] == 'ok'
@@ -187,20 +176,19 @@ def test_tools_infer_on_the_real_dicom(converted, profile):
 
 
 @pytest.mark.parametrize('profile', ['exact', 'fast'])
-def test_web_demo_analysis(converted, profile, monkeypatch):
-    """tools/demo_app.py's main as started from the command line, up to
-    serving the page: its session analyses the real DICOM."""
+def test_web_demo_analysis(converted, profile):
+    """The web demo's session (what tools/demo_app.py builds from CONFIG
+    CHECKPOINT --profile) analyses the real DICOM."""
+    from mmengine.config import Config
+
+    from crrg.apis import ReportInferencer
+    from crrg.apis.demo import DemoSession
     work, checkpoint, tokenizer, _ = converted
     dicom = real_data_file_or_skip('RG1_UNCR')
-    demo_app = load_tool('demo_app')
-    built = {}
-    monkeypatch.setattr(demo_app, 'build_app',
-                        lambda session, samples: built.update(
-                            session=session, samples=samples) or 'app')
-    monkeypatch.setattr(demo_app, 'launch', lambda app, *a, **k: None)
-    demo_app.main([CONFIG, str(checkpoint), '--profile', profile,
-                   '--samples', dicom, '--cfg-options', tokenizer])
-    session = built['session']
+    cfg = Config.fromfile(CONFIG)
+    cfg.merge_from_dict(dict([tokenizer.split('=', 1)]))
+    session = DemoSession(
+        ReportInferencer(cfg, str(checkpoint), profile=profile), None)
     model = session.inferencer.model
     assert model.generator.inference_precision == (
         'int8' if profile == 'fast' else 'fp32')
