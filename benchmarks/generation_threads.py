@@ -8,7 +8,9 @@ GEMM of ``--gemm`` (``vnni``: crrg's, the default on a CPU with AVX512-VNNI;
 ``fbgemm``: fbgemm's, the path of a CPU without it). Interleaved, minimum of
 ``--repeats`` rounds; the memory read bandwidth is probed at both thread
 counts in the same rounds, with the bandwidth floor of the report (int8
-weight bytes streamed per step x steps / bandwidth).
+weight bytes streamed per step x steps / bandwidth). On a shared machine a
+second thread only helps while a core is free: each row says how many cores
+the other processes used during its minimum run (Linux ``/proc/stat``).
 
 Usage::
 
@@ -17,8 +19,9 @@ Usage::
 """
 import argparse
 import os
+import time
 from functools import partial
-from typing import List
+from typing import Callable, List, Optional, Tuple
 
 import torch
 from gpt2_medium import VOCAB, random_lm, random_slots
@@ -39,6 +42,43 @@ def parse_args(argv=None):
     parser.add_argument('--layers', type=int, default=24,
                         help='fewer for a smoke run')
     return parser.parse_args(argv)
+
+
+def cpu_seconds() -> Optional[Tuple[float, float]]:
+    """CPU seconds used so far by the whole machine (all but idle and
+    iowait) and by this process, or None off Linux."""
+    if not os.path.isfile('/proc/stat'):
+        return None
+    hz = os.sysconf('SC_CLK_TCK')
+    with open('/proc/stat') as f:
+        ticks = [int(v) for v in f.readline().split()[1:]]
+    with open('/proc/self/stat') as f:
+        own = f.read().rsplit(')', 1)[1].split()
+    return ((sum(ticks) - ticks[3] - ticks[4]) / hz,
+            (int(own[11]) + int(own[12])) / hz)
+
+
+class Watched:
+    """A contender that notes, per call, its wall time and the cores the
+    other processes used meanwhile."""
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn, self.runs = fn, []
+
+    def __call__(self) -> None:
+        before, start = cpu_seconds(), time.perf_counter()
+        self.fn()
+        wall = time.perf_counter() - start
+        after = cpu_seconds()
+        others = None if before is None else (
+            (after[0] - before[0]) - (after[1] - before[1])) / wall
+        self.runs.append((wall, others))
+
+    def others(self) -> str:
+        """The other processes' cores during the fastest call after the
+        first (the warm-up of :func:`interleaved`)."""
+        others = min(self.runs[1:] or self.runs)[1]
+        return 'n/a' if others is None else f'{max(others, 0.):.2f}'
 
 
 def main(argv=None) -> List[str]:
@@ -65,11 +105,11 @@ def main(argv=None) -> List[str]:
         probe()
 
     rows = ['| search | GEMM | threads | time | vs 1 thread | bandwidth '
-            'floor |', '|---|---|---|---|---|---|']
+            "floor | others' cores |", '|---|---|---|---|---|---|---|']
     log(rows[0])
     log(rows[1])
     for beams in args.beams:
-        contenders = {(g, n): partial(run, d, n, beams)
+        contenders = {(g, n): Watched(partial(run, d, n, beams))
                       for g, d in decoders.items() for n in counts}
         contenders.update({('read', n): partial(read, n) for n in counts})
         times = interleaved(contenders, args.repeats)
@@ -83,7 +123,8 @@ def main(argv=None) -> List[str]:
                             f'{times[g, n]:.2f} s | '
                             f'{times[g, 1] / times[g, n]:.2f}x | '
                             f'{floor:.2f} s at '
-                            f'{bandwidth[n] / 1e9:.1f} GB/s |')
+                            f'{bandwidth[n] / 1e9:.1f} GB/s | '
+                            f'{contenders[g, n].others()} |')
                 log(rows[-1])
     torch.set_num_threads(args.threads)
     return rows

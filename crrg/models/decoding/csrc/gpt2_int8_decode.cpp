@@ -129,27 +129,24 @@ inline float from_bf16(uint16_t half) {
 // back within as many parallel loops as the last back-off (an overloaded
 // machine). A fixed 2000 loops (~15 GPT-2 medium steps) after any straggler
 // ran most of a 20-step report on one thread: 1.15x instead of ~1.8x on 2
-// threads. Tasks are kept short (``most`` items) so that a task a running
-// worker holds is never mistaken for a straggler: the LM head at 40 rows
-// came to 0.7 ms per task in 16 tasks. The thread count is torch's
-// (at::get_num_threads()); each task is computed the same way whichever
-// thread runs it.
+// threads. Tasks are guided (each claims 1 / (2 threads) of what is left)
+// and kept short (``most`` items): the loop's tail, where one thread waits
+// for the other's last task, stays short, and a task a running worker holds
+// is never mistaken for a straggler (the LM head at 40 rows came to 0.7 ms
+// per task in 16 equal tasks). The thread count is torch's
+// (at::get_num_threads()); each item is computed the same way whichever
+// thread and task run it.
 class TaskPool {
  public:
   // f(begin, end) over [0, n) in tasks of >= grain and <= max(grain, most)
-  // items, about kTasksPerThread per thread; serial unless ``parallel``, for
-  // one thread, inside another parallel region, or while another caller
-  // uses the pool.
+  // items; serial unless ``parallel``, for one thread, inside another
+  // parallel region, or while another caller uses the pool.
   template <typename F>
   static void run(int64_t n, int64_t grain, const F& f, bool parallel = true,
                   int64_t most = std::numeric_limits<int64_t>::max()) {
     const int64_t threads = parallel ? at::get_num_threads() : 1;
     if (n <= 0) return;
-    const int64_t size = std::max(
-        grain, std::min(most, (n + threads * kTasksPerThread - 1) /
-                                  (threads * kTasksPerThread)));
-    const int64_t tasks = (n + size - 1) / size;
-    if (threads <= 1 || tasks <= 1 || at::in_parallel_region()) {
+    if (threads <= 1 || n <= grain || at::in_parallel_region()) {
       f(0, n);
       return;
     }
@@ -160,14 +157,12 @@ class TaskPool {
       f(0, n);
       return;
     }
-    const std::function<void(int64_t)> task = [&](int64_t t) {
-      f(t * size, std::min(n, (t + 1) * size));
-    };
-    pool.launch(tasks, std::min(threads, tasks) - 1, task);
+    const std::function<void(int64_t, int64_t)> task = std::cref(f);
+    pool.launch(n, grain, std::max(grain, most),
+                std::min(threads, (n + grain - 1) / grain), task);
   }
 
  private:
-  static constexpr int64_t kTasksPerThread = 8;
   static constexpr int kSpins = 2000;  // ~20-60 us of _mm_pause
   static constexpr auto kStragglerWait = std::chrono::milliseconds(1);
   // loops on the caller alone after a straggler: ~1/8 of a GPT-2 medium
@@ -176,14 +171,22 @@ class TaskPool {
 
   struct Job {
     uint64_t id;
-    int64_t tasks, workers;
-    const std::function<void(int64_t)>* task;
-    std::atomic<int64_t> next{0}, done{0};
+    int64_t n, grain, most, threads;
+    const std::function<void(int64_t, int64_t)>* task;
+    alignas(64) std::atomic<int64_t> next{0};  // the first unclaimed item
+    alignas(64) std::atomic<int64_t> done{0};  // items finished
 
+    // Claims tasks until none is left: 1 / (2 threads) of the items left,
+    // within [grain, most].
     void claim() {
-      for (int64_t t; (t = next.fetch_add(1)) < tasks;) {
-        (*task)(t);
-        done.fetch_add(1, std::memory_order_release);
+      for (int64_t begin = next.load(std::memory_order_relaxed); begin < n;) {
+        const int64_t size =
+            std::min(most, std::max(grain, (n - begin) / (2 * threads)));
+        const int64_t end = std::min(n, begin + size);
+        if (!next.compare_exchange_weak(begin, end)) continue;  // begin reloaded
+        (*task)(begin, end);
+        done.fetch_add(end - begin, std::memory_order_release);
+        begin = next.load(std::memory_order_relaxed);
       }
     }
   };
@@ -211,8 +214,10 @@ class TaskPool {
 #endif
   }
 
-  void launch(int64_t tasks, int64_t workers,
-              const std::function<void(int64_t)>& task) {
+  // ``threads`` run the job: the caller and threads - 1 workers.
+  void launch(int64_t n, int64_t grain, int64_t most, int64_t threads,
+              const std::function<void(int64_t, int64_t)>& task) {
+    const int64_t workers = threads - 1;
     while (static_cast<int64_t>(threads_.size()) < workers) {
       const int id = static_cast<int>(threads_.size());
       threads_.emplace_back([this, id] { work(id); });
@@ -220,8 +225,10 @@ class TaskPool {
     }
     auto job = std::make_shared<Job>();
     job->id = ++last_id_;
-    job->tasks = tasks;
-    job->workers = workers;
+    job->n = n;
+    job->grain = grain;
+    job->most = most;
+    job->threads = threads;
     job->task = &task;
     std::atomic_store(&job_, job);
     epoch_.store(job->id);
@@ -231,9 +238,9 @@ class TaskPool {
     }
     ++since_backoff_;
     job->claim();
-    if (job->done.load(std::memory_order_acquire) == tasks) return;
+    if (job->done.load(std::memory_order_acquire) == n) return;
     const auto start = std::chrono::steady_clock::now();
-    for (int spin = 0; job->done.load(std::memory_order_acquire) < tasks; ++spin) {
+    for (int spin = 0; job->done.load(std::memory_order_acquire) < n; ++spin) {
       if (spin < kSpins) relax();
       else std::this_thread::yield();  // a claimed task's thread needs a core
     }
@@ -260,7 +267,7 @@ class TaskPool {
       }
       const std::shared_ptr<Job> job = std::atomic_load(&job_);
       seen = job->id;
-      if (id < job->workers) job->claim();
+      if (id < job->threads - 1) job->claim();
     }
   }
 
@@ -391,7 +398,8 @@ void attend(const float* y, uint16_t* keys, uint16_t* values,
 #else
   const bool fast = false;
 #endif
-  // grain: ~4 pairs per task at 60 slots, more while the history is short
+  // grain: ~4 pairs per task at 60 slots at least, more while the history
+  // is short
   const int64_t grain = std::max<int64_t>(1, 256 / (pos + 1));
   TaskPool::run(rows * heads, grain, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scores;
@@ -571,8 +579,8 @@ std::tuple<at::Tensor, at::Tensor> beam_candidates(const at::Tensor& logits,
 // accumulators in zmm registers); a 32-column block of weights is read from
 // memory once and reused by every chunk from L1 / L2.
 constexpr int64_t kBlockCols = 32, kMaxRows = 12, kPrefetch = 16384;
-// Blocks per thread at least (64 columns: 64 KB of weights at 1024 inputs),
-// so that GPT-2 medium's smallest GEMM (1024 outputs) still splits 16 ways.
+// Blocks per task at least (64 columns: 64 KB of weights at 1024 inputs):
+// GPT-2 medium's smallest GEMM (1024 outputs) still splits ~10 ways.
 constexpr int64_t kGrainBlocks = 2;
 // Blocks per task at most: ~kTaskMacs multiply-adds (rows below 8 counted as
 // 8, where streaming the block's weights costs more than its arithmetic),
