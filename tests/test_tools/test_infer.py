@@ -241,6 +241,7 @@ def test_a_non_chest_picture_is_refused_unless_allowed(setup, tmp_path):
     assert (tmp_path / 'ok' / 'sideways.txt').is_file()
 
 
+@pytest.mark.slow  # two runs of the tool: ~30 s
 def test_a_folder_in_batches_matches_one_at_a_time(setup, tmp_path):
     """The folder engine (batches of 2, 2 decoding workers) writes the same
     files as one image at a time in this process; the damaged file is a
