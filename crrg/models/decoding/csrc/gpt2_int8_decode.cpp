@@ -115,8 +115,7 @@ inline float from_bf16(uint16_t half) {
 // under a load of 6 on 2 cores. Here the caller claims tasks too, and waits
 // only for tasks that a worker has claimed: a worker that is not running
 // claims none, and the caller does its share. Workers spin briefly between
-// loops (a step's loops follow each other within tens of microseconds), then
-// sleep.
+// loops (a step's loops follow each other within microseconds), then sleep.
 // With fbgemm's GEMMs (on torch's OpenMP threads) the step's other loops run
 // on the caller alone: two pools spinning on the same cores wait for each
 // other.
@@ -164,15 +163,7 @@ class TaskPool {
   }
 
  private:
-  // the caller's pauses (~20-60 us) waiting for a worker's task, then yields
-  static constexpr int kSpins = 2000;
-  // A worker spins this long for the next loop, then sleeps. Between two
-  // loops of a step it waits for the caller's last task and the caller's
-  // serial work (layer norm, quantising the next GEMM's rows): ~60 us at 40
-  // rows, so that with 2,000 pauses (~50 us here) half of a beam-4 step's
-  // loops began with a worker asleep (a futex wake, and the caller alone
-  // until the worker runs).
-  static constexpr auto kWorkerSpin = std::chrono::microseconds(200);
+  static constexpr int kSpins = 2000;  // ~20-60 us of _mm_pause
   static constexpr auto kStragglerWait = std::chrono::milliseconds(1);
   // loops on the caller alone after a straggler: ~1/8 of a GPT-2 medium
   // step, up to ~16 steps
@@ -264,10 +255,11 @@ class TaskPool {
   void work(int id) {
     uint64_t seen = 0;
     for (;;) {
-      const auto until = std::chrono::steady_clock::now() + kWorkerSpin;
-      for (int spin = 1; epoch_.load() == seen; ++spin) {
-        relax();
-        if (spin % 64 != 0 || std::chrono::steady_clock::now() < until) continue;
+      for (int spin = 0; epoch_.load() == seen; ++spin) {
+        if (spin < kSpins) {
+          relax();
+          continue;
+        }
         std::unique_lock<std::mutex> lock(mutex_);
         sleepers_.fetch_add(1);
         wake_.wait(lock, [&] { return epoch_.load() != seen; });
