@@ -371,3 +371,15 @@ def test_python_select_rows_moves_filled_slots(lm, rows):
     assert torch.equal(cache[:, :, :n, :, :3], before[:, :, rows, :, :3])
     assert torch.equal(cache[:, :, :, :, 3:], before[:, :, :, :, 3:])
     assert torch.equal(cache[:, :, n:], before[:, :, n:])
+
+
+def test_gelu_new_inplace_is_transformers_bit_for_bit():
+    from transformers.activations import ACT2FN
+    torch.manual_seed(3)
+    x = torch.randn(7, 300) * 4
+    x[0, :9] = torch.tensor(
+        [0., -0., 1e-30, -1e-30, 1e-40, 30., -30., 1e30, -1e30])
+    before = x.clone()
+    out = fast_gpt2.gelu_new_inplace(x)
+    assert torch.equal(out, ACT2FN['gelu_new'](before))
+    assert torch.equal(x, before)
