@@ -47,6 +47,7 @@ beams the copy took ~40 % of a step).
 Without a C++ compiler it falls back to the Python step with a warning.
 """
 import logging
+import math
 import os.path as osp
 import subprocess
 import warnings
@@ -117,6 +118,15 @@ def quantize_int8(out_in: Tensor) -> Tensor:
         return torch.quantize_per_channel(
             out_in, scale.double(), torch.zeros_like(scale, dtype=torch.long),
             0, torch.qint8)
+
+
+def gelu_new_inplace(x: Tensor) -> Tensor:
+    """transformers' ``gelu_new`` (``NewGELUActivation``) bit for bit: the
+    same roundings, in place on two new tensors where theirs allocates
+    eight (at (116, 4096) fp32, one thread: ~1.4 ms against ~3.8 ms).
+    ``x`` is left unchanged."""
+    out = torch.pow(x, 3.0).mul_(0.044715).add_(x)
+    return out.mul_(math.sqrt(2.0 / math.pi)).tanh_().add_(1.0).mul_(x * 0.5)
 
 
 class PackedLinear:
@@ -212,9 +222,11 @@ class GPT2Decoder:
         self.embed_dim = config.n_embd
         self.eps = config.layer_norm_epsilon
         self.act = ACT2FN[config.activation_function]
-        if precision != 'fp32' and config.activation_function == 'gelu_new':
-            # the same tanh approximation in one kernel (3x faster here)
-            self.act = partial(F.gelu, approximate='tanh')
+        if config.activation_function == 'gelu_new':
+            # fp32: the same roundings with fewer allocations; else the same
+            # tanh approximation in one kernel (3x faster here)
+            self.act = (gelu_new_inplace if precision == 'fp32' else partial(
+                F.gelu, approximate='tanh'))
         gpt = lm.transformer
         self.wte = gpt.wte.weight.detach()
         self.wpe = (gpt.wpe.weight.detach()
@@ -358,7 +370,16 @@ class GPT2Decoder:
         """
         if table is not None:
             return table[rows]
-        cache[:, :, :rows.numel(), :, :filled] = cache[:, :, rows, :, :filled]
+        # one (layer, key / value) at a time through a reused buffer:
+        # index_select over the leading dim copies whole (heads, filled,
+        # head_dim) blocks: at GPT-2 medium's shape, 116 rows, 11 slots,
+        # ~40 ms against ~190 ms for an advanced-index gather + scatter of
+        # the 6-d slice
+        blocks = cache[:, :, :, :, :filled]
+        buffer = blocks.new_empty((rows.numel(), ) + blocks.shape[3:])
+        for block in (kv for layer in blocks for kv in layer):
+            torch.index_select(block, 0, rows, out=buffer)
+            block[:rows.numel()].copy_(buffer)
         return None
 
     @torch.no_grad()

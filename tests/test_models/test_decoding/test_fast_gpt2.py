@@ -355,3 +355,31 @@ def test_native_gelu_of_very_negative_inputs(ops):
     ids = torch.randint(VOCAB, (3, ))
     out = [d.step(ids, 1, c) for d, c in zip((native, python), caches)]
     assert (out[0] - out[1]).abs().max() < 0.05 * out[1].abs().max()
+
+
+@pytest.mark.parametrize('rows', [[2, 0, 0, 1], [3, 3]])
+def test_python_select_rows_moves_filled_slots(lm, rows):
+    """The Python step's reorder: rows ``rows`` (their first ``filled``
+    slots) become rows 0..len - 1; later slots and rows stay as they were."""
+    decoder = GPT2Decoder(lm, 'fp32')
+    torch.manual_seed(2)
+    cache = torch.randn(LAYERS, 2, 4, HEADS, 6, DIM)
+    before = cache.clone()
+    rows = torch.tensor(rows)
+    assert decoder.select_rows(cache, None, rows, 3) is None
+    n = rows.numel()
+    assert torch.equal(cache[:, :, :n, :, :3], before[:, :, rows, :, :3])
+    assert torch.equal(cache[:, :, :, :, 3:], before[:, :, :, :, 3:])
+    assert torch.equal(cache[:, :, n:], before[:, :, n:])
+
+
+def test_gelu_new_inplace_is_transformers_bit_for_bit():
+    from transformers.activations import ACT2FN
+    torch.manual_seed(3)
+    x = torch.randn(7, 300) * 4
+    x[0, :9] = torch.tensor(
+        [0., -0., 1e-30, -1e-30, 1e-40, 30., -30., 1e30, -1e30])
+    before = x.clone()
+    out = fast_gpt2.gelu_new_inplace(x)
+    assert torch.equal(out, ACT2FN['gelu_new'](before))
+    assert torch.equal(x, before)
