@@ -17,31 +17,19 @@ Usage::
     python benchmarks/generation_threads.py [--threads 2] [--repeats 3]
         [--regions 10] [--tokens 20] [--beams 1 4] [--gemm vnni fbgemm]
 """
-import argparse
 import os
 import time
 from functools import partial
 from typing import Callable, List, Optional, Tuple
 
 import torch
-from gpt2_medium import VOCAB, random_lm, random_slots
+from gpt2_medium import VOCAB, generation_parser, random_lm, random_slots
 from timing import interleaved, log, machine_header, read_bandwidth
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument('--threads', type=int, default=os.cpu_count(),
-                        help='the N of 1 vs N (default: all CPUs)')
-    parser.add_argument('--repeats', type=int, default=3)
-    parser.add_argument('--regions', type=int, default=10)
-    parser.add_argument('--tokens', type=int, default=20)
-    parser.add_argument('--beams', type=int, nargs='+', default=[1, 4])
-    parser.add_argument('--gemm', nargs='+', choices=['vnni', 'fbgemm'],
-                        default=['vnni'])
-    parser.add_argument('--layers', type=int, default=24,
-                        help='fewer for a smoke run')
-    return parser.parse_args(argv)
+    return generation_parser(
+        __doc__, 'the N of 1 vs N (default: all CPUs)').parse_args(argv)
 
 
 def cpu_seconds() -> Optional[Tuple[float, float]]:

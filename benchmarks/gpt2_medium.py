@@ -4,6 +4,8 @@
 ``healx/gpt-2-pubmed-medium``); random weights, since only time counts and
 nothing is downloaded.
 """
+import argparse
+import os
 import tempfile
 from contextlib import contextmanager
 from typing import Iterator, Tuple
@@ -17,6 +19,28 @@ SENTENCES = [
     'the heart is normal in size.', 'no pleural effusion is seen.',
     'there is a right lower lobe opacity.', 'the lungs are clear.'
 ] * 10
+
+
+def generation_parser(description: str,
+                      threads_help: str) -> argparse.ArgumentParser:
+    """The options of the generation benchmarks: ``--threads``,
+    ``--repeats``, GPT-2 medium's workload (``--regions`` x ``--tokens``,
+    ``--beams``), crrg's int8 ``--gemm`` and ``--layers``."""
+    parser = argparse.ArgumentParser(
+        description=description,
+        formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument('--threads', type=int, default=os.cpu_count(),
+                        help=threads_help)
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--regions', type=int, default=10)
+    parser.add_argument('--tokens', type=int, default=20)
+    parser.add_argument('--beams', type=int, nargs='+', default=[1, 4])
+    parser.add_argument('--gemm', nargs='+', choices=['vnni', 'fbgemm'],
+                        default=['vnni'],
+                        help="crrg's int8 GEMM(s) (default: vnni)")
+    parser.add_argument('--layers', type=int, default=24,
+                        help='fewer for a smoke run')
+    return parser
 
 
 def random_lm(**shape):
