@@ -31,8 +31,8 @@ from timing import interleaved, log, machine_header, set_threads
 
 from crrg.apis import ReportInferencer
 from crrg.datasets.synthetic import make_synthetic_mimic
-from crrg.models.detectors.region_detector import classifier_inputs
 from crrg.models.utils import train_report_tokenizer
+from crrg.testing.tiny_rgrg import spread_box_classifier
 
 CONFIG = 'configs/rrg/rrg-generator_tiny_synthetic.py'
 
@@ -73,14 +73,7 @@ def build_inferencer(work: str, max_new_tokens: int,
     cfg.model.selector.threshold = -100.0
     torch.manual_seed(0)
     inferencer = ReportInferencer(model=cfg, weights=None)
-    head = inferencer.model.detector.detector.roi_head.bbox_head
-    with torch.no_grad(), classifier_inputs(head.fc_cls) as seen:
-        inferencer([image])
-        mean = seen[-1].flatten(1).mean(0)
-        unit = mean / mean.norm()
-        weight = 10 * torch.randn_like(head.fc_cls.weight)
-        head.fc_cls.weight.copy_(weight - (weight @ unit)[:, None] * unit)
-        head.fc_cls.bias.zero_()
+    spread_box_classifier(inferencer, image)
     return inferencer
 
 

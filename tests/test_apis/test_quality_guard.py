@@ -11,9 +11,9 @@ import torch
 from crrg.apis import ReportInferencer
 from crrg.apis.quality_guard import quality_guard
 from crrg.datasets.synthetic.mimic import draw_frontal, jittered_boxes
-from crrg.models.detectors.region_detector import classifier_inputs
 from crrg.models.utils.tokenizer_training import train_report_tokenizer
 from crrg.testing import tiny_rgrg_config
+from crrg.testing.tiny_rgrg import spread_box_classifier
 
 
 @pytest.fixture(scope='module')
@@ -33,14 +33,7 @@ def predictions(tmp_path_factory):
     path = str(tmp / 'twin.png')
     cv2.imwrite(path, draw_frontal(rng, 640, 720, jittered_boxes(
         rng, 640, 720, cardiomegaly=False), []))
-    head = inferencer.model.detector.detector.roi_head.bbox_head
-    with torch.no_grad(), classifier_inputs(head.fc_cls) as seen:
-        inferencer(path)
-        mean = seen[-1].flatten(1).mean(0)
-        unit = mean / mean.norm()
-        weight = 10 * torch.randn_like(head.fc_cls.weight)
-        head.fc_cls.weight.copy_(weight - (weight @ unit)[:, None] * unit)
-        head.fc_cls.bias.zero_()
+    spread_box_classifier(inferencer, path)
     out = {}
     for name, profile in (('exact', 'exact'), ('again', 'exact'),
                           ('fast', 'fast')):
