@@ -15,15 +15,17 @@ threads have stopped spinning.
 CTranslate2 is an optional dependency: ``pip install -r
 requirements/benchmarks.txt``. To emulate a CPU without AVX-512 / VNNI::
 
-    CT2_FORCE_CPU_ISA=AVX2 FBGEMM_ENABLE_INSTRUCTIONS=AVX2 \\
-        python benchmarks/generation_ctranslate2.py --gemm fbgemm
+    CRRG_FORCE_CPU_ISA=AVX2 CT2_FORCE_CPU_ISA=AVX2 \\
+        FBGEMM_ENABLE_INSTRUCTIONS=AVX2 ATEN_CPU_CAPABILITY=avx2 \\
+        python benchmarks/generation_ctranslate2.py --gemm crrg fbgemm
 
-(crrg's VNNI GEMM needs AVX512-VNNI; without it crrg runs fbgemm's.)
+(crrg: its step built without AVX-512 and its AVX2 GEMM, or fbgemm's;
+CTranslate2, fbgemm and torch: their AVX2 kernels.)
 
 Usage::
 
     python benchmarks/generation_ctranslate2.py [--threads 2] [--repeats 3]
-        [--regions 10] [--tokens 20] [--beams 1 4] [--gemm vnni fbgemm]
+        [--regions 10] [--tokens 20] [--beams 1 4] [--gemm crrg fbgemm]
 """
 import tempfile
 from functools import partial
@@ -62,7 +64,7 @@ def main(argv=None) -> List[str]:
     except ImportError as err:
         raise SystemExit('generation_ctranslate2 needs CTranslate2: pip '
                          'install -r requirements/benchmarks.txt') from err
-    from crrg.models.decoding.fast_gpt2 import GPT2Decoder
+    from crrg.models.decoding.fast_gpt2 import GPT2Decoder, native_int8_ops
     args = parse_args(argv)
     lm = random_lm(n_layer=args.layers)
     keys, values = random_slots(lm, args.regions)
@@ -71,6 +73,9 @@ def main(argv=None) -> List[str]:
         raise RuntimeError('the compiled int8 step could not be built here')
     counts = sorted({1, args.threads})
     log(machine_header(args.threads))
+    ops = native_int8_ops()
+    log(f'crrg int8 step: {ops.__name__}, instruction set {ops.cpu_isa()}, '
+        f'GEMMs {[d.native.gemm for d in decoders.values()]}')
     log(f'CTranslate2 {ctranslate2.__version__}, CPU compute types '
         f'{sorted(ctranslate2.get_supported_compute_types("cpu"))}')
     with tempfile.TemporaryDirectory() as path:

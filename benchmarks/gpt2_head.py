@@ -65,7 +65,7 @@ class FloorProbes:
         ops = native_int8_ops()
         if ops is not None and ops.cpu_has_vnni():
             self.linears['int8 vnni'] = ops.Int8Linear(
-                quantize_int8(w), torch.zeros(self.N), True)
+                quantize_int8(w), torch.zeros(self.N), 'vnni')
 
     def contenders(self) -> Dict[str, Callable]:
         out = {'probe read': self.big.sum}

@@ -35,9 +35,11 @@ def generation_parser(description: str,
     parser.add_argument('--regions', type=int, default=10)
     parser.add_argument('--tokens', type=int, default=20)
     parser.add_argument('--beams', type=int, nargs='+', default=[1, 4])
-    parser.add_argument('--gemm', nargs='+', choices=['vnni', 'fbgemm'],
-                        default=['vnni'],
-                        help="crrg's int8 GEMM(s) (default: vnni)")
+    parser.add_argument('--gemm', nargs='+',
+                        choices=['crrg', 'vnni', 'avx2', 'fbgemm'],
+                        default=['crrg'],
+                        help="crrg's int8 GEMM(s), GPT2Decoder's int8_gemm "
+                        "(default: crrg, its VNNI or AVX2 kernel)")
     parser.add_argument('--layers', type=int, default=24,
                         help='fewer for a smoke run')
     return parser

@@ -3,8 +3,10 @@
 A 1024 -> 4096 layer at M rows, with its weights in the cache (the same
 layer over and over) and streamed from memory (48 different layers, 196 MB,
 in turn, as a decoding step reads them): time per layer call and the
-streamed rate. Interleaved, minimum of ``--repeats`` rounds, on torch's
-threads (``--threads``). Needs the compiled int8 kernel and AVX512-VNNI.
+streamed rate, for fbgemm's and crrg's kernels (AVX512-VNNI and AVX2, as
+far as the CPU, or ``CRRG_FORCE_CPU_ISA``, has them). Interleaved, minimum
+of ``--repeats`` rounds, on torch's threads (``--threads``). Needs the
+compiled int8 kernel.
 
 Usage::
 
@@ -39,18 +41,19 @@ def main(argv=None) -> List[str]:
     set_threads(args.threads)
     log(machine_header())
     ops = native_int8_ops()
-    if ops is None or not ops.cpu_has_vnni():
-        log('int8_gemm skipped: the compiled kernel or AVX512-VNNI is '
-            'missing here')
+    if ops is None:
+        log('int8_gemm skipped: the compiled kernel is missing here')
         return []
+    log(f'crrg kernels: {ops.cpu_isa()}')
     k, n, layers = 1024, 4096, args.layers
     torch.manual_seed(0)
     weights = [quantize_int8(torch.randn(n, k) * 0.02) for _ in range(layers)]
     bias = torch.zeros(n)
-    gemms = {
-        'fbgemm': [ops.Int8Linear(w, bias, False) for w in weights],
-        'crrg VNNI': [ops.Int8Linear(w, bias, True) for w in weights],
-    }
+    gemms = {}
+    for gemm in ('fbgemm', 'avx2', 'vnni'):
+        linears = [ops.Int8Linear(w, bias, gemm) for w in weights]
+        if linears[0].gemm == gemm:  # the CPU has it
+            gemms[gemm if gemm == 'fbgemm' else f'crrg {gemm}'] = linears
     rows = ['| rows (M) | GEMM | in cache | streamed | streamed GFLOP/s |',
             '|---|---|---|---|---|']
     log(rows[0])

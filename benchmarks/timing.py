@@ -26,8 +26,9 @@ FEATURES = {
     'amx_tile': 'AMX',
 }
 # variables that change which instructions a library runs
-ISA_VARIABLES = ('CT2_FORCE_CPU_ISA', 'FBGEMM_ENABLE_INSTRUCTIONS',
-                 'ATEN_CPU_CAPABILITY', 'OMP_NUM_THREADS')
+ISA_VARIABLES = ('CRRG_FORCE_CPU_ISA', 'CT2_FORCE_CPU_ISA',
+                 'FBGEMM_ENABLE_INSTRUCTIONS', 'ATEN_CPU_CAPABILITY',
+                 'OMP_NUM_THREADS')
 
 
 def log(msg: str) -> None:

@@ -103,7 +103,9 @@ def _int8_kernel() -> str:
     if ops is None:
         return ('not available (no C++ compiler or ninja: int8 decoding '
                 'uses the Python step)')
-    gemm = 'crrg VNNI GEMM' if ops.cpu_has_vnni() else 'fbgemm GEMM'
+    isa = ops.cpu_isa()
+    gemm = ('crrg VNNI GEMM' if isa == 'AVX512_VNNI' else
+            'fbgemm GEMM' if isa == 'GENERIC' else 'crrg AVX2 GEMM')
     return f'loaded, {gemm} ({getattr(ops, "__file__", ops.__name__)})'
 
 

@@ -31,11 +31,12 @@ With ``'int8'`` a decoding step runs as one compiled call
 (``csrc/gpt2_int8_decode.cpp``, built by :func:`native_int8_ops` with
 torch's C++ extension loader the first time it is needed on a machine,
 ~30 s): layer norms, attention, GELU and argmax as fused loops instead of
-~25 small kernels per layer, and on a CPU with AVX512-VNNI its own int8
-GEMM for the few rows of a step (the same int8 weights; activations
-quantised per row instead of fbgemm's per call): fbgemm's waits on memory
-when, as here, every weight is read once per step from DRAM, this one
-prefetches ahead (~25 % faster per layer at 10 rows). The step runs on
+~25 small kernels per layer, and on a CPU with AVX512-VNNI or AVX2 its own
+int8 GEMM for the few rows of a step (the same int8 weights; activations
+quantised per row instead of fbgemm's per call; the AVX2 version's outputs
+equal the VNNI version's): fbgemm's waits on memory when, as here, every
+weight is read once per step from DRAM, this one prefetches ahead (~25 %
+faster per layer at 10 rows with VNNI). The step runs on
 as many threads as torch's intra-op setting (``torch.set_num_threads``):
 the GEMMs split by output columns, the attention by (row, head), as tasks
 that the calling thread claims too, so that a worker the OS has not
@@ -48,6 +49,7 @@ Without a C++ compiler it falls back to the Python step with a warning.
 """
 import logging
 import math
+import os
 import os.path as osp
 import subprocess
 import warnings
@@ -61,7 +63,11 @@ from torch import Tensor
 from transformers.activations import ACT2FN
 
 PRECISIONS = ('fp32', 'bf16', 'int8')
-INT8_GEMMS = ('vnni', 'fbgemm')
+# 'vnni' is accepted as the former name of 'crrg'
+INT8_GEMMS = ('crrg', 'avx2', 'fbgemm')
+# CRRG_FORCE_CPU_ISA -> the highest instruction set the build may use
+# (csrc: CRRG_MAX_ISA), with its module name's suffix
+FORCED_ISAS = {'AVX512': (4, ''), 'AVX2': (2, '_avx2'), 'GENERIC': (0, '_generic')}
 _NATIVE = {}
 
 
@@ -71,21 +77,36 @@ def native_int8_ops():
     Built once per machine and torch version into torch's extension cache
     (``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``) from
     ``csrc/gpt2_int8_decode.cpp``; later processes load the built library.
+    With the environment variable ``CRRG_FORCE_CPU_ISA=AVX2`` (or
+    ``GENERIC``) set when it is first called, a build without any AVX-512
+    (or AVX2) code is loaded instead, as a CPU without them would run it:
+    the variable caps the GEMM's choice at run time (``cpu_isa``), but the
+    loops the compiler vectorised pick their AVX-512 or AVX2 version once
+    at load time from the CPU itself.
 
     Returns:
         module | None: with ``Int8GPT2`` (the step), ``Int8Linear`` (its
-        int8 GEMM), ``cpu_has_vnni`` and ``argmax_rows``.
+        int8 GEMM), ``cpu_isa`` (the instruction set its kernels use:
+        ``'AVX512_VNNI'``, ``'AVX512'``, ``'AVX2'`` or ``'GENERIC'``),
+        ``cpu_has_vnni`` and ``argmax_rows``.
     """
     if 'ops' not in _NATIVE:
         from torch.utils.cpp_extension import load
         source = osp.join(osp.dirname(__file__), 'csrc',
                           'gpt2_int8_decode.cpp')
+        forced = os.environ.get('CRRG_FORCE_CPU_ISA', '').upper() or 'AVX512'
+        if forced not in FORCED_ISAS:
+            raise ValueError(f'CRRG_FORCE_CPU_ISA must be one of '
+                             f'{tuple(FORCED_ISAS)}, got {forced!r}')
+        max_isa, suffix = FORCED_ISAS[forced]
         print_log('GPT2Decoder: loading the int8 decoding kernel (compiled '
                   'once per machine, ~30 s)', logger='current')
         try:
             _NATIVE['ops'] = load(
-                name='crrg_gpt2_int8_decode', sources=[source],
-                extra_cflags=['-O3', '-ffast-math'], verbose=False)
+                name='crrg_gpt2_int8_decode' + suffix, sources=[source],
+                extra_cflags=['-O3', '-ffast-math',
+                              f'-DCRRG_MAX_ISA={max_isa}'],
+                verbose=False)
         except (RuntimeError, OSError, ImportError,
                 subprocess.CalledProcessError) as err:
             print_log(
@@ -185,10 +206,16 @@ class GPT2Decoder:
             (:func:`native_int8_ops`) when it can be built and the model is
             standard GPT-2 (``gelu_new``, attention scaled by
             1 / sqrt(head_dim)); else the Python step. Defaults to True.
-        int8_gemm (str): The compiled step's GEMM: ``'vnni'`` (crrg's kernel
-            for few rows, per-row int8 activations; fbgemm's on a CPU without
-            AVX512-VNNI) or ``'fbgemm'`` (fbgemm's, per-tensor activations,
-            as the Python step). Defaults to ``'vnni'``.
+        int8_gemm (str): The compiled step's GEMM: ``'crrg'`` (crrg's
+            kernel for few rows, per-row int8 activations: its AVX512-VNNI
+            version on a CPU with AVX512-VNNI, else its AVX2 version, equal
+            outputs, else fbgemm's), ``'avx2'`` (the AVX2 version also where
+            VNNI is there, fbgemm's without AVX2) or ``'fbgemm'`` (fbgemm's,
+            per-tensor activations, as the Python step); ``'vnni'`` is the
+            former name of ``'crrg'``. ``CRRG_FORCE_CPU_ISA=AVX2`` (or
+            ``GENERIC``) in the environment makes ``'crrg'`` choose as on a
+            CPU with at most AVX2 (see :func:`native_int8_ops`). Defaults to
+            ``'crrg'``.
         position_table (Tensor, optional): (slots, n_embd) the position
             embedding added at cache slot ``s`` (row 0 unused: the prefix's
             slot). Defaults to ``wpe`` (word position ``s`` at slot ``s``);
@@ -197,16 +224,17 @@ class GPT2Decoder:
 
     Attributes:
         native: The compiled ``Int8GPT2`` in use (its ``gemm`` says which
-            GEMM runs), or None (Python step).
+            GEMM runs: ``'vnni'``, ``'avx2'`` or ``'fbgemm'``), or None
+            (Python step).
     """
 
     def __init__(self, lm, precision: str = 'fp32', native: bool = True,
-                 int8_gemm: str = 'vnni',
+                 int8_gemm: str = 'crrg',
                  position_table: Optional[Tensor] = None) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f'GPT2Decoder: precision must be one of '
                              f'{PRECISIONS}, got {precision!r}')
-        if int8_gemm not in INT8_GEMMS:
+        if int8_gemm not in INT8_GEMMS + ('vnni', ):
             raise ValueError(f'GPT2Decoder: int8_gemm must be one of '
                              f'{INT8_GEMMS}, got {int8_gemm!r}')
         device = lm.lm_head.weight.device
@@ -247,8 +275,7 @@ class GPT2Decoder:
         ops = native_int8_ops() if (
             precision == 'int8' and native and standard) else None
         if ops is not None:
-            self.native = self._build_native(ops, lm, convs,
-                                             int8_gemm == 'vnni')
+            self.native = self._build_native(ops, lm, convs, int8_gemm)
             self._argmax = ops.argmax_rows
             return
         self._argmax = partial(torch.argmax, dim=-1)
@@ -263,10 +290,10 @@ class GPT2Decoder:
         self.lm_head = PackedLinear(lm.lm_head.weight, lm.lm_head.bias,
                                     precision, transposed=False)
 
-    def _build_native(self, ops, lm, convs, vnni: bool):
+    def _build_native(self, ops, lm, convs, gemm: str):
         """``Int8GPT2`` of the compiled module, on the int8 weights of
-        :class:`PackedLinear` (:func:`quantize_int8`; packed in C++ for the
-        VNNI kernel or by fbgemm)."""
+        :class:`PackedLinear` (:func:`quantize_int8`; packed in C++ for
+        crrg's kernels or by fbgemm)."""
         norms, qweights, biases = [], [], []
         for block, layer in zip(lm.transformer.h, convs):
             norms += [block.ln_1.weight, block.ln_1.bias, block.ln_2.weight,
@@ -278,7 +305,7 @@ class GPT2Decoder:
         norms += list(self.ln_f)
         return ops.Int8GPT2(self.num_heads, self.eps, self.wte, self.wpe,
                             [n.detach() for n in norms], qweights, biases,
-                            vnni)
+                            gemm)
 
     @staticmethod
     def _pack(conv1d, precision: str) -> PackedLinear:

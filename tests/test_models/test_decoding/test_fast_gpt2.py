@@ -46,6 +46,14 @@ def vnni(ops):
     return ops
 
 
+@pytest.fixture(scope='module')
+def avx2(ops):
+    if ops.Int8Linear(quantize_int8(torch.randn(4, 4)), None,
+                      'avx2').gemm != 'avx2':
+        pytest.skip('this CPU has no AVX2 (the GEMM is fbgemm\'s)')
+    return ops
+
+
 @pytest.mark.parametrize('rows,k,n', [(10, 64, 96), (1, 7, 5), (12, 130, 33),
                                       (13, 64, 64), (40, 36, 310),
                                       (0, 8, 8)])
@@ -61,9 +69,9 @@ def test_int8_linear_matches_its_weights(vnni, rows, k, n):
     x = torch.randn(rows, k) * torch.linspace(0.1, 10, max(rows, 1))[:rows,
                                                                      None]
     ref = x @ weight.dequantize().t() + bias
-    linear = vnni.Int8Linear(weight, bias, True)
-    fbgemm = vnni.Int8Linear(weight, bias, False)
-    assert linear.vnni and not fbgemm.vnni
+    linear = vnni.Int8Linear(weight, bias, 'vnni')
+    fbgemm = vnni.Int8Linear(weight, bias, 'fbgemm')
+    assert linear.gemm == 'vnni' and fbgemm.gemm == 'fbgemm'
     out = linear(x)
     assert out.shape == (rows, n)
     if rows == 0:
@@ -73,31 +81,137 @@ def test_int8_linear_matches_its_weights(vnni, rows, k, n):
         x.abs().amax(1, keepdim=True) / 127)
     assert ((out - ref).abs() <= bound + 1e-4).all()
     assert (out - ref).abs().max() < (fbgemm(x) - ref).abs().max()
-    torch.testing.assert_close(vnni.Int8Linear(weight, None, True)(x),
+    torch.testing.assert_close(vnni.Int8Linear(weight, None, 'vnni')(x),
                                out - bias, rtol=0, atol=1e-5)
+
+
+def avx2_reference(weight, bias, x):
+    """crrg's AVX2 GEMM written in torch: x quantised per row to |q| <= 64
+    (scale = max |x_r| / 64, rounded half away from zero), the exact integer
+    products with the int8 weights, then fp32 (y * scale_r) * w_scale + b
+    (fused multiply-add, here in fp64)."""
+    top = x.abs().amax(1, keepdim=True)
+    scale = torch.where(top > 0, top / 64, torch.ones_like(top))
+    v = x * (1 / scale)
+    q = torch.trunc(v + torch.where(v >= 0, 0.5, -0.5)).long()
+    assert q.abs().max() <= 64
+    y = (q @ weight.int_repr().long().t()).float() * scale
+    w_scale = weight.q_per_channel_scales().float()
+    return (y.double() * w_scale.double() + bias.double()).float()
+
+
+@pytest.mark.parametrize('rows', [1, 3, 4, 5, 7, 12, 13, 40])
+@pytest.mark.parametrize('k,n', [(64, 96), (7, 5), (130, 33), (36, 310)])
+def test_avx2_int8_linear_is_its_integer_product(avx2, rows, k, n,
+                                                 restore_threads):
+    """crrg's AVX2 GEMM is the integer product of its 7-bit per-row
+    activations with the int8 weights (no int16 saturation, also at the
+    weights' extremes -128 and 127), for rows in one and several 5-row
+    chunks, inputs not a multiple of 4 and outputs not a multiple of its
+    16-column blocks; its error is within the 7-bit rounding bound and on
+    average below fbgemm's (7 bits per call); 1 and 2 threads give the same
+    bits."""
+    torch.manual_seed(rows * k + n)
+    weight = quantize_int8(torch.randn(n, k) * 0.1)
+    # the extremes the u8 x s8 pairs must not saturate on
+    ints = weight.int_repr()
+    ints[:, :2] = -128
+    ints[0, :] = 127
+    weight = torch._make_per_channel_quantized_tensor(
+        ints, weight.q_per_channel_scales(),
+        weight.q_per_channel_zero_points(), 0)
+    bias = torch.randn(n)
+    x = torch.randn(rows, k) * torch.linspace(0.1, 10, rows)[:, None]
+    x[:, :2] = x.abs().amax(1, keepdim=True)  # +64 against -128
+    x[0, 2:4] = -x[0].abs().max()  # -64 against 127
+    linear = avx2.Int8Linear(weight, bias, 'avx2')
+    assert linear.gemm == 'avx2'
+    torch.set_num_threads(1)
+    out = linear(x)
+    torch.testing.assert_close(out, avx2_reference(weight, bias, x),
+                               rtol=1e-6, atol=1e-5)
+    ref = x @ weight.dequantize().t() + bias
+    bound = weight.dequantize().abs().sum(1) * 0.5 * (
+        x.abs().amax(1, keepdim=True) / 64)
+    assert ((out - ref).abs() <= bound + 1e-4).all()
+    if rows > 1:  # the rows of smaller range are rounded finer
+        fbgemm = avx2.Int8Linear(weight, bias, 'fbgemm')
+        assert (out - ref).abs().mean() < (fbgemm(x) - ref).abs().mean()
+    torch.set_num_threads(2)
+    assert torch.equal(linear(x), out)
+
+
+def test_forced_cpu_isa_chooses_the_gemm(ops, monkeypatch):
+    """CRRG_FORCE_CPU_ISA caps the instruction set crrg's GEMM is chosen
+    for, as on a CPU with only those: AVX2 -> the AVX2 kernel, GENERIC ->
+    fbgemm's, also when a kernel is asked for by name."""
+    weight = quantize_int8(torch.randn(8, 8))
+    isa = ops.cpu_isa()
+    monkeypatch.setenv('CRRG_FORCE_CPU_ISA', 'generic')
+    assert ops.cpu_isa() == 'GENERIC' and not ops.cpu_has_vnni()
+    for gemm in ('crrg', 'vnni', 'avx2', 'fbgemm'):
+        assert ops.Int8Linear(weight, None, gemm).gemm == 'fbgemm'
+    monkeypatch.setenv('CRRG_FORCE_CPU_ISA', 'AVX2')
+    if isa in ('AVX2', 'AVX512', 'AVX512_VNNI'):
+        assert ops.cpu_isa() == 'AVX2'
+        for gemm in ('crrg', 'vnni', 'avx2'):
+            assert ops.Int8Linear(weight, None, gemm).gemm == 'avx2'
+    monkeypatch.setenv('CRRG_FORCE_CPU_ISA', 'AVX512')
+    assert ops.cpu_isa() == isa
+    monkeypatch.setenv('CRRG_FORCE_CPU_ISA', 'SSE9')
+    with pytest.raises(RuntimeError, match='must be GENERIC, AVX2 or AVX512'):
+        ops.Int8Linear(weight, None, 'crrg')
+    monkeypatch.delenv('CRRG_FORCE_CPU_ISA')
+    with pytest.raises(RuntimeError, match="gemm must be 'crrg'"):
+        ops.Int8Linear(weight, None, 'mkl')
+
+
+def test_forced_cpu_isa_loads_a_build_without_avx512(monkeypatch):
+    """With CRRG_FORCE_CPU_ISA=AVX2 (GENERIC) native_int8_ops builds and
+    loads the step without AVX-512 (AVX2) code, under its own name."""
+    calls = []
+    monkeypatch.setattr('torch.utils.cpp_extension.load',
+                        lambda **kwargs: calls.append(kwargs) or 'module')
+    for forced, name, flag in [('avx2', '_avx2', 2),
+                               ('GENERIC', '_generic', 0), ('', '', 4)]:
+        monkeypatch.setattr(fast_gpt2, '_NATIVE', {})
+        monkeypatch.setenv('CRRG_FORCE_CPU_ISA', forced)
+        assert native_int8_ops() == 'module'
+        assert calls[-1]['name'] == 'crrg_gpt2_int8_decode' + name
+        assert f'-DCRRG_MAX_ISA={flag}' in calls[-1]['extra_cflags']
+    monkeypatch.setattr(fast_gpt2, '_NATIVE', {})
+    monkeypatch.setenv('CRRG_FORCE_CPU_ISA', 'AVX3')
+    with pytest.raises(ValueError, match='CRRG_FORCE_CPU_ISA must be'):
+        native_int8_ops()
 
 
 def test_int8_linear_refuses_other_weights(ops):
     with pytest.raises(RuntimeError, match='per-channel qint8'):
         ops.Int8Linear(torch.quantize_per_tensor(
-            torch.randn(4, 4), 0.1, 0, torch.qint8), None, True)
+            torch.randn(4, 4), 0.1, 0, torch.qint8), None, 'crrg')
     with pytest.raises(RuntimeError, match='zero points 0'):
         ops.Int8Linear(torch.quantize_per_channel(
             torch.randn(4, 4), torch.full((4, ), 0.1, dtype=torch.double),
-            torch.tensor([0, 1, 0, 0]), 0, torch.qint8), None, True)
-    linear = ops.Int8Linear(quantize_int8(torch.randn(4, 8)), None, True)
+            torch.tensor([0, 1, 0, 0]), 0, torch.qint8), None, 'crrg')
+    linear = ops.Int8Linear(quantize_int8(torch.randn(4, 8)), None, 'crrg')
     with pytest.raises(RuntimeError, match=r'expected \(rows, 8\) fp32'):
         linear(torch.randn(2, 7))
 
 
-@pytest.mark.parametrize('gemm', ['vnni', 'fbgemm'])
+@pytest.mark.parametrize('gemm', ['crrg', 'vnni', 'avx2', 'fbgemm'])
 def test_native_step_matches_python_int8(lm, ops, gemm):
     native = GPT2Decoder(lm, 'int8', int8_gemm=gemm)
     python = GPT2Decoder(lm, 'int8', native=False)
     exact = GPT2Decoder(lm, 'fp32')
     assert native.native is not None and python.native is None
-    assert native.native.gemm == (
-        gemm if ops.cpu_has_vnni() else 'fbgemm')
+    # 'vnni' is the former name of 'crrg'; each falls back to what the CPU
+    # has
+    expected = ops.Int8Linear(quantize_int8(torch.randn(4, 4)), None,
+                              gemm).gemm
+    assert native.native.gemm == expected
+    if gemm in ('crrg', 'vnni'):
+        assert expected == ('vnni' if ops.cpu_has_vnni() else 'fbgemm'
+                            if ops.cpu_isa() == 'GENERIC' else 'avx2')
     assert native.weight_bytes_per_step == python.weight_bytes_per_step
     torch.manual_seed(1)
     rows = 5
@@ -234,7 +348,7 @@ def restore_threads():
     torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize('gemm', ['vnni', 'fbgemm'])
+@pytest.mark.parametrize('gemm', ['crrg', 'avx2', 'fbgemm'])
 def test_native_step_same_at_any_thread_count(lm, ops, gemm,
                                               restore_threads):
     """The step splits GEMM columns and (row, head) pairs across torch's
@@ -266,7 +380,7 @@ def test_native_step_same_at_any_thread_count(lm, ops, gemm,
                                     num_beams=beams) for beams in (1, 4)]
 
 
-@pytest.mark.parametrize('gemm', ['vnni', 'fbgemm'])
+@pytest.mark.parametrize('gemm', ['crrg', 'fbgemm'])
 @pytest.mark.parametrize('regions,beams,vocab,count',
                          [(10, 4, 5000, 8), (3, 1, 5, 2), (2, 3, 100, 6),
                           (1, 2, 3, 4)])

@@ -20,7 +20,9 @@
 #include <ATen/native/quantized/PackedParams.h>
 #include <torch/extension.h>
 
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #endif
@@ -48,13 +50,71 @@ namespace {
 
 using Packed = c10::intrusive_ptr<LinearPackedParamsBase>;
 
+// The instruction sets this build may use: 4 (the default) up to
+// AVX512-VNNI, 2 up to AVX2, 0 baseline x86-64 only. fast_gpt2's
+// native_int8_ops builds the lower ones for CRRG_FORCE_CPU_ISA, so that a
+// CPU without AVX-512 can be simulated on one with it (the GEMM choice
+// follows that variable at run time too, see cpu_isa).
+#ifndef CRRG_MAX_ISA
+#define CRRG_MAX_ISA 4
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CRRG_X86 1
+#endif
+
 // AVX-512 / AVX2 / baseline clones of the loops, chosen at load time.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(CRRG_X86) && !defined(__clang__) && CRRG_MAX_ISA >= 4
 #define CRRG_HOT \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#elif defined(CRRG_X86) && !defined(__clang__) && CRRG_MAX_ISA >= 2
+#define CRRG_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define CRRG_HOT
 #endif
+
+// Instruction set levels of cpu_isa.
+constexpr int kGeneric = 0, kAvx2 = 2, kAvx512 = 3, kAvx512Vnni = 4;
+
+// The level crrg's kernels run at: the CPU's (kAvx2: AVX2 and FMA; kAvx512:
+// also AVX-512 F and BW; kAvx512Vnni: also AVX512-VNNI), at most the
+// build's CRRG_MAX_ISA and the environment variable CRRG_FORCE_CPU_ISA
+// (GENERIC, AVX2 or AVX512, as CTranslate2's CT2_FORCE_CPU_ISA), read at
+// each call.
+int cpu_isa() {
+#ifdef CRRG_X86
+  static const int cpu = !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+                             ? kGeneric
+                         : !(__builtin_cpu_supports("avx512f") &&
+                             __builtin_cpu_supports("avx512bw"))
+                             ? kAvx2
+                         : __builtin_cpu_supports("avx512vnni") ? kAvx512Vnni
+                                                                : kAvx512;
+#else
+  static const int cpu = kGeneric;
+#endif
+  int isa = std::min(cpu, CRRG_MAX_ISA);
+  const char* forced = std::getenv("CRRG_FORCE_CPU_ISA");
+  if (forced != nullptr && *forced != '\0') {
+    std::string name(forced);
+    for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    const int cap = name == "GENERIC" ? kGeneric
+                    : name == "AVX2"  ? kAvx2
+                    : name == "AVX512" ? kAvx512Vnni
+                                       : -1;
+    TORCH_CHECK(cap >= 0, "CRRG_FORCE_CPU_ISA must be GENERIC, AVX2 or AVX512, got '",
+                forced, "'");
+    isa = std::min(isa, cap);
+  }
+  return isa;
+}
+
+std::string cpu_isa_name() {
+  const int isa = cpu_isa();
+  return isa >= kAvx512Vnni ? "AVX512_VNNI"
+         : isa >= kAvx512   ? "AVX512"
+         : isa >= kAvx2     ? "AVX2"
+                            : "GENERIC";
+}
 
 Packed prepack(const at::Tensor& qweight, const std::optional<at::Tensor>& bias) {
   static auto op = c10::Dispatcher::singleton()
@@ -335,7 +395,7 @@ CRRG_HOT void attend_head(const float* q, const uint16_t* keys,
   }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(CRRG_X86) && CRRG_MAX_ISA >= 4
 // The same with AVX-512 for head_dim % 16 == 0, <= 128: a slot's dot product
 // in dim / 16 FMAs and one horizontal sum (the compiler's version of the
 // loop above spends most of its time in per-slot reductions).
@@ -384,20 +444,17 @@ __attribute__((target("avx512f"))) void attend_head_avx512(
 // cache row table[row, s] (a beam's history lives in its ancestors' rows, so
 // reordering beams reorders the table instead of copying the cache).
 // y: (rows, 3 * heads * dim) = q | k | v; keys, values: (cache rows, heads,
-// slots, dim) bf16; table: (rows, slots) int64; out: (rows, heads * dim).
+// slots, dim) bf16; table: (rows, slots) int64; out: (rows, heads * dim);
+// avx512: the AVX-512 version of a head where head_dim allows (the CPU must
+// have AVX-512 F).
 // The (row, head) pairs are split across threads (TaskPool): a pair writes only
 // its own slot ``pos`` and reads slots < pos written by earlier steps.
 void attend(const float* y, uint16_t* keys, uint16_t* values,
             const int64_t* table, float* out, int64_t rows, int64_t heads,
             int64_t slots, int64_t dim, int64_t pos, float scale,
-            bool parallel) {
+            bool parallel, bool avx512) {
   const int64_t embed = heads * dim, row_stride = heads * slots * dim;
-#if defined(__x86_64__) && defined(__GNUC__)
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
   const bool fast = avx512 && dim % 16 == 0 && dim <= 128;
-#else
-  const bool fast = false;
-#endif
   // grain: ~4 pairs per task at 60 slots at least, more while the history
   // is short
   const int64_t grain = std::max<int64_t>(1, 256 / (pos + 1));
@@ -417,7 +474,7 @@ void attend(const float* y, uint16_t* keys, uint16_t* values,
         k[d] = to_bf16(k_new[d]);
         v[d] = to_bf16(v_new[d]);
       }
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(CRRG_X86) && CRRG_MAX_ISA >= 4
       if (fast) {
         attend_head_avx512(yr + h * dim, keys + head, values + head, rt,
                            row_stride, dim, pos, scale, scores.data(),
@@ -587,7 +644,7 @@ constexpr int64_t kGrainBlocks = 2;
 // ~40 us on one core: 6 blocks at 40 rows and 1024 inputs.
 constexpr int64_t kTaskMacs = int64_t{1} << 23;
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(CRRG_X86) && CRRG_MAX_ISA >= 4
 #define CRRG_VNNI 1
 // GCC 12's partial-redundancy elimination keeps stack copies of the 24
 // accumulators in the k loop (0.34 instead of 0.22 ms per layer); without it
@@ -658,26 +715,103 @@ constexpr std::array<VnniBlock, sizeof...(R)> vnni_blocks(std::integer_sequence<
 constexpr auto kVnniBlocks = vnni_blocks(std::make_integer_sequence<int, kMaxRows>{});
 #endif
 
-bool cpu_has_vnni() {
-#ifdef CRRG_VNNI
-  static const bool has = __builtin_cpu_supports("avx512f") &&
-                          __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vnni");
-  return has;
+// The same product for CPUs with AVX2 but not AVX512-VNNI, on the same
+// u8 = w + 128 weights in blocks of kAvx2Cols = 16 columns (per group of 4
+// inputs 64 bytes: two ymm registers). AVX2 has no u8 x s8 -> int32 dot
+// product: vpmaddubsw sums pairs of u8 x s8 products into int16,
+// saturating, and vpmaddwd with ones widens the pairs to int32. A pair is
+// at most 2 x 255 x |a|, so the activations are quantised per row to
+// |a| <= kAvx2Levels = 64 (scale = max |x_r| / 64, twice the VNNI kernel's
+// rounding, still per row where fbgemm's 7 bits are per call) and never
+// saturate. An exact s8 x s8 product (|w| times a with w's sign) costs one
+// vpsignb more per product, on the multiplier's ports: 1.4x the time of
+// this kernel at 40 rows, slower than fbgemm's. Chunks of <= kAvx2Rows
+// rows (2 x kAvx2Rows int32 accumulators with the block, a broadcast
+// activation and the products in the 16 ymm registers).
+constexpr int64_t kAvx2Cols = 16, kAvx2Rows = 5;
+constexpr float kAvx2Levels = 64.f;
+
+#if defined(CRRG_X86) && CRRG_MAX_ISA >= 2
+#define CRRG_AVX2 1
+#if defined(__clang__)
+#define CRRG_AVX2_TARGET __attribute__((target("avx2,fma")))
 #else
-  return false;
+#define CRRG_AVX2_TARGET __attribute__((target("avx2,fma"), optimize("no-tree-pre")))
 #endif
+#define CRRG_ROWS5(X) X(0) X(1) X(2) X(3) X(4)
+
+// Rows 0..R-1 of the chunk times one 16-column block: a (R, steps) int32
+// groups of 4 int8 activations (|a| <= 64), b the block ((steps, 16, 4) u8),
+// out (R, ldo); the first ``cols`` columns are stored.
+template <int R>
+CRRG_AVX2_TARGET void avx2_block(const int32_t* a, int64_t steps, const uint8_t* b,
+                                 const float* a_scale, const int32_t* a_sum128,
+                                 const float* w_scale, const float* bias,
+                                 float* out, int64_t ldo, int64_t cols) {
+  const __m256i ones = _mm256_set1_epi16(1);
+#define CRRG_DECLARE(r) \
+  __m256i acc##r##_0 = _mm256_setzero_si256(), acc##r##_1 = _mm256_setzero_si256();
+  CRRG_ROWS5(CRRG_DECLARE)
+  for (int64_t s = 0; s < steps; ++s, b += 4 * kAvx2Cols) {
+    if constexpr (R > 2)
+      _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetch), _MM_HINT_T1);
+    const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
+    const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32));
+#define CRRG_ACCUMULATE(r)                                                          \
+  if constexpr (R > r) {                                                            \
+    const __m256i av = _mm256_set1_epi32(a[r * steps + s]);                         \
+    acc##r##_0 = _mm256_add_epi32(                                                  \
+        acc##r##_0, _mm256_madd_epi16(_mm256_maddubs_epi16(w0, av), ones));         \
+    acc##r##_1 = _mm256_add_epi32(                                                  \
+        acc##r##_1, _mm256_madd_epi16(_mm256_maddubs_epi16(w1, av), ones));         \
+  }
+    CRRG_ROWS5(CRRG_ACCUMULATE)
+  }
+  const __m256 ws0 = _mm256_loadu_ps(w_scale), ws1 = _mm256_loadu_ps(w_scale + 8);
+  const __m256 bias0 = _mm256_loadu_ps(bias), bias1 = _mm256_loadu_ps(bias + 8);
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols)), lane);
+  const __m256i m1 =
+      _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols) - 8), lane);
+#define CRRG_STORE(r)                                                                \
+  if constexpr (R > r) {                                                             \
+    const __m256i sum = _mm256_set1_epi32(a_sum128[r]);                              \
+    const __m256 as = _mm256_set1_ps(a_scale[r]);                                    \
+    const __m256 y0 = _mm256_cvtepi32_ps(_mm256_sub_epi32(acc##r##_0, sum));         \
+    const __m256 y1 = _mm256_cvtepi32_ps(_mm256_sub_epi32(acc##r##_1, sum));         \
+    _mm256_maskstore_ps(out + r * ldo, m0,                                           \
+                        _mm256_fmadd_ps(_mm256_mul_ps(y0, as), ws0, bias0));         \
+    _mm256_maskstore_ps(out + r * ldo + 8, m1,                                       \
+                        _mm256_fmadd_ps(_mm256_mul_ps(y1, as), ws1, bias1));         \
+  }
+  CRRG_ROWS5(CRRG_STORE)
+#undef CRRG_DECLARE
+#undef CRRG_ACCUMULATE
+#undef CRRG_STORE
 }
 
-// Per-row symmetric int8 of x (rows, k) into q (rows, kp) (zero padded);
-// scale[r] = max |x_r| / 127 (1 for a zero row), sum128[r] = 128 sum_k q.
+using Avx2Block = void (*)(const int32_t*, int64_t, const uint8_t*, const float*,
+                           const int32_t*, const float*, const float*, float*,
+                           int64_t, int64_t);
+template <int... R>
+constexpr std::array<Avx2Block, sizeof...(R)> avx2_blocks(std::integer_sequence<int, R...>) {
+  return {&avx2_block<R + 1>...};
+}
+constexpr auto kAvx2Blocks = avx2_blocks(std::make_integer_sequence<int, kAvx2Rows>{});
+#endif
+
+bool cpu_has_vnni() { return cpu_isa() >= kAvx512Vnni; }
+
+// Per-row symmetric int8 of x (rows, k) into q (rows, kp) (zero padded),
+// |q| <= levels (<= 127); scale[r] = max |x_r| / levels (1 for a zero row),
+// sum128[r] = 128 sum_k q.
 CRRG_HOT void quantize_rows(const float* x, int64_t rows, int64_t k, int64_t kp,
-                            int8_t* q, float* scale, int32_t* sum128) {
+                            float levels, int8_t* q, float* scale, int32_t* sum128) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * k;
     float top = 0.f;
     for (int64_t i = 0; i < k; ++i) top = std::fabs(xr[i]) > top ? std::fabs(xr[i]) : top;
-    const float s = top > 0.f ? top / 127.f : 1.f, inv = 1.f / s;
+    const float s = top > 0.f ? top / levels : 1.f, inv = 1.f / s;
     int8_t* qr = q + r * kp;
     int32_t sum = 0;
     for (int64_t i = 0; i < k; ++i) {
@@ -692,36 +826,56 @@ CRRG_HOT void quantize_rows(const float* x, int64_t rows, int64_t k, int64_t kp,
   }
 }
 
-// One int8 linear layer: crrg's VNNI kernel (above) when ``vnni`` and the CPU
-// has AVX512-VNNI, else fbgemm's ``apply_dynamic`` (per-tensor u8
-// activations, reduce_range) on the same weights.
+// One int8 linear layer, on one of three GEMMs (Int8Linear::Gemm): crrg's
+// VNNI kernel, crrg's AVX2 kernel (7-bit activations; above) or fbgemm's
+// ``apply_dynamic`` (per-tensor u8 activations, reduce_range) on the same
+// weights.
 class Int8Linear {
  public:
+  enum class Gemm { kFbgemm, kAvx2, kVnni };
+
+  // ``gemm`` asked for: "crrg" (or its former name "vnni"): the VNNI kernel
+  // on a CPU with AVX512-VNNI, else the AVX2 kernel on one with AVX2, else
+  // fbgemm's; "avx2": the AVX2 kernel, fbgemm's without AVX2; "fbgemm".
+  // "The CPU" is cpu_isa(): CRRG_FORCE_CPU_ISA lowers it.
+  static Gemm resolve(const std::string& gemm) {
+    TORCH_CHECK(gemm == "crrg" || gemm == "vnni" || gemm == "avx2" || gemm == "fbgemm",
+                "Int8Linear: gemm must be 'crrg', 'vnni', 'avx2' or 'fbgemm', got '",
+                gemm, "'");
+    const int isa = cpu_isa();
+    if (gemm != "fbgemm" && gemm != "avx2" && isa >= kAvx512Vnni) return Gemm::kVnni;
+    if (gemm != "fbgemm" && isa >= kAvx2) return Gemm::kAvx2;
+    return Gemm::kFbgemm;
+  }
+
   // qweight: (out, in) per-channel qint8; bias: (out,) or none.
   Int8Linear(const at::Tensor& qweight, const std::optional<at::Tensor>& bias,
-             bool vnni)
-      : out_(qweight.size(0)), in_(qweight.size(1)) {
+             const std::string& gemm)
+      : out_(qweight.size(0)), in_(qweight.size(1)), gemm_(resolve(gemm)) {
     TORCH_CHECK(qweight.dim() == 2 && qweight.scalar_type() == at::kQInt8 &&
                     qweight.qscheme() == at::kPerChannelAffine &&
                     qweight.q_per_channel_axis() == 0 &&
                     qweight.q_per_channel_zero_points().eq(0).all().item<bool>(),
                 "Int8Linear: expected an (out, in) per-channel qint8 weight with "
                 "zero points 0 (symmetric)");
-    if (!(vnni && cpu_has_vnni())) {
+    if (gemm_ == Gemm::kFbgemm) {
       fbgemm_ = prepack(qweight, bias);
       return;
     }
+    // u8 = w + 128 in groups of 4 inputs per column, in blocks of 32 (VNNI)
+    // or 16 (AVX2) columns
+    block_cols_ = gemm_ == Gemm::kVnni ? kBlockCols : kAvx2Cols;
     in_padded_ = (in_ + 3) / 4 * 4;
-    blocks_ = (out_ + kBlockCols - 1) / kBlockCols;
-    const int64_t width = blocks_ * kBlockCols;
-    packed_.assign(blocks_ * in_padded_ * kBlockCols, 128);  // w = 0
+    blocks_ = (out_ + block_cols_ - 1) / block_cols_;
+    const int64_t width = blocks_ * block_cols_;
+    packed_.assign(blocks_ * in_padded_ * block_cols_, 128);  // w = 0
     const at::Tensor w = qweight.int_repr().contiguous();
     const int8_t* wp = w.data_ptr<int8_t>();
     for (int64_t c = 0; c < out_; ++c) {
-      uint8_t* block = packed_.data() + (c / kBlockCols) * in_padded_ * kBlockCols;
-      const int64_t col = c % kBlockCols;
+      uint8_t* block = packed_.data() + (c / block_cols_) * in_padded_ * block_cols_;
+      const int64_t col = c % block_cols_;
       for (int64_t i = 0; i < in_; ++i)
-        block[(i / 4) * 4 * kBlockCols + col * 4 + i % 4] =
+        block[(i / 4) * 4 * block_cols_ + col * 4 + i % 4] =
             static_cast<uint8_t>(wp[c * in_ + i] + 128);
     }
     w_scale_.assign(width, 0.f);
@@ -735,13 +889,17 @@ class Int8Linear {
     }
   }
 
-  bool vnni() const { return !fbgemm_; }
+  // "vnni", "avx2" or "fbgemm": the GEMM this layer runs.
+  std::string gemm() const {
+    return gemm_ == Gemm::kVnni ? "vnni" : gemm_ == Gemm::kAvx2 ? "avx2" : "fbgemm";
+  }
+  bool fbgemm() const { return gemm_ == Gemm::kFbgemm; }
 
   // x: (rows, in) fp32 -> (rows, out) fp32; with ``gelu``, GPT-2's GELU of
-  // it. The 32-column blocks are split across threads (TaskPool; each streams
-  // its share of the weights once and applies the GELU to its own blocks);
-  // every output is computed as with one thread, so the result does not
-  // depend on the thread count.
+  // it. crrg's kernels split their column blocks across threads (TaskPool;
+  // each streams its share of the weights once and applies the GELU to its
+  // own blocks); every output is computed as with one thread, so the result
+  // does not depend on the thread count.
   at::Tensor forward(const at::Tensor& x, bool gelu) const {
     TORCH_CHECK(x.dim() == 2 && x.size(1) == in_ && x.scalar_type() == at::kFloat,
                 "Int8Linear: expected (rows, ", in_, ") fp32 input");
@@ -762,33 +920,18 @@ class Int8Linear {
     q.resize(rows * in_padded_);
     scale.resize(rows);
     sum128.resize(rows);
-    quantize_rows(xc.data_ptr<float>(), rows, in_, in_padded_, q.data(),
-                  scale.data(), sum128.data());
+    quantize_rows(xc.data_ptr<float>(), rows, in_, in_padded_,
+                  gemm_ == Gemm::kVnni ? 127.f : kAvx2Levels, q.data(), scale.data(),
+                  sum128.data());
 #ifdef CRRG_VNNI
-    const auto* a = reinterpret_cast<const int32_t*>(q.data());
-    const float* a_scale = scale.data();
-    const int32_t* a_sum = sum128.data();
-    const int64_t lda = in_padded_ / 4, chunks = (rows + kMaxRows - 1) / kMaxRows;
-    float* op = out.data_ptr<float>();
-    const int64_t most =
-        kTaskMacs / (std::max<int64_t>(rows, 8) * in_padded_ * kBlockCols);
-    TaskPool::run(blocks_, kGrainBlocks, [&](int64_t j0, int64_t j1) {
-      for (int64_t j = j0; j < j1; ++j) {
-        const uint8_t* b = packed_.data() + j * in_padded_ * kBlockCols;
-        const int64_t c0 = j * kBlockCols, cols = std::min(kBlockCols, out_ - c0);
-        // chunks of near-equal size, e.g. 40 rows = 4 x 10
-        for (int64_t c = 0, r0 = 0; c < chunks; ++c) {
-          const int64_t n = (rows - r0) / (chunks - c);
-          kVnniBlocks[n - 1](a + r0 * lda, lda, b, a_scale + r0, a_sum + r0,
-                             w_scale_.data() + c0, bias_.data() + c0,
-                             op + r0 * out_ + c0, out_, cols);
-          r0 += n;
-        }
-        // per block while it is in L1 (the same calls at any thread count)
-        if (gelu)
-          for (int64_t r = 0; r < rows; ++r) gelu_tanh(op + r * out_ + c0, cols);
-      }
-    }, true, most);
+    if (gemm_ == Gemm::kVnni)
+      run_blocks(kVnniBlocks.data(), kMaxRows, packed_.data(), q.data(),
+                 scale.data(), sum128.data(), rows, out.data_ptr<float>(), gelu);
+#endif
+#ifdef CRRG_AVX2
+    if (gemm_ == Gemm::kAvx2)
+      run_blocks(kAvx2Blocks.data(), kAvx2Rows, packed_.data(), q.data(),
+                 scale.data(), sum128.data(), rows, out.data_ptr<float>(), gelu);
 #endif
     return out;
   }
@@ -796,7 +939,41 @@ class Int8Linear {
   at::Tensor operator()(const at::Tensor& x) const { return forward(x, false); }
 
  private:
-  int64_t out_, in_, in_padded_ = 0, blocks_ = 0;
+  // The column blocks of crrg's kernels across threads: kernel[n - 1]
+  // multiplies n <= max_rows rows by one block of ``block_cols_`` columns,
+  // of weights ``packed``; q (rows, in_padded_) int8 activations, their
+  // per-row scale and 128 x sum; out (rows, out_).
+  template <typename Kernel>
+  void run_blocks(const Kernel* kernel, int64_t max_rows, const uint8_t* packed,
+                  const int8_t* q, const float* a_scale, const int32_t* a_sum,
+                  int64_t rows, float* op, bool gelu) const {
+    const auto* a = reinterpret_cast<const int32_t*>(q);
+    const int64_t lda = in_padded_ / 4, chunks = (rows + max_rows - 1) / max_rows;
+    const int64_t most =
+        kTaskMacs / (std::max<int64_t>(rows, 8) * in_padded_ * block_cols_);
+    // at least kGrainBlocks 32-column blocks' columns per task
+    const int64_t grain = kGrainBlocks * kBlockCols / block_cols_;
+    TaskPool::run(blocks_, grain, [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j) {
+        const uint8_t* b = packed + j * in_padded_ * block_cols_;
+        const int64_t c0 = j * block_cols_, cols = std::min(block_cols_, out_ - c0);
+        // chunks of near-equal size, e.g. 40 rows = 4 x 10
+        for (int64_t c = 0, r0 = 0; c < chunks; ++c) {
+          const int64_t n = (rows - r0) / (chunks - c);
+          kernel[n - 1](a + r0 * lda, lda, b, a_scale + r0, a_sum + r0,
+                        w_scale_.data() + c0, bias_.data() + c0,
+                        op + r0 * out_ + c0, out_, cols);
+          r0 += n;
+        }
+        // per block while it is in L1 (the same calls at any thread count)
+        if (gelu)
+          for (int64_t r = 0; r < rows; ++r) gelu_tanh(op + r * out_ + c0, cols);
+      }
+    }, true, std::max(grain, most));
+  }
+
+  int64_t out_, in_, in_padded_ = 0, blocks_ = 0, block_cols_ = 0;
+  Gemm gemm_;
   Packed fbgemm_;
   std::vector<uint8_t> packed_;
   std::vector<float> w_scale_, bias_;
@@ -807,11 +984,13 @@ class Int8GPT2 {
   // norms: per layer ln_1 weight, bias, ln_2 weight, bias, then ln_f's two;
   // qweights: per layer c_attn, attn.c_proj, c_fc, mlp.c_proj as (out, in)
   // per-channel qint8, then the LM head; biases: the 4 per layer (fp32);
-  // vnni: crrg's VNNI GEMM where the CPU has it, else fbgemm's (Int8Linear).
+  // gemm: the GEMM asked for (Int8Linear; "crrg": the best of crrg's
+  // kernels for the CPU, cpu_isa).
   Int8GPT2(int64_t heads, double eps, at::Tensor wte, at::Tensor wpe,
            std::vector<at::Tensor> norms, std::vector<at::Tensor> qweights,
-           std::vector<at::Tensor> biases, bool vnni)
-      : heads_(heads), eps_(static_cast<float>(eps)), wte_(wte), wpe_(wpe), norms_(std::move(norms)) {
+           std::vector<at::Tensor> biases, const std::string& gemm)
+      : heads_(heads), eps_(static_cast<float>(eps)), wte_(wte), wpe_(wpe),
+        norms_(std::move(norms)), avx512_(cpu_isa() >= kAvx512) {
     embed_ = wte_.size(1);
     layers_ = static_cast<int64_t>(biases.size()) / 4;
     TORCH_CHECK(heads_ > 0 && embed_ % heads_ == 0, "Int8GPT2: bad head count");
@@ -826,18 +1005,18 @@ class Int8GPT2 {
     TORCH_CHECK(wte_.dim() == 2 && wpe_.dim() == 2 && wpe_.size(1) == embed_,
                 "Int8GPT2: wte and wpe must be (n, embed)");
     for (int64_t i = 0; i < 4 * layers_; ++i)
-      linears_.emplace_back(qweights[i], biases[i], vnni);
-    linears_.emplace_back(qweights.back(), std::nullopt, vnni);  // LM head
+      linears_.emplace_back(qweights[i], biases[i], gemm);
+    linears_.emplace_back(qweights.back(), std::nullopt, gemm);  // LM head
   }
 
-  // "vnni" or "fbgemm": the GEMM the step runs.
-  std::string gemm() const { return linears_.front().vnni() ? "vnni" : "fbgemm"; }
+  // "vnni", "avx2" or "fbgemm": the GEMM the step runs.
+  std::string gemm() const { return linears_.front().gemm(); }
 
   // beam_candidates on the threads the step's own loops use.
   std::tuple<at::Tensor, at::Tensor> candidates(const at::Tensor& logits,
                                                 const at::Tensor& beam_scores,
                                                 int64_t count) const {
-    return beam_candidates(logits, beam_scores, count, linears_.front().vnni());
+    return beam_candidates(logits, beam_scores, count, !linears_.front().fbgemm());
   }
 
   at::Tensor step(const at::Tensor& ids, int64_t pos, at::Tensor& cache,
@@ -892,7 +1071,7 @@ class Int8GPT2 {
       at::Tensor y = linears_[4 * l](h);
       uint16_t* keys = base + 2 * l * half;
       attend(y.data_ptr<float>(), keys, keys + half, tp, att.data_ptr<float>(),
-             b, heads_, slots, dim, pos, scale, linears_.front().vnni());
+             b, heads_, slots, dim, pos, scale, !linears_.front().fbgemm(), avx512_);
       delta = linears_[4 * l + 1](att);
       add_layer_norm(xp, delta.data_ptr<float>(), n[2].data_ptr<float>(),
                      n[3].data_ptr<float>(), hp, b, embed_, eps_);
@@ -909,6 +1088,7 @@ class Int8GPT2 {
   float eps_;
   at::Tensor wte_, wpe_;
   std::vector<at::Tensor> norms_;
+  bool avx512_;  // the attention's AVX-512 version (cpu_isa)
   std::vector<Int8Linear> linears_;  // 4 per layer, then the LM head
 };
 
@@ -917,17 +1097,19 @@ class Int8GPT2 {
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   pybind11::class_<Int8GPT2>(m, "Int8GPT2")
       .def(pybind11::init<int64_t, double, at::Tensor, at::Tensor, std::vector<at::Tensor>,
-                          std::vector<at::Tensor>, std::vector<at::Tensor>, bool>())
+                          std::vector<at::Tensor>, std::vector<at::Tensor>,
+                          std::string>())
       .def("step", &Int8GPT2::step,
            pybind11::call_guard<pybind11::gil_scoped_release>())
       .def("beam_candidates", &Int8GPT2::candidates,
            pybind11::call_guard<pybind11::gil_scoped_release>())
       .def_property_readonly("gemm", &Int8GPT2::gemm);
   pybind11::class_<Int8Linear>(m, "Int8Linear")
-      .def(pybind11::init<at::Tensor, std::optional<at::Tensor>, bool>())
+      .def(pybind11::init<at::Tensor, std::optional<at::Tensor>, std::string>())
       .def("__call__", &Int8Linear::operator(),
            pybind11::call_guard<pybind11::gil_scoped_release>())
-      .def_property_readonly("vnni", &Int8Linear::vnni);
+      .def_property_readonly("gemm", &Int8Linear::gemm);
   m.def("cpu_has_vnni", &cpu_has_vnni);
+  m.def("cpu_isa", &cpu_isa_name);
   m.def("argmax_rows", &argmax_rows);
 }
