@@ -33,10 +33,10 @@ torch's C++ extension loader the first time it is needed on a machine,
 ~30 s): layer norms, attention, GELU and argmax as fused loops instead of
 ~25 small kernels per layer, and on a CPU with AVX512-VNNI or AVX2 its own
 int8 GEMM for the few rows of a step (the same int8 weights; activations
-quantised per row instead of fbgemm's per call; the AVX2 version's outputs
-equal the VNNI version's): fbgemm's waits on memory when, as here, every
-weight is read once per step from DRAM, this one prefetches ahead (~25 %
-faster per layer at 10 rows with VNNI). The step runs on
+quantised per row instead of fbgemm's per call, to 8 bits with VNNI, to 7
+with AVX2, whose u8 x s8 products are summed in int16): fbgemm's waits on
+memory when, as here, every weight is read once per step from DRAM, this
+one prefetches ahead (~25 % faster per layer at 10 rows with VNNI). The step runs on
 as many threads as torch's intra-op setting (``torch.set_num_threads``):
 the GEMMs split by output columns, the attention by (row, head), as tasks
 that the calling thread claims too, so that a worker the OS has not
@@ -208,14 +208,14 @@ class GPT2Decoder:
             1 / sqrt(head_dim)); else the Python step. Defaults to True.
         int8_gemm (str): The compiled step's GEMM: ``'crrg'`` (crrg's
             kernel for few rows, per-row int8 activations: its AVX512-VNNI
-            version on a CPU with AVX512-VNNI, else its AVX2 version, equal
-            outputs, else fbgemm's), ``'avx2'`` (the AVX2 version also where
-            VNNI is there, fbgemm's without AVX2) or ``'fbgemm'`` (fbgemm's,
-            per-tensor activations, as the Python step); ``'vnni'`` is the
-            former name of ``'crrg'``. ``CRRG_FORCE_CPU_ISA=AVX2`` (or
-            ``GENERIC``) in the environment makes ``'crrg'`` choose as on a
-            CPU with at most AVX2 (see :func:`native_int8_ops`). Defaults to
-            ``'crrg'``.
+            version on a CPU with AVX512-VNNI, else its AVX2 version (7-bit
+            activations), else fbgemm's), ``'avx2'`` (the AVX2 version also
+            where VNNI is there, fbgemm's without AVX2) or ``'fbgemm'``
+            (fbgemm's, per-tensor activations, as the Python step);
+            ``'vnni'`` is the former name of ``'crrg'``.
+            ``CRRG_FORCE_CPU_ISA=AVX2`` (or ``GENERIC``) in the environment
+            makes ``'crrg'`` choose as on a CPU with at most AVX2 (see
+            :func:`native_int8_ops`). Defaults to ``'crrg'``.
         position_table (Tensor, optional): (slots, n_embd) the position
             embedding added at cache slot ``s`` (row 0 unused: the prefix's
             slot). Defaults to ``wpe`` (word position ``s`` at slot ``s``);
