@@ -1,6 +1,7 @@
 """BaseXrayInferencer.stream: a folder in batches, decoded by worker
 processes ahead of the model, results yielded as each batch finishes."""
 import copy
+import multiprocessing as mp
 import os
 
 import cv2
@@ -103,3 +104,10 @@ def test_a_replica_that_dies_is_an_error(inferencer, folder, monkeypatch):
     monkeypatch.setattr(inferencer, 'forward', dies_in_a_replica)
     with pytest.raises(RuntimeError, match='replica process died'):
         list(inferencer.stream(str(folder), batch_size=2, num_replicas=2))
+
+
+def test_replicas_end_when_the_caller_stops_early(inferencer, folder):
+    parts = inferencer.stream(str(folder), batch_size=1, num_replicas=2)
+    next(parts)
+    parts.close()
+    assert mp.active_children() == []
