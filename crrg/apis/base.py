@@ -638,7 +638,8 @@ class BaseXrayInferencer(BaseInferencer):
             skip_failed (bool): Report unreadable inputs and failed batches
                 in ``failures`` instead of raising. Defaults to True.
             num_replicas (int): Processes that predict batches in parallel
-                (1: this process alone). Defaults to 1.
+                (1: this process alone; a model on a GPU always runs in this
+                process). Defaults to 1.
             **kwargs: As for :meth:`__call__` (``return_datasamples``
                 included).
 
@@ -750,6 +751,12 @@ class BaseXrayInferencer(BaseInferencer):
             print_log('num_replicas needs the fork start method, which this '
                       'platform lacks: predicting in this process', 'current',
                       level=30)
+            num_replicas = 1
+        if num_replicas > 1 and any(p.device.type != 'cpu'
+                                    for p in self.model.parameters()):
+            print_log('num_replicas is for a model on the CPU (a forked '
+                      'process cannot use CUDA): predicting in this process',
+                      'current', level=30)
             num_replicas = 1
         num_batches = -(-len(items) // max(batch_size, 1))
         if num_replicas > 1 and num_batches > 1:
