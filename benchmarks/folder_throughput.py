@@ -16,6 +16,10 @@ The contenders, interleaved in every round, minimum over the rounds:
   num_replicas=R)``: the batches shared out among R forked copies of the
   inferencer, each on threads // R torch threads.
 
+Beside each time, the cores the contender kept busy (its CPU seconds, and
+its worker processes', per second) and those the machine's other processes
+used meanwhile (0 on a quiet machine).
+
 The model is the tiny generator config (the demo's main job trains it) with
 random weights, a byte-level tokenizer trained on the twin's reports, and
 every detected region selected (most of the 29 are), each generating a
@@ -29,9 +33,11 @@ Example::
 """
 import argparse
 import glob
+import os
 import os.path as osp
 import tempfile
-from typing import List
+import time
+from typing import Callable, List, Optional
 
 import torch
 from mmengine.config import Config
@@ -43,6 +49,49 @@ from crrg.models.utils import train_report_tokenizer
 from crrg.testing.tiny_rgrg import spread_box_classifier
 
 CONFIG = 'configs/rrg/rrg-generator_tiny_synthetic.py'
+
+
+def machine_cpu_seconds() -> Optional[float]:
+    """CPU seconds the whole machine has used (all but idle and iowait),
+    or None off Linux."""
+    if not osp.isfile('/proc/stat'):
+        return None
+    with open('/proc/stat') as f:
+        ticks = [int(v) for v in f.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf('SC_CLK_TCK')
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that have ended
+    (decoding workers, replicas)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class Watched:
+    """A contender that notes, per call, its wall time, the cores it kept
+    busy (its own and its children's CPU seconds per second) and the cores
+    the machine's other processes used meanwhile."""
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn, self.runs = fn, []
+
+    def __call__(self) -> None:
+        machine, own = machine_cpu_seconds(), own_cpu_seconds()
+        start = time.perf_counter()
+        self.fn()
+        wall = time.perf_counter() - start
+        own = own_cpu_seconds() - own
+        others = None if machine is None else (
+            machine_cpu_seconds() - machine - own) / wall
+        self.runs.append((wall, own / wall, others))
+
+    def cores(self) -> str:
+        """``busy / others`` cores during the fastest call after the
+        warm-up."""
+        _, busy, others = min(self.runs[1:] or self.runs)
+        return f'{busy:.2f} / ' + ('n/a' if others is None else
+                                   f'{max(others, 0.):.2f}')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -124,17 +173,19 @@ def main(argv=None) -> List[str]:
         selected = sum(
             sum(r['selected'] for r in pred['regions'])
             for pred in inferencer(images)['predictions']) / len(images)
+        contenders = {name: Watched(fn) for name, fn in contenders.items()}
         times = interleaved(contenders, args.repeats)
     base = len(images) / times[baseline]
     log(f'{len(images)} twin images, {args.max_new_tokens} new tokens per '
         f'region, {selected:.1f} of 29 regions selected per image (mean); '
         f'minimum of {args.repeats}')
-    rows = ['| contender | s | ms per image | images/s | vs one at a time |',
-            '|---|---|---|---|---|']
+    rows = ['| contender | s | ms per image | images/s | vs one at a time | '
+            "cores busy / others' |", '|---|---|---|---|---|---|']
     for name, seconds in times.items():
         rate = len(images) / seconds
         rows.append(f'| {name} | {seconds:.2f} | {1000 / rate:.1f} | '
-                    f'{rate:.2f} | {rate / base:.2f}x |')
+                    f'{rate:.2f} | {rate / base:.2f}x | '
+                    f'{contenders[name].cores()} |')
     for row in rows:
         log(row)
     return rows

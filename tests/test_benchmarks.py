@@ -101,7 +101,7 @@ def test_folder_throughput(benchmark):
     rows = benchmark('folder_throughput').main(
         ['--images', '4', '--batch-size', '2', '--max-new-tokens', '2',
          '--threads', '2', '--repeats', '1'])
-    cells = table(rows, 5)
+    cells = table(rows, 6)
     assert [c[0] for c in cells] == [
         'one at a time, 2 threads', 'one at a time, 1 thread',
         'engine, batch 2, 1 workers', 'engine, batch 2, 2 replicas']
