@@ -1,29 +1,43 @@
 """Folder throughput: images/s of a folder of twin studies, one image at a
-time against crrg's folder engine (``ReportInferencer.stream``: decoding
-workers, batched detection, the selected regions of a batch's images
-generated in one decoding batch).
+time against crrg's folder engine (``ReportInferencer.stream``).
 
 The contenders, interleaved in every round, minimum over the rounds:
 
-- ``one at a time``: each image its own call, decoded in this process
-  (what ``tools/infer.py`` did before the engine);
-- ``engine``: ``stream(folder, batch_size=B, num_workers=W)``.
+- ``one at a time, T threads``: each image its own call, decoded in this
+  process (what ``tools/infer.py`` did before the engine), on torch's
+  threads (the baseline) and on 1 thread: their ratio shows how much of a
+  call uses the second core (single-threaded operators such as RoIAlign
+  and NMS, and Python, do not);
+- ``engine, batch B, W workers``: ``stream(folder, batch_size=B,
+  num_workers=W)``, one process: decoding workers ahead of the model,
+  batched detection, the selected regions of a batch's images generated in
+  one decoding batch;
+- ``engine, batch B, R replicas``: ``stream(folder, batch_size=B,
+  num_replicas=R)``: the batches shared out among R forked copies of the
+  inferencer, each on threads // R torch threads.
+
+Beside each time, the cores the contender kept busy (its CPU seconds, and
+its worker processes', per second) and those the machine's other processes
+used meanwhile (0 on a quiet machine).
 
 The model is the tiny generator config (the demo's main job trains it) with
 random weights, a byte-level tokenizer trained on the twin's reports, and
-every region selected so each image generates 29 sentences of
-``--max-new-tokens``; the images are the twin's frontal JPEGs (380-460 x
-420-520 px).
+every detected region selected (most of the 29 are), each generating a
+sentence of ``--max-new-tokens``; the images are the twin's frontal JPEGs
+(380-460 x 420-520 px).
 
 Example::
 
     python benchmarks/folder_throughput.py --images 32 --batch-size 8 \
-        --workers 1 --repeats 3
+        --workers 1 --replicas 2 --repeats 3
 """
 import argparse
 import glob
+import os
 import os.path as osp
 import tempfile
+import time
+from typing import Callable, List, Optional
 
 import torch
 from mmengine.config import Config
@@ -37,18 +51,64 @@ from crrg.testing.tiny_rgrg import spread_box_classifier
 CONFIG = 'configs/rrg/rrg-generator_tiny_synthetic.py'
 
 
-def parse_args() -> argparse.Namespace:
+def machine_cpu_seconds() -> Optional[float]:
+    """CPU seconds the whole machine has used (all but idle and iowait),
+    or None off Linux."""
+    if not osp.isfile('/proc/stat'):
+        return None
+    with open('/proc/stat') as f:
+        ticks = [int(v) for v in f.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf('SC_CLK_TCK')
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that have ended
+    (decoding workers, replicas)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class Watched:
+    """A contender that notes, per call, its wall time, the cores it kept
+    busy (its own and its children's CPU seconds per second) and the cores
+    the machine's other processes used meanwhile."""
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn, self.runs = fn, []
+
+    def __call__(self) -> None:
+        machine, own = machine_cpu_seconds(), own_cpu_seconds()
+        start = time.perf_counter()
+        self.fn()
+        wall = time.perf_counter() - start
+        own = own_cpu_seconds() - own
+        others = None if machine is None else (
+            machine_cpu_seconds() - machine - own) / wall
+        self.runs.append((wall, own / wall, others))
+
+    def cores(self) -> str:
+        """``busy / others`` cores during the fastest call after the
+        warm-up."""
+        _, busy, others = min(self.runs[1:] or self.runs)
+        return f'{busy:.2f} / ' + ('n/a' if others is None else
+                                   f'{max(others, 0.):.2f}')
+
+
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--images', type=int, default=32,
                         help='twin studies in the folder')
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--workers', type=int, default=1,
-                        help='decoding processes of the engine')
+                        help='decoding processes of the one-process engine')
+    parser.add_argument('--replicas', type=int, default=2,
+                        help='forked copies of the inferencer in the '
+                        'replicated engine')
     parser.add_argument('--max-new-tokens', type=int, default=12)
     parser.add_argument('--threads', type=int, default=None,
                         help="torch's threads (default: torch's choice)")
     parser.add_argument('--repeats', type=int, default=3)
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def build_inferencer(work: str, max_new_tokens: int,
@@ -77,9 +137,11 @@ def build_inferencer(work: str, max_new_tokens: int,
     return inferencer
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv=None) -> List[str]:
+    """Runs it; returns the table's rows."""
+    args = parse_args(argv)
     set_threads(args.threads)
+    threads = torch.get_num_threads()
     log(machine_header(args.threads))
     with tempfile.TemporaryDirectory() as work:
         make_synthetic_mimic(work, num_train=0, num_validate=0,
@@ -89,31 +151,44 @@ def main() -> None:
             osp.join(work, 'mimic-cxr-jpg', '**', '*.jpg'), recursive=True))
         inferencer = build_inferencer(work, args.max_new_tokens, images[0])
 
-        def one_at_a_time():
+        def one_at_a_time(num_threads):
+            torch.set_num_threads(num_threads)
             for path in images:
                 inferencer([path])
+            torch.set_num_threads(threads)
 
-        def engine():
+        def engine(**kwargs):
             for _ in inferencer.stream(images, batch_size=args.batch_size,
-                                       num_workers=args.workers):
+                                       **kwargs):
                 pass
 
+        baseline = f'one at a time, {threads} threads'
+        contenders = {baseline: lambda: one_at_a_time(threads)}
+        if threads > 1:
+            contenders['one at a time, 1 thread'] = lambda: one_at_a_time(1)
+        contenders[f'engine, batch {args.batch_size}, {args.workers} '
+                   'workers'] = lambda: engine(num_workers=args.workers)
+        contenders[f'engine, batch {args.batch_size}, {args.replicas} '
+                   'replicas'] = lambda: engine(num_replicas=args.replicas)
         selected = sum(
             sum(r['selected'] for r in pred['regions'])
             for pred in inferencer(images)['predictions']) / len(images)
-        times = interleaved(
-            {'one at a time': one_at_a_time, 'engine': engine},
-            args.repeats)
-    base = len(images) / times['one at a time']
+        contenders = {name: Watched(fn) for name, fn in contenders.items()}
+        times = interleaved(contenders, args.repeats)
+    base = len(images) / times[baseline]
     log(f'{len(images)} twin images, {args.max_new_tokens} new tokens per '
         f'region, {selected:.1f} of 29 regions selected per image (mean); '
-        f'engine: batch {args.batch_size}, '
-        f'{args.workers} decoding worker(s); minimum of {args.repeats}')
-    log('| contender | s | images/s | vs one at a time |')
-    log('|---|---|---|---|')
+        f'minimum of {args.repeats}')
+    rows = ['| contender | s | ms per image | images/s | vs one at a time | '
+            "cores busy / others' |", '|---|---|---|---|---|---|']
     for name, seconds in times.items():
         rate = len(images) / seconds
-        log(f'| {name} | {seconds:.2f} | {rate:.2f} | {rate / base:.2f}x |')
+        rows.append(f'| {name} | {seconds:.2f} | {1000 / rate:.1f} | '
+                    f'{rate:.2f} | {rate / base:.2f}x | '
+                    f'{contenders[name].cores()} |')
+    for row in rows:
+        log(row)
+    return rows
 
 
 if __name__ == '__main__':

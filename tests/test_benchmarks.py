@@ -96,3 +96,15 @@ def test_jpeg_decode(benchmark, monkeypatch):
     rows = benchmark('jpeg_decode').main(['--jpegs', '1', '--repeats', '1'])
     assert any('LoadResizedImage, no cache' in row for row in rows)
     assert any('training pipeline' in row for row in rows)
+
+
+@pytest.mark.slow  # a tiny model through four contenders: ~20 s
+def test_folder_throughput(benchmark):
+    rows = benchmark('folder_throughput').main(
+        ['--images', '4', '--batch-size', '2', '--max-new-tokens', '2',
+         '--threads', '2', '--repeats', '1'])
+    cells = table(rows, 6)
+    assert [c[0] for c in cells] == [
+        'one at a time, 2 threads', 'one at a time, 1 thread',
+        'engine, batch 2, 1 workers', 'engine, batch 2, 2 replicas']
+    assert cells[0][4] == '1.00x'

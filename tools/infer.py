@@ -22,8 +22,13 @@ A folder (or a glob, or many files) runs on the same engine as
 processes decode the images ahead of the model, ``--batch-size`` images go
 through the model at once (their selected regions generated in one decoding
 batch), each batch's outputs are written as soon as it finishes, and a
-progress bar shows images/s. The outputs are the same as one image at a
-time; an unreadable file is reported and counted, and the run goes on.
+progress bar shows images/s. ``--replicas N`` shares the batches out among
+N forked copies of the model, each on 1/N of torch's threads: on a small
+CPU, where one image leaves a core idle in single-threaded operators
+(RoIAlign, NMS) and Python, this is what runs a folder fastest (see
+docs/benchmarks.md), at up to N times the model's memory. The outputs are
+the same as one image at a time; an unreadable file is reported and
+counted, and the run goes on.
 
 Every JSON carries the checkpoint's model card (``"model_card"``: training
 data, config, crrg version and the research-use notice).
@@ -44,7 +49,7 @@ Example::
 
     python tools/infer.py configs/rrg/rrg-generator_tiny_synthetic.py \
         work_dirs/rrg/epoch_1.pth 'data/synthetic/files/**/*.jpg' --out out/ \
-        --batch-size 8 --workers 1
+        --batch-size 8 --replicas 2
 """
 import argparse
 import json
@@ -89,7 +94,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         '--workers', type=int, default=1,
         help='processes that decode the images ahead of the model (0: '
-        'decode in this process)')
+        'decode in this process; not used with --replicas)')
+    parser.add_argument(
+        '--replicas', type=int, default=1,
+        help='forked copies of the model that predict batches in parallel, '
+        "each on 1/N of torch's threads and decoding its own images; "
+        'outputs unchanged, written in input order. Each replica shares '
+        'the weights until it writes them but has its own activations: '
+        'budget up to N times the model\'s memory (a full-size RGRG model '
+        'is ~2.4 GB)')
     parser.add_argument(
         '--allow-partial',
         action='store_true',
@@ -271,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     succeeded, warned, refused = 0, [], []
     parts = inferencer.stream(
         paths, batch_size=args.batch_size, num_workers=args.workers,
-        return_vis=True, skip_failed=True)
+        num_replicas=args.replicas, return_vis=True, skip_failed=True)
     with progress_bar(console, len(paths)) as progress:
         task = progress.add_task('images', total=len(paths))
         for out in parts:

@@ -14,6 +14,7 @@ import glob
 import multiprocessing as mp
 import os.path as osp
 import pickle
+import queue
 import re
 from dataclasses import dataclass
 from functools import partial
@@ -156,6 +157,16 @@ class InferenceItem:
         return f'array #{self.index}'
 
 
+def _picklable(exc: Exception) -> Exception:
+    """``exc``, or a RuntimeError naming its type and message when it cannot
+    be pickled (to cross from a worker process to this one)."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:  # noqa: BLE001 - any unpicklable exception
+        return RuntimeError(f'{type(exc).__name__}: {exc}')
+    return exc
+
+
 class _PreparedItems(Dataset):
     """The inputs of one call as a dataset whose items are prepared
     (:meth:`BaseXrayInferencer.prepare`) by the DataLoader's workers."""
@@ -172,12 +183,110 @@ class _PreparedItems(Dataset):
     def __getitem__(self, index: int) -> InferenceItem:
         item = self.inferencer.prepare(self.items[index], self.keep_images)
         if item.error is not None:
-            try:  # the worker sends it pickled
-                pickle.loads(pickle.dumps(item.error))
-            except Exception:  # noqa: BLE001 - any unpicklable exception
-                item.error = RuntimeError(
-                    f'{type(item.error).__name__}: {item.error}')
+            item.error = _picklable(item.error)
         return item
+
+
+class _Replicas:
+    """Batches of items predicted by forked copies (replicas) of an
+    inferencer, yielded in input order.
+
+    Each replica runs torch on ``threads`` threads and takes the next
+    batch from a shared queue: it prepares its items
+    (:meth:`BaseXrayInferencer.prepare`), predicts them
+    (:meth:`BaseXrayInferencer._predict`) and sends back the result, or the
+    exception that stopped it (raised here when its batch's turn comes,
+    so the batches before it are yielded first, as in one process).
+
+    Args:
+        inferencer (BaseXrayInferencer): The inferencer to fork.
+        items (list[InferenceItem]): The inputs, not yet prepared.
+        batch_size (int): Images per forward pass.
+        skip_failed (bool): Report failures instead of raising.
+        keep_images (bool): Keep the decoded images (for drawings).
+        forward_kwargs (dict): Keyword arguments of ``forward``.
+        num_replicas (int): Processes to fork.
+    """
+
+    def __init__(self, inferencer: 'BaseXrayInferencer',
+                 items: List[InferenceItem], batch_size: int,
+                 skip_failed: bool, keep_images: bool, forward_kwargs: dict,
+                 num_replicas: int) -> None:
+        batch_size = max(batch_size, 1)
+        self.inferencer = inferencer
+        self.batches = [
+            items[i:i + batch_size] for i in range(0, len(items), batch_size)
+        ]
+        self.skip_failed = skip_failed
+        self.keep_images = keep_images
+        self.forward_kwargs = forward_kwargs
+        self.num_replicas = min(num_replicas, len(self.batches))
+        self.threads = max(1, torch.get_num_threads() // num_replicas)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def _work(self, tasks: mp.Queue, results: mp.Queue) -> None:
+        """A replica's loop: batch indices in, pickled results out, until
+        None."""
+        torch.set_num_threads(self.threads)
+        for index in iter(tasks.get, None):
+            try:
+                chunk = [
+                    self.inferencer.prepare(item, self.keep_images)
+                    for item in self.batches[index]
+                ]
+                payload = pickle.dumps(
+                    self.inferencer._predict(chunk, self.skip_failed,
+                                             self.forward_kwargs))
+            except Exception as exc:  # noqa: BLE001 - raised in the parent
+                payload = pickle.dumps(_picklable(exc))
+            results.put((index, payload))
+
+    def __iter__(self) -> Iterator[Tuple[List[InferenceItem], List[dict]]]:
+        ctx = mp.get_context('fork')
+        tasks, results = ctx.Queue(), ctx.Queue()
+        tasks.cancel_join_thread()  # no wait at exit for unread tasks
+        replicas = [
+            ctx.Process(target=self._work, args=(tasks, results), daemon=True)
+            for _ in range(self.num_replicas)
+        ]
+        for replica in replicas:
+            replica.start()
+        for index in range(len(self.batches)):
+            tasks.put(index)
+        for _ in replicas:
+            tasks.put(None)
+        arrived: dict = {}
+        finished = False
+        try:
+            for index in range(len(self.batches)):
+                while index not in arrived:
+                    try:
+                        done, payload = results.get(timeout=1.)
+                    except queue.Empty:
+                        self._check_alive(replicas)
+                        continue
+                    arrived[done] = payload
+                out = pickle.loads(arrived.pop(index))
+                if isinstance(out, Exception):
+                    raise out
+                yield out
+            finished = True
+        finally:
+            for replica in replicas:
+                if not finished:  # an error, or the caller stopped early
+                    replica.terminate()
+                replica.join()
+
+    @staticmethod
+    def _check_alive(replicas: List[mp.Process]) -> None:
+        """Raise if a replica died without finishing its batch."""
+        for replica in replicas:
+            if replica.exitcode not in (None, 0):
+                raise RuntimeError(
+                    f'a replica process died (exit code {replica.exitcode}, '
+                    'e.g. killed when out of memory); use fewer replicas')
 
 
 class BaseXrayInferencer(BaseInferencer):
@@ -496,6 +605,7 @@ class BaseXrayInferencer(BaseInferencer):
                batch_size: int = 1,
                num_workers: int = 0,
                skip_failed: bool = True,
+               num_replicas: int = 1,
                **kwargs) -> Iterator[dict]:
         """Predict ``inputs`` batch by batch, yielding each batch's results
         as soon as it is predicted: the engine for folders of studies.
@@ -507,14 +617,29 @@ class BaseXrayInferencer(BaseInferencer):
         generator decodes the selected regions of all its images in one
         decoding batch).
 
+        With ``num_replicas`` > 1 the batches are shared out among that
+        many forked copies of the inferencer, each running torch on
+        ``max(1, torch.get_num_threads() // num_replicas)`` threads and
+        decoding its own inputs; the results come back in input order and
+        are the same as one process gives (up to the float rounding of
+        another thread count). On a small CPU this uses the cores that
+        single-threaded operators (e.g. RoIAlign, NMS) and Python leave
+        idle. A replica shares the model's weights with this process until
+        it writes them, but its activations are its own: budget up to
+        ``num_replicas`` times the model's memory.
+
         Args:
             inputs (str | np.ndarray | dict | Sequence): As for
                 :meth:`__call__`.
             batch_size (int): Images per forward pass. Defaults to 1.
-            num_workers (int): Decoding processes (0: in this process).
+            num_workers (int): Decoding processes (0: in this process);
+                not used with replicas, which decode their own inputs.
                 Defaults to 0.
             skip_failed (bool): Report unreadable inputs and failed batches
                 in ``failures`` instead of raising. Defaults to True.
+            num_replicas (int): Processes that predict batches in parallel
+                (1: this process alone; a model on a GPU always runs in this
+                process). Defaults to 1.
             **kwargs: As for :meth:`__call__` (``return_datasamples``
                 included).
 
@@ -530,7 +655,7 @@ class BaseXrayInferencer(BaseInferencer):
         keep_images = self._keeps_images(visualize_kwargs)
         for items, failures in self._batches(inputs, batch_size, skip_failed,
                                              keep_images, forward_kwargs,
-                                             num_workers):
+                                             num_workers, num_replicas):
             visualization = self.visualize(items, **visualize_kwargs)
             results = self.postprocess(items, visualization,
                                        return_datasamples,
@@ -608,51 +733,83 @@ class BaseXrayInferencer(BaseInferencer):
         yield from loader
 
     def _batches(
-        self, inputs: InputsType, batch_size: int, skip_failed: bool,
-        keep_images: bool, forward_kwargs: dict, num_workers: int
+        self,
+        inputs: InputsType,
+        batch_size: int,
+        skip_failed: bool,
+        keep_images: bool,
+        forward_kwargs: dict,
+        num_workers: int,
+        num_replicas: int = 1
     ) -> Iterator[Tuple[List[InferenceItem], List[dict]]]:
         """Per batch, its items that were read (predicted or refused) and
         its failures; first the failures of the inputs' expansion."""
         items, failures = self._expand(inputs, skip_failed)
         if failures:
             yield [], failures
-        chunks: Iterable = self._prepared(items, batch_size, keep_images,
-                                          num_workers)
+        if num_replicas > 1 and 'fork' not in mp.get_all_start_methods():
+            print_log('num_replicas needs the fork start method, which this '
+                      'platform lacks: predicting in this process', 'current',
+                      level=30)
+            num_replicas = 1
+        if num_replicas > 1 and any(p.device.type != 'cpu'
+                                    for p in self.model.parameters()):
+            print_log('num_replicas is for a model on the CPU (a forked '
+                      'process cannot use CUDA): predicting in this process',
+                      'current', level=30)
+            num_replicas = 1
+        num_batches = -(-len(items) // max(batch_size, 1))
+        if num_replicas > 1 and num_batches > 1:
+            batches: Iterable = _Replicas(self, items, batch_size,
+                                          skip_failed, keep_images,
+                                          forward_kwargs, num_replicas)
+        else:
+            batches = (self._predict(chunk, skip_failed, forward_kwargs)
+                       for chunk in self._prepared(items, batch_size,
+                                                   keep_images, num_workers))
         if self.show_progress:
-            chunks = track(
-                chunks,
-                description='Inference',
-                total=-(-len(items) // max(batch_size, 1)))
-        for chunk in chunks:
-            kept, failures = [], []
-            for item in chunk:
-                if item.error is not None:
-                    if not skip_failed:
-                        raise item.error
-                    what = 'file not found' if isinstance(
-                        item.error, FileNotFoundError) else 'unreadable image'
-                    failures.append(self._failure(item, what, item.error))
-                    continue
-                kept.append(item)
-            batch = [item for item in kept if item.data is not None]
-            if batch:
-                try:
-                    preds = self.forward(
-                        self.collate_fn([item.data for item in batch]),
-                        **forward_kwargs)
-                except Exception as exc:  # noqa: BLE001 - per batch
-                    if not skip_failed:
-                        raise
-                    for item in batch:
-                        failures.append(
-                            self._failure(item, 'model failed', exc))
-                        kept.remove(item)
-                else:
-                    for item, pred in zip(batch, preds):
-                        item.sample = pred
-            for item in kept:
-                item.data = None
-            yield kept, failures
+            batches = track(batches, description='Inference',
+                            total=num_batches)
+        yield from batches
+
+    def _predict(self, chunk: List[InferenceItem], skip_failed: bool,
+                 forward_kwargs: dict
+                 ) -> Tuple[List[InferenceItem], List[dict]]:
+        """One batch of prepared items (:meth:`prepare`) through the model.
+
+        Returns:
+            tuple: The items that were read (``sample`` set, or refused),
+            and the failures (unreadable inputs; the whole batch when the
+            model fails).
+        """
+        kept, failures = [], []
+        for item in chunk:
+            if item.error is not None:
+                if not skip_failed:
+                    raise item.error
+                what = 'file not found' if isinstance(
+                    item.error, FileNotFoundError) else 'unreadable image'
+                failures.append(self._failure(item, what, item.error))
+                continue
+            kept.append(item)
+        batch = [item for item in kept if item.data is not None]
+        if batch:
+            try:
+                preds = self.forward(
+                    self.collate_fn([item.data for item in batch]),
+                    **forward_kwargs)
+            except Exception as exc:  # noqa: BLE001 - per batch
+                if not skip_failed:
+                    raise
+                for item in batch:
+                    failures.append(self._failure(item, 'model failed', exc))
+                    kept.remove(item)
+            else:
+                for item, pred in zip(batch, preds):
+                    item.sample = pred
+        for item in kept:
+            item.data = None
+        return kept, failures
 
     def _expand(self, inputs: InputsType,
                 skip_failed: bool) -> Tuple[List[InferenceItem], List[dict]]:

@@ -1,6 +1,8 @@
 """BaseXrayInferencer.stream: a folder in batches, decoded by worker
 processes ahead of the model, results yielded as each batch finishes."""
 import copy
+import multiprocessing as mp
+import os
 
 import cv2
 import pytest
@@ -55,3 +57,57 @@ def test_stream_workers_keep_images_for_drawings(inferencer, folder):
 def test_worker_failure_raises_without_skip(inferencer, folder):
     with pytest.raises(Exception, match='study2b.jpg'):
         inferencer([str(folder / 'study2b.jpg')], num_workers=1)
+
+
+@pytest.mark.parametrize('batch_size', [1, 2])
+def test_replicas_match_one_process_in_order(inferencer, folder, batch_size):
+    """Two forked replicas give the batches of one process, in input order,
+    the damaged file a counted failure in its batch."""
+    alone = list(inferencer.stream(str(folder), batch_size=batch_size))
+    parts = list(inferencer.stream(str(folder), batch_size=batch_size,
+                                   num_replicas=2, return_vis=True))
+    assert [(len(p['predictions']), len(p['failures'])) for p in parts] == [
+        (len(p['predictions']), len(p['failures'])) for p in alone]
+    predictions = [pred for p in parts for pred in p['predictions']]
+    assert predictions == [pred for p in alone for pred in p['predictions']]
+    assert [pred['img_path'] for pred in predictions] == [
+        str(folder / f'study{i}.png') for i in (0, 1, 2, 3, 4)]
+    (failure, ) = [f for p in parts for f in p['failures']]
+    assert failure['input'] == str(folder / 'study2b.jpg')
+    assert failure['reason'].startswith('unreadable image: ImageDecodeError')
+    # the decoded images came back for the drawings
+    assert [d.shape[0] for p in parts for d in p['visualization']] == [
+        120, 130, 140, 150, 160]
+
+
+def test_replica_failure_raises_in_order_without_skip(inferencer, folder):
+    parts = inferencer.stream(
+        [str(folder / 'study0.png'), str(folder / 'study2b.jpg')],
+        batch_size=1, num_replicas=2, skip_failed=False)
+    assert next(parts)['predictions'][0]['img_path'] == str(
+        folder / 'study0.png')
+    with pytest.raises(Exception, match='study2b.jpg'):
+        next(parts)
+
+
+def test_a_replica_that_dies_is_an_error(inferencer, folder, monkeypatch):
+    """A replica killed mid-batch (as by the out-of-memory killer) stops
+    the stream with an error instead of waiting for it forever."""
+    parent = os.getpid()
+    forward = inferencer.forward
+
+    def dies_in_a_replica(*args, **kwargs):
+        if os.getpid() != parent:
+            os._exit(9)
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(inferencer, 'forward', dies_in_a_replica)
+    with pytest.raises(RuntimeError, match='replica process died'):
+        list(inferencer.stream(str(folder), batch_size=2, num_replicas=2))
+
+
+def test_replicas_end_when_the_caller_stops_early(inferencer, folder):
+    parts = inferencer.stream(str(folder), batch_size=1, num_replicas=2)
+    next(parts)
+    parts.close()
+    assert mp.active_children() == []

@@ -38,6 +38,7 @@ class PathEchoReportModel(BaseModel):
 
 
 def test_generated_reports_feed_the_clip_dataset(synthetic_twin, tmp_path):
+    """Two replicas write each study's report, in the dataset's order."""
     root, _ = synthetic_twin
     (tmp_path / 'path_echo_model.py').write_text(textwrap.dedent(PLUGIN))
     rrg_cfg = tmp_path / 'rrg.py'
@@ -68,7 +69,7 @@ train_dataloader = dict(dataset=dict(
     proc = subprocess.run(
         [sys.executable, str(REPO / 'tools' / 'generate_reports.py'),
          str(rrg_cfg), str(checkpoint), str(clip_cfg), '--out', str(out),
-         '--batch-size', '5'],
+         '--batch-size', '5', '--replicas', '2'],
         env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     records = [json.loads(line) for line in out.read_text().splitlines()]

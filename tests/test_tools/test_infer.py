@@ -241,16 +241,18 @@ def test_a_non_chest_picture_is_refused_unless_allowed(setup, tmp_path):
     assert (tmp_path / 'ok' / 'sideways.txt').is_file()
 
 
-@pytest.mark.slow  # two runs of the tool: ~30 s
+@pytest.mark.slow  # three runs of the tool: ~40 s
 def test_a_folder_in_batches_matches_one_at_a_time(setup, tmp_path):
-    """The folder engine (batches of 2, 2 decoding workers) writes the same
-    files as one image at a time in this process; the damaged file is a
-    counted failure, not a crash."""
+    """The folder engine (batches of 3, 2 decoding workers; or batches of
+    2 shared out among 2 replicas) writes the same files as one image at a
+    time in this process; the damaged file is a counted failure, not a
+    crash."""
     config, checkpoint, images = setup
     for seed in range(3, 6):
         cv2.imwrite(str(images / f'd{seed}.png'), chest_like(128, 96, seed))
     runs = {}
     for name, options in (('folder', ('--batch-size', 3, '--workers', 2)),
+                          ('replicas', ('--batch-size', 2, '--replicas', 2)),
                           ('single', ('--batch-size', 1, '--workers', 0))):
         out = tmp_path / name
         proc = run_infer(config, checkpoint, images, '--out', out, *options)
@@ -263,3 +265,4 @@ def test_a_folder_in_batches_matches_one_at_a_time(setup, tmp_path):
     # a.jpg, b.png, d3-d5.png: json, txt and png each; nothing for corrupt
     assert len(runs['single']) == 15
     assert runs['folder'] == runs['single']
+    assert runs['replicas'] == runs['single']
