@@ -31,11 +31,19 @@ compares the fast profile's last predictions with the exact profile's.
 Sentences are decoded with a byte-level tokenizer of GPT-2's vocabulary
 size (GPT-2's own cannot be downloaded here).
 
+With ``--checkpoint`` (RGRG's published file) both sides run its weights
+instead: RGRG's model loads it as its report script does, crrg converts it
+with its converter, nothing is calibrated; with ``--tokenizer`` (a local
+copy of ``healx/gpt-2-pubmed-medium``'s) both decode with RGRG's tokenizer.
+The quality guard then measures the fast profile on the trained model.
+
 Usage (from the repository root)::
 
     git --git-dir=<bare ttanida/rgrg repo> archive HEAD src | tar -x -C rgrg
     python benchmarks/rgrg_end_to_end.py rgrg --threads 1 --repeats 3 \
-        [--images twin RG1_UNCR] [--max-length 20] [--num-beams 4]
+        [--images twin RG1_UNCR] [--max-length 20] [--num-beams 4] \
+        [--checkpoint full_model_checkpoint_val_loss_19.793_overall_steps_\
+155252.pt --tokenizer gpt-2-pubmed-medium --max-length 300]
 """
 import argparse
 import os
@@ -75,6 +83,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="RGRG's max_length, start token included")
     parser.add_argument('--num-beams', type=int, default=4)
     parser.add_argument('--work-dir', help='default: a temporary folder')
+    parser.add_argument('--checkpoint',
+                        help="RGRG's published checkpoint (full_model_"
+                        'checkpoint_val_loss_19.793_overall_steps_155252.pt)'
+                        ': both sides run its weights (RGRG loads it, crrg '
+                        'converts it; no calibration) instead of random ones')
+    parser.add_argument('--tokenizer',
+                        help='a local copy of healx/gpt-2-pubmed-medium\'s '
+                        "tokenizer (RGRG's); default: a byte-level one of "
+                        "GPT-2's vocabulary size")
     parser.add_argument('--rgrg-commit',
                         help='the checkout\'s commit when it is no git work '
                         'tree (e.g. made with git archive)')
@@ -116,25 +133,48 @@ def rgrg_report(model, tokenizer, path: str, max_length: int,
                 selected=int(selected.sum()))
 
 
+def load_published(model: torch.nn.Module, path: str) -> None:
+    """Load RGRG's published checkpoint file (``{'model': state_dict,
+    ...}``) into its model strictly, as its
+    ``generate_reports_for_images.py`` does (``weights_only``: tensors and
+    numbers only, as crrg's converter reads it)."""
+    checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    model.load_state_dict(checkpoint['model'])
+    model.eval()
+
+
 def build_models(args, files: Dict[str, str], work: str):
-    """RGRG's model (random, calibrated on ``files``), its conversion in a
-    :class:`~crrg.apis.ReportInferencer`, and the tokenizer."""
+    """RGRG's model (``--checkpoint``'s weights, or random ones calibrated
+    on ``files``), its conversion in a :class:`~crrg.apis.ReportInferencer`,
+    and the tokenizer."""
     from mmengine.config import Config
 
     from crrg.apis import ReportInferencer
     from crrg.testing import make_gpt2_shaped_tokenizer
     from crrg.utils.converters import convert_rgrg_file
-    tok_dir = osp.join(work, 'tokenizer')
-    tokenizer = make_gpt2_shaped_tokenizer(tok_dir)
+    from transformers import AutoTokenizer
+    if args.tokenizer:
+        tok_dir = args.tokenizer
+        tokenizer = AutoTokenizer.from_pretrained(tok_dir,
+                                                  local_files_only=True)
+    else:
+        tok_dir = osp.join(work, 'tokenizer')
+        tokenizer = make_gpt2_shaped_tokenizer(tok_dir)
     rgrg = build_rgrg(args.rgrg)
-    inputs = torch.cat([rgrg_image(grey_pixels(p)) for p in files.values()])
-    calibrate_batch_norm(rgrg.object_detector.backbone, inputs)
-    centre_class_logits(rgrg, inputs)
-    published = osp.join(work, 'rgrg_random.pt')
-    torch.save(dict(model=rgrg.state_dict(), current_epoch=0), published)
+    if args.checkpoint:
+        load_published(rgrg, args.checkpoint)
+        published = args.checkpoint
+    else:
+        inputs = torch.cat(
+            [rgrg_image(grey_pixels(p)) for p in files.values()])
+        calibrate_batch_norm(rgrg.object_detector.backbone, inputs)
+        centre_class_logits(rgrg, inputs)
+        published = osp.join(work, 'rgrg_random.pt')
+        torch.save(dict(model=rgrg.state_dict(), current_epoch=0), published)
     converted = osp.join(work, 'rgrg_converted.pth')
     convert_rgrg_file(published, converted)
-    os.remove(published)
+    if not args.checkpoint:
+        os.remove(published)
     cfg = Config.fromfile(osp.join(REPO, CONFIG))
     cfg.model.generator.tokenizer = tok_dir
     cfg.model.generator.max_new_tokens = args.max_length - 1
@@ -183,9 +223,12 @@ def main(argv=None) -> List[str]:
             contenders[name, f'crrg {profile}'] = ours(name, profile)
     times = interleaved(contenders, args.repeats)
 
-    log(f'RGRG checkout {args.rgrg_commit or git_commit(args.rgrg)}; random '
-        f'weights (never EOS): every selected region decodes '
-        f'max_length {args.max_length} = {args.max_length - 1} new tokens, '
+    weights = (f'weights {osp.basename(args.checkpoint)}: every selected '
+               'region decodes up to' if args.checkpoint else
+               'random weights (never EOS): every selected region decodes')
+    log(f'RGRG checkout {args.rgrg_commit or git_commit(args.rgrg)}; '
+        f'{weights} max_length {args.max_length} = {args.max_length - 1} '
+        'new tokens, '
         f'beam {args.num_beams}, early stopping; minimum of {args.repeats} '
         f'interleaved rounds; {torch.get_num_threads()} torch threads; '
         'fast profile: ' + fast_profile(model))

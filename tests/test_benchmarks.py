@@ -108,3 +108,25 @@ def test_folder_throughput(benchmark):
         'one at a time, 2 threads', 'one at a time, 1 thread',
         'engine, batch 2, 1 workers', 'engine, batch 2, 2 replicas']
     assert cells[0][4] == '1.00x'
+
+
+def test_rgrg_end_to_end_published_checkpoint(benchmark, tmp_path):
+    # --checkpoint: RGRG's model loads the published file (strictly, its
+    # {'model': state_dict, ...} layout) instead of random weights
+    e2e = benchmark('rgrg_end_to_end')
+    args = e2e.parse_args(['rgrg', '--checkpoint', 'published.pt',
+                           '--tokenizer', 'tok', '--max-length', '300'])
+    assert (args.checkpoint, args.tokenizer, args.max_length) == (
+        'published.pt', 'tok', 300)
+    assert e2e.parse_args(['rgrg']).checkpoint is None
+    torch.manual_seed(0)
+    trained = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU())
+    path = str(tmp_path / 'published.pt')
+    torch.save(dict(model=trained.state_dict(), current_epoch=7), path)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU())
+    e2e.load_published(model, path)
+    assert not model.training
+    assert torch.equal(model[0].weight, trained[0].weight)
+    torch.save(dict(model={'0.weight': trained[0].weight}), path)
+    with pytest.raises(RuntimeError, match='Missing key'):
+        e2e.load_published(model, path)

@@ -4,7 +4,8 @@
 # rounded anchors (sizes 20-300, RGRG's 16 aspect ratios in its order: 160
 # per location) and proposal filtering (1000 / 1000 test, 2000 / 2000 train,
 # NMS 0.7); RoIAlign 8x8 on the stride-32 map with torchvision's alignment
-# (aligned=False, sampling ratio 2); torchvision's TwoMLPHead box head
+# (aligned=False, sampling ratio 2; crrg.OneMapRoIExtractor: mmdet's extractor
+# without the unused buffer it zeroes on one map); torchvision's TwoMLPHead box head
 # (2048*8*8 -> 1024 -> 1024) and box coding (weights 1 / 10, 10, 5, 5, its
 # clamp). 29 region classes; mmdet puts the background last, where RGRG's
 # predictor has it first (tools/model_converters/rgrg_to_crrg.py moves it).
@@ -46,6 +47,7 @@ model = dict(
             weights=[1., 1., 1., 1.])),
     roi_head=dict(
         bbox_roi_extractor=dict(
+            type='crrg.OneMapRoIExtractor',
             roi_layer=dict(
                 type='RoIAlign',
                 output_size=8,

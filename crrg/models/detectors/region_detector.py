@@ -335,11 +335,10 @@ class RegionDetector(BaseModule):
                 results = roi_head._bbox_forward(feats, rois)
             cls_scores, bbox_preds = results['cls_score'], results[
                 'bbox_pred']
-        if self.region_feature == 'roi':
-            roi_feats = results['bbox_feats']
-            features = F.avg_pool2d(roi_feats, roi_feats.shape[-2:]).flatten(1)
-        else:
-            features = seen[-1].flatten(1)
+        # 'roi': pooled below, for the chosen proposals only
+        roi_feats = results['bbox_feats'] if self.region_feature == 'roi' \
+            else None
+        features = seen[-1].flatten(1)
         num_regions = head.num_classes
         if head.custom_activation:
             probs = head.loss_cls.get_activation(cls_scores)
@@ -359,9 +358,12 @@ class RegionDetector(BaseModule):
             out['bboxes'].append(boxes[best, classes])
             out['scores'].append(probs[mask][best, classes])
             out['detected'].append(detected)
-            out['features'].append(features[mask][best])
-        if self.region_feature == 'roi':
-            out['features'] = [self.region_proj(f) for f in out['features']]
+            if roi_feats is None:
+                out['features'].append(features[mask][best])
+            else:  # each RoI pooled alone: the same values as all pooled
+                chosen = roi_feats[mask.nonzero().flatten()[best]]
+                out['features'].append(self.region_proj(
+                    F.avg_pool2d(chosen, chosen.shape[-2:]).flatten(1)))
         return out
 
     def _query_regions(self, feats: Tuple[Tensor, ...],
