@@ -15,12 +15,14 @@ threads have stopped spinning.
 CTranslate2 is an optional dependency: ``pip install -r
 requirements/benchmarks.txt``. To emulate a CPU without AVX-512 / VNNI::
 
-    CRRG_FORCE_CPU_ISA=AVX2 CT2_FORCE_CPU_ISA=AVX2 \\
+    CRRG_FORCE_CPU_ISA=AVX2 CT2_FORCE_CPU_ISA=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 \\
         FBGEMM_ENABLE_INSTRUCTIONS=AVX2 ATEN_CPU_CAPABILITY=avx2 \\
         python benchmarks/generation_ctranslate2.py --gemm crrg fbgemm
 
 (crrg: its step built without AVX-512 and its AVX2 GEMM, or fbgemm's;
-CTranslate2, fbgemm and torch: their AVX2 kernels.)
+CTranslate2: its own kernels by CT2_FORCE_CPU_ISA, its int8 GEMM (oneDNN's
+on a CPU that is not Intel's, its log says ``GEMM_S8 backend: DNNL``) by
+ONEDNN_MAX_CPU_ISA; fbgemm and torch: their AVX2 kernels.)
 
 Usage::
 

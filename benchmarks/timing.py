@@ -27,8 +27,8 @@ FEATURES = {
 }
 # variables that change which instructions a library runs
 ISA_VARIABLES = ('CRRG_FORCE_CPU_ISA', 'CT2_FORCE_CPU_ISA',
-                 'FBGEMM_ENABLE_INSTRUCTIONS', 'ATEN_CPU_CAPABILITY',
-                 'OMP_NUM_THREADS')
+                 'ONEDNN_MAX_CPU_ISA', 'FBGEMM_ENABLE_INSTRUCTIONS',
+                 'ATEN_CPU_CAPABILITY', 'OMP_NUM_THREADS')
 
 
 def log(msg: str) -> None:
