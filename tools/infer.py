@@ -23,12 +23,12 @@ processes decode the images ahead of the model, ``--batch-size`` images go
 through the model at once (their selected regions generated in one decoding
 batch), each batch's outputs are written as soon as it finishes, and a
 progress bar shows images/s. ``--replicas N`` shares the batches out among
-N forked copies of the model, each on 1/N of torch's threads: on a small
-CPU, where one image leaves a core idle in single-threaded operators
-(RoIAlign, NMS) and Python, this is what runs a folder fastest (see
-docs/benchmarks.md), at up to N times the model's memory. The outputs are
-the same as one image at a time; an unreadable file is reported and
-counted, and the run goes on.
+N forked copies of the model, each on 1/N of torch's threads. One image
+at a time leaves much of a small CPU idle, in single-threaded operators
+(mmcv's RoIAlign and NMS) and Python; replicas keep every core on the
+whole call (see docs/benchmarks.md), at up to N times the model's memory.
+The outputs are the same as one image at a time; an unreadable file is
+reported and counted, and the run goes on.
 
 Every JSON carries the checkpoint's model card (``"model_card"``: training
 data, config, crrg version and the research-use notice).
