@@ -6,10 +6,11 @@
 // residual adds) each cost more in dispatch and cache misses than in work.
 // Here the rest is written as plain loops the compiler vectorises, and the
 // GEMMs (Int8Linear) run on the same per-channel int8 weights either as
-// crrg's AVX512-VNNI kernel for few rows (per-row int8 activations; ~25 %
-// faster than fbgemm when the weights stream from memory) or as fbgemm's
-// (``quantized::linear_dynamic`` with reduce_range, via
-// LinearPackedParamsBase::apply_dynamic; the Python step's GEMM).
+// crrg's kernel for few rows (per-row int8 activations; with AVX512-VNNI
+// ~25 % faster than fbgemm when the weights stream from memory; with AVX2
+// only, 7-bit activations) or as fbgemm's (``quantized::linear_dynamic``
+// with reduce_range, via LinearPackedParamsBase::apply_dynamic; the Python
+// step's GEMM).
 //
 // Shapes: ids (B,) int64; cache (layers, 2, rows, heads, slots, head_dim)
 // bf16 contiguous, rows >= B, slot 0 = the region's prefix, word position p
