@@ -137,9 +137,19 @@ def load_published(model: torch.nn.Module, path: str) -> None:
     """Load RGRG's published checkpoint file (``{'model': state_dict,
     ...}``) into its model strictly, as its
     ``generate_reports_for_images.py`` does (``weights_only``: tensors and
-    numbers only, as crrg's converter reads it)."""
-    checkpoint = torch.load(path, map_location='cpu', weights_only=True)
-    model.load_state_dict(checkpoint['model'])
+    numbers only, as crrg's converter reads it), with the RPN conv renamed
+    as that script's comment says when the file and today's torchvision
+    name it differently (``conv`` / ``conv.0.0``)."""
+    state = dict(torch.load(path, map_location='cpu',
+                            weights_only=True)['model'])
+    expected = model.state_dict().keys()
+    for suffix in ('weight', 'bias'):
+        names = [f'object_detector.rpn.head.conv.{suffix}',
+                 f'object_detector.rpn.head.conv.0.0.{suffix}']
+        for old, new in (names, names[::-1]):
+            if old in state and old not in expected and new in expected:
+                state[new] = state.pop(old)
+    model.load_state_dict(state)
     model.eval()
 
 

@@ -119,14 +119,32 @@ def test_rgrg_end_to_end_published_checkpoint(benchmark, tmp_path):
     assert (args.checkpoint, args.tokenizer, args.max_length) == (
         'published.pt', 'tok', 300)
     assert e2e.parse_args(['rgrg']).checkpoint is None
+
+    def rgrg_like(new_torchvision):
+        # the RPN conv: conv.0.0 in torchvision >= 0.13, conv in the file
+        conv = torch.nn.Conv2d(2, 2, 3)
+        if new_torchvision:
+            conv = torch.nn.Sequential(torch.nn.Sequential(conv))
+        head = torch.nn.Module()
+        head.conv, head.cls = conv, torch.nn.Linear(3, 2)
+        model = torch.nn.Module()
+        model.object_detector = torch.nn.Module()
+        model.object_detector.rpn = torch.nn.Module()
+        model.object_detector.rpn.head = head
+        return model
+
     torch.manual_seed(0)
-    trained = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU())
+    trained = rgrg_like(new_torchvision=False)
     path = str(tmp_path / 'published.pt')
     torch.save(dict(model=trained.state_dict(), current_epoch=7), path)
-    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU())
+    model = rgrg_like(new_torchvision=True)
     e2e.load_published(model, path)
     assert not model.training
-    assert torch.equal(model[0].weight, trained[0].weight)
-    torch.save(dict(model={'0.weight': trained[0].weight}), path)
+    for ours, theirs in zip(model.state_dict().values(),
+                            trained.state_dict().values()):
+        assert torch.equal(ours, theirs)
+    state = trained.state_dict()
+    del state['object_detector.rpn.head.cls.bias']
+    torch.save(dict(model=state), path)
     with pytest.raises(RuntimeError, match='Missing key'):
         e2e.load_published(model, path)
