@@ -14,7 +14,7 @@ The contenders, interleaved in every round, minimum over the rounds:
   one decoding batch;
 - ``engine, batch B, R replicas``: ``stream(folder, batch_size=B,
   num_replicas=R)``: the batches shared out among R forked copies of the
-  inferencer, each on threads // R torch threads.
+  inferencer, each on one torch thread.
 
 Beside each time, the cores the contender kept busy (its CPU seconds, and
 its worker processes', per second) and those the machine's other processes

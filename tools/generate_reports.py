@@ -43,9 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         'the model (0: none; not used with --replicas)')
     parser.add_argument('--replicas', type=int, default=1,
                         help='forked copies of the model that predict '
-                        "batches in parallel, each on 1/N of torch's "
-                        'threads; reports unchanged, in study order; up to '
-                        "N times the model's memory")
+                        'batches in parallel, each on one torch thread '
+                        '(about one per core); reports unchanged, in '
+                        "study order; up to N times the model's memory")
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--allow-partial', action='store_true',
                         help='load a checkpoint whose keys do not match '

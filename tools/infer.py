@@ -23,7 +23,7 @@ processes decode the images ahead of the model, ``--batch-size`` images go
 through the model at once (their selected regions generated in one decoding
 batch), each batch's outputs are written as soon as it finishes, and a
 progress bar shows images/s. ``--replicas N`` shares the batches out among
-N forked copies of the model, each on 1/N of torch's threads. One image
+N forked copies of the model, each on one torch thread. One image
 at a time leaves much of a small CPU idle, in single-threaded operators
 (mmcv's RoIAlign and NMS) and Python; replicas keep every core on the
 whole call (see docs/benchmarks.md), at up to N times the model's memory.
@@ -98,7 +98,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         '--replicas', type=int, default=1,
         help='forked copies of the model that predict batches in parallel, '
-        "each on 1/N of torch's threads and decoding its own images; "
+        'each on one torch thread (about one per core) and decoding its '
+        'own images; '
         'outputs unchanged, written in input order. Each replica shares '
         'the weights until it writes them but has its own activations: '
         'budget up to N times the model\'s memory (a full-size RGRG model '

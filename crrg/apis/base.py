@@ -191,8 +191,8 @@ class _Replicas:
     """Batches of items predicted by forked copies (replicas) of an
     inferencer, yielded in input order.
 
-    Each replica runs torch on ``threads`` threads and takes the next
-    batch from a shared queue: it prepares its items
+    Each replica runs torch on one thread and takes the next batch from a
+    shared queue: it prepares its items
     (:meth:`BaseXrayInferencer.prepare`), predicts them
     (:meth:`BaseXrayInferencer._predict`) and sends back the result, or the
     exception that stopped it (raised here when its batch's turn comes,
@@ -221,7 +221,6 @@ class _Replicas:
         self.keep_images = keep_images
         self.forward_kwargs = forward_kwargs
         self.num_replicas = min(num_replicas, len(self.batches))
-        self.threads = max(1, torch.get_num_threads() // num_replicas)
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -229,7 +228,9 @@ class _Replicas:
     def _work(self, tasks: mp.Queue, results: mp.Queue) -> None:
         """A replica's loop: batch indices in, pickled results out, until
         None."""
-        torch.set_num_threads(self.threads)
+        # One thread: torch's OpenMP (libgomp) cannot run a parallel region
+        # in a forked child once the parent has run one; it hangs.
+        torch.set_num_threads(1)
         for index in iter(tasks.get, None):
             try:
                 chunk = [
@@ -618,9 +619,10 @@ class BaseXrayInferencer(BaseInferencer):
         decoding batch).
 
         With ``num_replicas`` > 1 the batches are shared out among that
-        many forked copies of the inferencer, each running torch on
-        ``max(1, torch.get_num_threads() // num_replicas)`` threads and
-        decoding its own inputs; the results come back in input order and
+        many forked copies of the inferencer, each running torch on one
+        thread (a forked process cannot run OpenMP in parallel once this
+        one has) and decoding its own inputs: use about one replica per
+        core; the results come back in input order and
         are the same as one process gives (up to the float rounding of
         another thread count). On a small CPU this uses the cores that
         single-threaded operators (e.g. RoIAlign, NMS) and Python leave

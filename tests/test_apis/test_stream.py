@@ -6,6 +6,7 @@ import os
 
 import cv2
 import pytest
+import torch
 from fake_report_models import CONFIG, chest_like
 from mmengine.config import Config
 
@@ -111,3 +112,30 @@ def test_replicas_end_when_the_caller_stops_early(inferencer, folder):
     next(parts)
     parts.close()
     assert mp.active_children() == []
+
+
+def test_replicas_run_one_thread_after_a_parallel_parent(
+        inferencer, folder, monkeypatch):
+    """A replica runs torch on one thread, whatever this process's count:
+    torch's OpenMP hangs in a forked child that opens a parallel region
+    once its parent has run one (with 2 threads each, this test's replicas
+    would hang in the addition below)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(4)
+    torch.ones(1 << 22).add_(1)  # a parallel region in this process
+    parent, forward = os.getpid(), inferencer.forward
+
+    def forward_on_one_thread(*args, **kwargs):
+        if os.getpid() != parent:
+            if torch.get_num_threads() != 1:
+                os._exit(3)  # reported as a dead replica
+            torch.ones(1 << 22).add_(1)
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(inferencer, 'forward', forward_on_one_thread)
+    try:
+        parts = list(inferencer.stream(str(folder), batch_size=2,
+                                       num_replicas=2))
+    finally:
+        torch.set_num_threads(threads)
+    assert len([pred for p in parts for pred in p['predictions']]) == 5
