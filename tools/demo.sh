@@ -21,6 +21,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "${ROOT}/tools/setup_env.sh"
 cd "${ROOT}"
 PY=.venv/bin/python
+# mmengine 0.10 imports pkg_resources (setuptools is pinned for it): its
+# deprecation warning is not the reader's concern in the printed steps
+export PYTHONWARNINGS='ignore:pkg_resources is deprecated:UserWarning'
 DATA=data/synthetic
 WORK=work_dirs/demo
 LOGS="${WORK}/logs"
