@@ -1,4 +1,4 @@
-"""Install crrg: ``pip install -e .`` (the pinned stack comes from tools/setup_env.sh)."""
+"""Install crrg: ``pip install -e .`` (tools/setup_env.sh pins the stack)."""
 import os.path as osp
 
 from setuptools import find_packages, setup
