@@ -167,6 +167,16 @@ def _picklable(exc: Exception) -> Exception:
     return exc
 
 
+def _can_fork(option: str, work: str) -> bool:
+    """Whether this platform forks processes; if not, warn that ``option``
+    is not used and ``work`` happens in this process."""
+    if 'fork' in mp.get_all_start_methods():
+        return True
+    print_log(f'{option} needs the fork start method, which this platform '
+              f'lacks: {work} in this process', 'current', level=30)
+    return False
+
+
 class _PreparedItems(Dataset):
     """The inputs of one call as a dataset whose items are prepared
     (:meth:`BaseXrayInferencer.prepare`) by the DataLoader's workers."""
@@ -200,8 +210,8 @@ class _Replicas:
 
     Args:
         inferencer (BaseXrayInferencer): The inferencer to fork.
-        items (list[InferenceItem]): The inputs, not yet prepared.
-        batch_size (int): Images per forward pass.
+        batches (list[list[InferenceItem]]): The inputs, not yet prepared,
+            in batches.
         skip_failed (bool): Report failures instead of raising.
         keep_images (bool): Keep the decoded images (for drawings).
         forward_kwargs (dict): Keyword arguments of ``forward``.
@@ -209,21 +219,15 @@ class _Replicas:
     """
 
     def __init__(self, inferencer: 'BaseXrayInferencer',
-                 items: List[InferenceItem], batch_size: int,
-                 skip_failed: bool, keep_images: bool, forward_kwargs: dict,
+                 batches: List[List[InferenceItem]], skip_failed: bool,
+                 keep_images: bool, forward_kwargs: dict,
                  num_replicas: int) -> None:
-        batch_size = max(batch_size, 1)
         self.inferencer = inferencer
-        self.batches = [
-            items[i:i + batch_size] for i in range(0, len(items), batch_size)
-        ]
+        self.batches = batches
         self.skip_failed = skip_failed
         self.keep_images = keep_images
         self.forward_kwargs = forward_kwargs
         self.num_replicas = min(num_replicas, len(self.batches))
-
-    def __len__(self) -> int:
-        return len(self.batches)
 
     def _work(self, tasks: mp.Queue, results: mp.Queue) -> None:
         """A replica's loop: batch indices in, pickled results out, until
@@ -717,10 +721,7 @@ class BaseXrayInferencer(BaseInferencer):
         """``items`` prepared (:meth:`prepare`), in order, in chunks of
         ``batch_size``: in this process, or by ``num_workers`` forked
         processes that work ahead of the model."""
-        if num_workers > 0 and 'fork' not in mp.get_all_start_methods():
-            print_log('num_workers needs the fork start method, which this '
-                      'platform lacks: decoding in this process', 'current',
-                      level=30)
+        if num_workers > 0 and not _can_fork('num_workers', 'decoding'):
             num_workers = 0
         if num_workers == 0:
             for chunk in self._get_chunk_data(items, batch_size):
@@ -749,10 +750,7 @@ class BaseXrayInferencer(BaseInferencer):
         items, failures = self._expand(inputs, skip_failed)
         if failures:
             yield [], failures
-        if num_replicas > 1 and 'fork' not in mp.get_all_start_methods():
-            print_log('num_replicas needs the fork start method, which this '
-                      'platform lacks: predicting in this process', 'current',
-                      level=30)
+        if num_replicas > 1 and not _can_fork('num_replicas', 'predicting'):
             num_replicas = 1
         if num_replicas > 1 and any(p.device.type != 'cpu'
                                     for p in self.model.parameters()):
@@ -762,9 +760,9 @@ class BaseXrayInferencer(BaseInferencer):
             num_replicas = 1
         num_batches = -(-len(items) // max(batch_size, 1))
         if num_replicas > 1 and num_batches > 1:
-            batches: Iterable = _Replicas(self, items, batch_size,
-                                          skip_failed, keep_images,
-                                          forward_kwargs, num_replicas)
+            batches: Iterable = _Replicas(
+                self, list(self._get_chunk_data(items, max(batch_size, 1))),
+                skip_failed, keep_images, forward_kwargs, num_replicas)
         else:
             batches = (self._predict(chunk, skip_failed, forward_kwargs)
                        for chunk in self._prepared(items, batch_size,
