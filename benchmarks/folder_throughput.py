@@ -33,15 +33,13 @@ Example::
 """
 import argparse
 import glob
-import os
 import os.path as osp
 import tempfile
-import time
-from typing import Callable, List, Optional
+from typing import List
 
 import torch
 from mmengine.config import Config
-from timing import interleaved, log, machine_header, set_threads
+from timing import Watched, interleaved, log, machine_header, set_threads
 
 from crrg.apis import ReportInferencer
 from crrg.datasets.synthetic import make_synthetic_mimic
@@ -49,49 +47,6 @@ from crrg.models.utils import train_report_tokenizer
 from crrg.testing.tiny_rgrg import spread_box_classifier
 
 CONFIG = 'configs/rrg/rrg-generator_tiny_synthetic.py'
-
-
-def machine_cpu_seconds() -> Optional[float]:
-    """CPU seconds the whole machine has used (all but idle and iowait),
-    or None off Linux."""
-    if not osp.isfile('/proc/stat'):
-        return None
-    with open('/proc/stat') as f:
-        ticks = [int(v) for v in f.readline().split()[1:]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf('SC_CLK_TCK')
-
-
-def own_cpu_seconds() -> float:
-    """CPU seconds of this process and of its children that have ended
-    (decoding workers, replicas)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
-class Watched:
-    """A contender that notes, per call, its wall time, the cores it kept
-    busy (its own and its children's CPU seconds per second) and the cores
-    the machine's other processes used meanwhile."""
-
-    def __init__(self, fn: Callable) -> None:
-        self.fn, self.runs = fn, []
-
-    def __call__(self) -> None:
-        machine, own = machine_cpu_seconds(), own_cpu_seconds()
-        start = time.perf_counter()
-        self.fn()
-        wall = time.perf_counter() - start
-        own = own_cpu_seconds() - own
-        others = None if machine is None else (
-            machine_cpu_seconds() - machine - own) / wall
-        self.runs.append((wall, own / wall, others))
-
-    def cores(self) -> str:
-        """``busy / others`` cores during the fastest call after the
-        warm-up."""
-        _, busy, others = min(self.runs[1:] or self.runs)
-        return f'{busy:.2f} / ' + ('n/a' if others is None else
-                                   f'{max(others, 0.):.2f}')
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -17,56 +17,18 @@ Usage::
     python benchmarks/generation_threads.py [--threads 2] [--repeats 3]
         [--regions 10] [--tokens 20] [--beams 1 4] [--gemm vnni fbgemm]
 """
-import os
-import time
 from functools import partial
-from typing import Callable, List, Optional, Tuple
+from typing import List
 
 import torch
 from gpt2_medium import VOCAB, generation_parser, random_lm, random_slots
-from timing import interleaved, log, machine_header, read_bandwidth
+from timing import (Watched, interleaved, log, machine_header,
+                    read_bandwidth)
 
 
 def parse_args(argv=None):
     return generation_parser(
         __doc__, 'the N of 1 vs N (default: all CPUs)').parse_args(argv)
-
-
-def cpu_seconds() -> Optional[Tuple[float, float]]:
-    """CPU seconds used so far by the whole machine (all but idle and
-    iowait) and by this process, or None off Linux."""
-    if not os.path.isfile('/proc/stat'):
-        return None
-    hz = os.sysconf('SC_CLK_TCK')
-    with open('/proc/stat') as f:
-        ticks = [int(v) for v in f.readline().split()[1:]]
-    with open('/proc/self/stat') as f:
-        own = f.read().rsplit(')', 1)[1].split()
-    return ((sum(ticks) - ticks[3] - ticks[4]) / hz,
-            (int(own[11]) + int(own[12])) / hz)
-
-
-class Watched:
-    """A contender that notes, per call, its wall time and the cores the
-    other processes used meanwhile."""
-
-    def __init__(self, fn: Callable) -> None:
-        self.fn, self.runs = fn, []
-
-    def __call__(self) -> None:
-        before, start = cpu_seconds(), time.perf_counter()
-        self.fn()
-        wall = time.perf_counter() - start
-        after = cpu_seconds()
-        others = None if before is None else (
-            (after[0] - before[0]) - (after[1] - before[1])) / wall
-        self.runs.append((wall, others))
-
-    def others(self) -> str:
-        """The other processes' cores during the fastest call after the
-        first (the warm-up of :func:`interleaved`)."""
-        others = min(self.runs[1:] or self.runs)[1]
-        return 'n/a' if others is None else f'{max(others, 0.):.2f}'
 
 
 def main(argv=None) -> List[str]:

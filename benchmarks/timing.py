@@ -124,3 +124,52 @@ def read_bandwidth(gib: float = 1.) -> Callable[[], float]:
         big.sum()
         return big.numel() * 4.
     return probe
+
+
+def machine_cpu_seconds() -> Optional[float]:
+    """CPU seconds the whole machine has used (all but idle and iowait),
+    or None off Linux (no ``/proc/stat``)."""
+    if not os.path.isfile('/proc/stat'):
+        return None
+    with open('/proc/stat') as f:
+        ticks = [int(v) for v in f.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf('SC_CLK_TCK')
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that have ended
+    (e.g. decoding workers, replicas)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class Watched:
+    """A contender that notes, per call, its wall time, the cores it kept
+    busy (its own and its ended children's CPU seconds per second) and the
+    cores the machine's other processes used meanwhile: on a shared machine
+    a second thread only helps while a core is free."""
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn, self.runs = fn, []
+
+    def __call__(self) -> None:
+        machine, own = machine_cpu_seconds(), own_cpu_seconds()
+        start = time.perf_counter()
+        self.fn()
+        wall = time.perf_counter() - start
+        own = own_cpu_seconds() - own
+        others = None if machine is None else (
+            machine_cpu_seconds() - machine - own) / wall
+        self.runs.append((wall, own / wall, others))
+
+    def others(self) -> str:
+        """The other processes' cores during the fastest call after the
+        first (the warm-up of :func:`interleaved`)."""
+        others = min(self.runs[1:] or self.runs)[2]
+        return 'n/a' if others is None else f'{max(others, 0.):.2f}'
+
+    def cores(self) -> str:
+        """``busy / others`` cores during the fastest call after the
+        warm-up."""
+        busy = min(self.runs[1:] or self.runs)[1]
+        return f'{busy:.2f} / {self.others()}'
