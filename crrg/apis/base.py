@@ -747,6 +747,10 @@ class BaseXrayInferencer(BaseInferencer):
     ) -> Iterator[Tuple[List[InferenceItem], List[dict]]]:
         """Per batch, its items that were read (predicted or refused) and
         its failures; first the failures of the inputs' expansion."""
+        if batch_size < 1 or num_workers < 0 or num_replicas < 1:
+            raise ValueError(
+                'batch_size must be >= 1, num_workers >= 0 and num_replicas '
+                f'>= 1, got {batch_size}, {num_workers} and {num_replicas}')
         items, failures = self._expand(inputs, skip_failed)
         if failures:
             yield [], failures
@@ -758,10 +762,10 @@ class BaseXrayInferencer(BaseInferencer):
                       'process cannot use CUDA): predicting in this process',
                       'current', level=30)
             num_replicas = 1
-        num_batches = -(-len(items) // max(batch_size, 1))
+        num_batches = -(-len(items) // batch_size)
         if num_replicas > 1 and num_batches > 1:
             batches: Iterable = _Replicas(
-                self, list(self._get_chunk_data(items, max(batch_size, 1))),
+                self, list(self._get_chunk_data(items, batch_size)),
                 skip_failed, keep_images, forward_kwargs, num_replicas)
         else:
             batches = (self._predict(chunk, skip_failed, forward_kwargs)

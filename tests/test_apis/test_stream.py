@@ -139,3 +139,14 @@ def test_replicas_run_one_thread_after_a_parallel_parent(
     finally:
         torch.set_num_threads(threads)
     assert len([pred for p in parts for pred in p['predictions']]) == 5
+
+
+@pytest.mark.parametrize('option', [
+    dict(batch_size=0),
+    dict(num_workers=-1),
+    dict(num_replicas=0),
+])
+def test_bad_counts_are_named_errors(inferencer, folder, option):
+    # batch_size=0 used to yield empty batches forever
+    with pytest.raises(ValueError, match='batch_size must be >= 1'):
+        next(inferencer.stream(str(folder), **option))
