@@ -44,7 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--replicas', type=int, default=1,
                         help='forked copies of the model that predict '
                         'batches in parallel, each on one torch thread '
-                        '(about one per core); reports unchanged, in '
+                        '(about one per core); reports as one process '
+                        'gives (up to float rounding), in '
                         "study order; up to N times the model's memory")
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--allow-partial', action='store_true',

@@ -100,7 +100,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help='forked copies of the model that predict batches in parallel, '
         'each on one torch thread (about one per core) and decoding its '
         'own images; '
-        'outputs unchanged, written in input order. Each replica shares '
+        'outputs as one at a time (up to the float rounding of 1 thread '
+        'against several), written in input order. Each replica shares '
         'the weights until it writes them but has its own activations: '
         'budget up to N times the model\'s memory (a full-size RGRG model '
         'is ~2.4 GB)')
