@@ -26,10 +26,13 @@ every detected region selected (most of the 29 are), each generating a
 sentence of ``--max-new-tokens``; the images are the twin's frontal JPEGs
 (380-460 x 420-520 px).
 
+The replicas fork and warm up once per call (~0.25 s here), so a small
+folder understates them; docs/benchmarks.md reports 32, 128 and 256 images.
+
 Example::
 
-    python benchmarks/folder_throughput.py --images 32 --batch-size 8 \
-        --workers 1 --replicas 2 --repeats 3
+    python benchmarks/folder_throughput.py --images 128 --batch-size 8 \
+        --workers 1 --replicas 2 --repeats 5
 """
 import argparse
 import glob
