@@ -3,22 +3,31 @@ inferencers: the page logic without the page.
 
 One analysis decodes the image once (:meth:`ReportInferencer.load`) and
 hands the decoded image to the report inferencer, to the R-CLIP zero-shot
-classifier and to the display. :meth:`DemoSession.handle` is what the page
-calls for an upload: it deletes the upload afterwards, writes the DICOM SR
-offered for download, and turns any failure into a message for the user
-(no server path, no Python repr; the details go to the server log).
+classifier and to the display. :meth:`DemoSession.handle` analyses an upload
+for the page: it deletes the upload afterwards, writes the DICOM SR offered
+for download, and turns any failure into a message for the user (no server
+path, no Python repr; the details go to the server log).
+
+Concurrent users share the models through :meth:`DemoSession.submit`, the
+page's queue: the requests waiting when the models become free are analysed
+together (:meth:`DemoSession.handle_many`), in one batched call of the
+report inferencer as ``tools/infer.py`` uses it for a folder, and each user
+gets what an analysis of their image alone gives.
 """
 import atexit
 import glob
 import os
 import os.path as osp
+import queue
 import re
 import shutil
 import tempfile
+import threading
 import time
 import uuid
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
@@ -155,9 +164,11 @@ def user_message(exc: BaseException, name: str,
 class DemoSession:
     """What the page shows, from the inferencers' predictions.
 
-    :meth:`analyse` runs the models and :meth:`handle` wraps it for the page;
-    the other methods are pure functions of the page state and the display
-    options, so the Gradio callbacks only route values.
+    :meth:`analyse` / :meth:`analyse_many` run the models, :meth:`handle` /
+    :meth:`handle_many` wrap them for the page and :meth:`submit` queues a
+    user's request for them; the other methods are pure functions of the
+    page state and the display options, so the Gradio callbacks only route
+    values.
 
     Args:
         inferencer (ReportInferencer): The report generator.
@@ -173,6 +184,8 @@ class DemoSession:
             ``sr_max_age`` seconds). Defaults to a temporary folder removed
             at exit.
         sr_max_age (float): Seconds an SR is kept. Defaults to 600.
+        max_batch_size (int): Most requests of :meth:`submit` analysed in
+            one batch (1: one at a time). Defaults to 1.
         logger (MMLogger, optional): The server log.
     """
 
@@ -183,7 +196,11 @@ class DemoSession:
                  clip_missing: Optional[str] = None,
                  sr_dir: Optional[str] = None,
                  sr_max_age: float = 600,
+                 max_batch_size: int = 1,
                  logger: Optional[MMLogger] = None) -> None:
+        if max_batch_size < 1:
+            raise ValueError(
+                f'max_batch_size must be >= 1, got {max_batch_size}')
         self.inferencer = inferencer
         self.clip = clip
         self.display_size = display_size
@@ -203,22 +220,107 @@ class DemoSession:
                 with_panel=False)
             for i, show in enumerate((SHOW_SELECTED, SHOW_DETECTED))
         }
+        self.max_batch_size = max_batch_size
+        # submit()'s requests, answered by one worker thread started with
+        # the first of them
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()
+        self._worker: Optional[threading.Thread] = None
+        self._worker_lock = threading.Lock()
 
     def analyse(self, path: str) -> dict:
         """Run the models on the image file at ``path``, decoding it once.
 
         Returns:
             dict: The page state (:meth:`state`).
+
+        Raises:
+            Exception: What stopped the analysis (e.g.
+            :class:`ImageDecodeError` for a file that is not an image).
         """
-        loaded = self.inferencer.load(path)
-        prediction = self.inferencer([loaded])['predictions'][0]
-        zero_shot = None
-        if self.clip is not None and prediction['status'] == 'ok':
-            out = self.clip([loaded])
-            zero_shot = dict(prompts=out['prompts'],
-                             scores=out['predictions'][0]['scores'])
-        return self.state(self.inferencer.rgb_image(loaded), prediction,
-                          zero_shot, path)
+        result = self.analyse_many([path])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def analyse_many(self,
+                     paths: Sequence[str]) -> List[Union[dict, Exception]]:
+        """Run the models on several image files together, decoding each
+        once.
+
+        The images that were read go through the report inferencer in one
+        batched call (one forward pass of the detector; a region-guided
+        generator decodes the selected regions of all of them in one
+        decoding batch), and those it did not refuse through the R-CLIP in
+        one call. A file that cannot be read fails alone; when a batched
+        call fails, its images are predicted one by one, so that the failure
+        is only that of the image that caused it.
+
+        Args:
+            paths (Sequence[str]): Image files.
+
+        Returns:
+            list: Per path, in order, its page state (:meth:`state`, what
+            :meth:`analyse` gives for it alone) or the exception that
+            stopped its analysis.
+        """
+        results: List[Union[dict, Exception, None]] = [None] * len(paths)
+        loaded: Dict[int, dict] = {}
+        for i, path in enumerate(paths):
+            try:
+                loaded[i] = self.inferencer.load(path)
+            except Exception as exc:  # noqa: BLE001 - this file's failure
+                results[i] = exc
+        predictions = dict(
+            zip(loaded, self._predict_together(self.inferencer,
+                                               list(loaded.values()))))
+        scores: Dict[int, Union[dict, Exception]] = {}
+        if self.clip is not None:
+            ok = [i for i, p in predictions.items()
+                  if isinstance(p, dict) and p['status'] == 'ok']
+            scores = dict(zip(ok, self._predict_together(
+                self.clip, [loaded[i] for i in ok])))
+        for i, prediction in predictions.items():
+            score = scores.get(i)
+            if isinstance(score, Exception):  # R-CLIP failed on this image
+                prediction = score
+            if isinstance(prediction, Exception):
+                results[i] = prediction
+                continue
+            zero_shot = None if score is None else dict(
+                prompts=list(self.clip.prompts), scores=score['scores'])
+            try:
+                results[i] = self.state(
+                    self.inferencer.rgb_image(loaded[i]), prediction,
+                    zero_shot, paths[i])
+            except Exception as exc:  # noqa: BLE001 - this file's failure
+                results[i] = exc
+        return results
+
+    def _predict_together(
+            self, inferencer: Union[ReportInferencer, CLIPInferencer],
+            loaded: List[dict]) -> List[Union[dict, Exception]]:
+        """The predictions of ``loaded`` (:meth:`ReportInferencer.load`
+        results, not decoded again) from one call of ``inferencer`` with
+        all of them in one batch; when that call fails, from one call per
+        image, so that each failure is its own image's.
+
+        Returns:
+            list: Per image, in order, its prediction dict or the exception
+            that stopped it.
+        """
+        if not loaded:
+            return []
+        try:
+            return inferencer(loaded, batch_size=len(loaded))['predictions']
+        except Exception as exc:  # noqa: BLE001 - retried image by image
+            if len(loaded) == 1:
+                return [exc]
+            self.logger.warning(
+                f'a batch of {len(loaded)} images failed ({type(exc).__name__}'
+                f': {exc}): predicting them one by one')
+            return [
+                self._predict_together(inferencer, [one])[0] for one in loaded
+            ]
 
     def handle(self,
                path: str,
@@ -239,18 +341,104 @@ class DemoSession:
             message)`` for the user when the analysis failed (the details
             are logged).
         """
-        name = name or Path(path).name
+        return self.handle_many([path], [name], [delete])[0]
+
+    def handle_many(
+        self,
+        paths: Sequence[str],
+        names: Optional[Sequence[Optional[str]]] = None,
+        delete: Union[bool, Sequence[bool]] = False
+    ) -> List[Tuple[Optional[dict], str]]:
+        """Analyse several files for the page together
+        (:meth:`analyse_many`): each gets what :meth:`handle` gives for it
+        alone, a failure being only that file's.
+
+        Args:
+            paths (Sequence[str]): The files on the server.
+            names (Sequence[str | None], optional): Their names for the
+                users (None: the file's name). Defaults to the files' names.
+            delete (bool | Sequence[bool]): Delete the files (uploads)
+                afterwards, all or per file. Defaults to False.
+
+        Returns:
+            list: Per path, in order, :meth:`handle`'s ``(state, message)``.
+        """
+        names = [
+            name or Path(path).name
+            for path, name in zip(paths, names or [None] * len(paths))
+        ]
+        deletes = [delete] * len(paths) if isinstance(delete, bool) else \
+            list(delete)
+        answers = []
         try:
-            state = self.analyse(path)
-            state['sr'] = self._write_sr(state['prediction'], name)
-            return state, ''
-        except Exception as exc:  # noqa: BLE001 - any failure is reported
-            self.logger.error(f'analysing {path} failed: '
-                              f'{type(exc).__name__}: {exc}')
-            return None, user_message(exc, name, [path])
+            for path, name, result in zip(paths, names,
+                                          self.analyse_many(paths)):
+                if not isinstance(result, Exception):
+                    try:
+                        result['sr'] = self._write_sr(result['prediction'],
+                                                      name)
+                        answers.append((result, ''))
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - reported
+                        result = exc
+                self.logger.error(f'analysing {path} failed: '
+                                  f'{type(result).__name__}: {result}')
+                answers.append((None, user_message(result, name, [path])))
         finally:
-            if delete:
-                self._delete_upload(path)
+            for path, one in zip(paths, deletes):
+                if one:
+                    self._delete_upload(path)
+        return answers
+
+    def submit(self,
+               path: str,
+               name: Optional[str] = None,
+               delete: bool = False) -> Tuple[Optional[dict], str]:
+        """:meth:`handle` through the page's queue, for concurrent users.
+
+        One worker thread answers the queue: when the models become free it
+        takes every request waiting, up to ``max_batch_size``, and analyses
+        them together (:meth:`handle_many`: one batched call of the report
+        inferencer). A request that finds the models free is analysed at
+        once, alone. Blocks until this request is answered.
+
+        Args:
+            path (str): As for :meth:`handle`.
+            name (str, optional): As for :meth:`handle`.
+            delete (bool): As for :meth:`handle`.
+
+        Returns:
+            tuple: What :meth:`handle` returns for this file alone.
+        """
+        answer: Future = Future()
+        with self._worker_lock:
+            if self._worker is None:
+                self._worker = threading.Thread(
+                    target=self._serve, name='crrg-demo-queue', daemon=True)
+                self._worker.start()
+        self._requests.put((path, name, delete, answer))
+        return answer.result()
+
+    def _serve(self) -> None:
+        """The queue's worker: waits for a request, adds those waiting
+        behind it (up to ``max_batch_size``) and answers them all from one
+        :meth:`handle_many`."""
+        while True:
+            batch = [self._requests.get()]
+            while len(batch) < self.max_batch_size:
+                try:
+                    batch.append(self._requests.get_nowait())
+                except queue.Empty:
+                    break
+            paths, names, deletes, answers = zip(*batch)
+            try:
+                results = self.handle_many(paths, names, deletes)
+            except Exception as exc:  # noqa: BLE001 - to the waiting users
+                for answer in answers:
+                    answer.set_exception(exc)
+            else:
+                for answer, result in zip(answers, results):
+                    answer.set_result(result)
 
     def _write_sr(self, prediction: dict, name: str) -> Optional[str]:
         """The DICOM SR of a DICOM prediction, in a folder of its own (so the

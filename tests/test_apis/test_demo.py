@@ -1,5 +1,8 @@
 """The web demo's page logic (crrg.apis.demo): one decode per analysis,
-clicks, table, detail, refusals, samples."""
+several analyses in one batch, the queue, clicks, table, detail, refusals,
+samples."""
+import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -83,6 +86,143 @@ def test_one_analysis_decodes_the_image_once(inferencers, tmp_path):
     expected = inferencers[1](path)['predictions'][0]['scores'][1]
     assert state['zero_shot']['scores'][1] == pytest.approx(expected)
     assert f'{expected:.3f}' in session.pneumonia_text(state)
+
+
+def count_batches(monkeypatch, inferencer, gate=None) -> list:
+    """Record the batch size of every forward pass of ``inferencer``; with
+    ``gate`` (a pair of events), the first pass sets ``gate[0]`` and waits
+    for ``gate[1]``."""
+    sizes = []
+    forward = inferencer.forward
+
+    def counting(data, **kwargs):
+        sizes.append(len(data['data_samples']))
+        if gate is not None and len(sizes) == 1:
+            gate[0].set()
+            assert gate[1].wait(60), 'the test never released the model'
+        return forward(data, **kwargs)
+
+    monkeypatch.setattr(inferencer, 'forward', counting)
+    return sizes
+
+
+def three_images(folder: Path) -> list:
+    """Chest-like images of three sizes (a PNG, a JPEG and a DICOM)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / 'tall.png', folder / 'wide.jpg', folder / 'small.dcm']
+    cv2.imwrite(str(paths[0]), chest_like(200, 100))
+    cv2.imwrite(str(paths[1]), chest_like(120, 160, seed=1))
+    write_dicom(str(paths[2]), chest_like(80, 60, seed=2), 'patient')
+    return [str(p) for p in paths]
+
+
+def test_several_analyses_in_one_batch_are_those_alone(
+        inferencers, tmp_path, monkeypatch):
+    session = DemoSession(*inferencers, display_size=100)
+    paths = three_images(tmp_path)
+    alone = [session.analyse(path) for path in paths]
+    report_batches = count_batches(monkeypatch, inferencers[0])
+    clip_batches = count_batches(monkeypatch, inferencers[1])
+    DECODES.clear()
+    together = session.analyse_many(paths)
+    # one forward pass of each model for the three, each image decoded once
+    assert report_batches == [3] and clip_batches == [3]
+    assert [DECODES[path] for path in paths] == [1, 1, 1]
+    for one, state, path in zip(alone, together, paths):
+        assert state['path'] == path
+        assert state['prediction'] == one['prediction']
+        assert state['prediction']['report'] and state['prediction'][
+            'regions']
+        assert state['scale'] == one['scale']
+        np.testing.assert_array_equal(state['image'], one['image'])
+        assert state['zero_shot']['prompts'] == one['zero_shot']['prompts']
+        assert state['zero_shot']['scores'] == pytest.approx(
+            one['zero_shot']['scores'], abs=1e-5)
+    assert [s['prediction']['ori_shape'] for s in together] == [
+        [200, 100], [120, 160], [80, 60]]
+    with pytest.raises(ValueError, match='max_batch_size'):
+        DemoSession(inferencers[0], max_batch_size=0)
+
+
+def test_a_failure_in_a_batch_is_only_its_users(inferencers, tmp_path,
+                                                monkeypatch):
+    session = DemoSession(inferencers[0], display_size=100,
+                          sr_dir=str(tmp_path / 'sr'))
+    sources = three_images(tmp_path / 'sources')
+    damaged = damaged_files(tmp_path)['notes.jpg']
+    uploads = []
+    for k, source in enumerate([sources[0], damaged, sources[1],
+                                sources[2]]):
+        folder = tmp_path / 'uploads' / str(k)
+        folder.mkdir(parents=True)
+        upload = folder / Path(source).name
+        upload.write_bytes(Path(source).read_bytes())
+        uploads.append(str(upload))
+    culprit = uploads[3]
+    sizes = []
+    forward = inferencers[0].forward
+
+    def failing(data, **kwargs):
+        sizes.append(len(data['data_samples']))
+        if any(s.img_path == culprit for s in data['data_samples']):
+            raise RuntimeError(f'{culprit}: the model failed')
+        return forward(data, **kwargs)
+
+    monkeypatch.setattr(inferencers[0], 'forward', failing)
+    answers = session.handle_many(uploads, delete=True)
+    # the unreadable file never reaches the model; the batch the culprit
+    # failed is predicted again image by image
+    assert sizes == [3, 1, 1, 1]
+    (first, m1), (none, message), (third, m3), (last, m4) = answers
+    assert m1 == m3 == '' and first['path'] == uploads[0]
+    assert first['prediction']['ori_shape'] == [200, 100]
+    assert third['prediction']['ori_shape'] == [120, 160]
+    assert none is None and message.startswith(
+        'notes.jpg could not be read as a chest X-ray image')
+    assert last is None and m4 == (
+        'The analysis of small.dcm failed on the server (the details are in '
+        'the server log).')
+    assert not any(Path(u).exists() for u in uploads)
+
+
+def test_the_queue_batches_the_requests_waiting(inferencers, tmp_path,
+                                                monkeypatch):
+    """Requests that arrive while the model is busy wait and go through it
+    together, at most ``max_batch_size`` at a time; each user gets their
+    own answer."""
+    session = DemoSession(inferencers[0], display_size=100,
+                          max_batch_size=2)
+    paths = three_images(tmp_path) + [str(tmp_path / 'missing.png')]
+    busy, release = threading.Event(), threading.Event()
+    sizes = count_batches(monkeypatch, inferencers[0], (busy, release))
+    answers = {}
+
+    def request(path):
+        answers[path] = session.submit(path)
+
+    threads = [threading.Thread(target=request, args=(paths[0], ))]
+    threads[0].start()
+    assert busy.wait(60)
+    # the others arrive one after another while the model is busy
+    for waiting, path in enumerate(paths[1:], 1):
+        threads.append(threading.Thread(target=request, args=(path, )))
+        threads[-1].start()
+        deadline = time.monotonic() + 60
+        while session._requests.qsize() < waiting:
+            assert time.monotonic() < deadline, 'the request did not queue'
+            time.sleep(0.01)
+    release.set()
+    for thread in threads:
+        thread.join(60)
+    # the first alone; then the first two waiting in one batch; then the
+    # missing file, which fails before the model
+    assert sizes == [1, 2]
+    for path, shape in zip(paths, ([200, 100], [120, 160], [80, 60])):
+        state, message = answers[path]
+        assert message == '' and state['path'] == path
+        assert state['prediction']['ori_shape'] == shape
+    assert answers[paths[3]] == (
+        None, 'missing.png is no longer on the server: upload it again.')
 
 
 def test_a_refused_image_shows_the_reason_and_no_regions(inferencers,
