@@ -10,7 +10,10 @@ probability.
 
 Everything runs on :class:`crrg.apis.ReportInferencer` and
 :class:`crrg.apis.CLIPInferencer` through :class:`crrg.apis.demo.DemoSession`
-(each image is decoded once); an image that is not a frontal chest
+(each image is decoded once). Concurrent users' analyses wait in one queue
+and those waiting when the models become free go through them together, in
+one batched call (up to ``--max-batch-size``), each user getting the page an
+analysis of their image alone gives; an image that is not a frontal chest
 radiograph (e.g. a DICOM header naming another body part) is refused with
 the reason shown. The page names the model (its card: training data,
 config) with a research-use notice; a DICOM input's report can be
@@ -56,6 +59,8 @@ MAX_UPLOAD_MB = 50
 #: Gradio's cached files (served images, SR downloads) older than this many
 #: seconds are deleted, checked as often
 CACHE_MAX_AGE = 600
+#: default --max-batch-size: analyses of concurrent users in one batch
+MAX_BATCH_SIZE = 4
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -122,9 +127,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=MAX_UPLOAD_MB,
         help='largest upload in MB, refused while it arrives (default: '
         f'{MAX_UPLOAD_MB}, room for any chest DICOM)')
+    parser.add_argument(
+        '--max-batch-size',
+        type=int,
+        default=MAX_BATCH_SIZE,
+        help='most analyses of concurrent users that go through the models '
+        'together, in one batch (default: '
+        f'{MAX_BATCH_SIZE}; 1: one at a time)')
     args = parser.parse_args(argv)
     if args.max_upload_mb <= 0:
         parser.error('--max-upload-mb must be positive')
+    if args.max_batch_size < 1:
+        parser.error('--max-batch-size must be at least 1')
     return args
 
 
@@ -221,7 +235,8 @@ def build_app(session, samples: dict[str, str]):
     def analyse(path: str | None, show: str, upload: bool):
         if not path:
             raise gr.Error('no image given')
-        state, message = session.handle(path, delete=upload)
+        # waits in the session's queue; analysed with the others waiting
+        state, message = session.submit(path, delete=upload)
         if state is None:
             raise gr.Error(message)
         return (state, *outputs_of(state, show))
@@ -318,9 +333,16 @@ def build_app(session, samples: dict[str, str]):
         gr.Markdown(SCORES_NOTE, elem_id='scores-note')
 
         shown = [image, report, table, detail, pneumonia, sr_file, sr_note]
+        # the analyses share one concurrency group, wide enough for a batch
+        # in the models and a full one waiting in the session's queue (not
+        # Gradio's batch=True: in Gradio 6 a batch writes every user's
+        # gr.State into the first user's session)
+        analyses = dict(concurrency_id='analysis',
+                        concurrency_limit=2 * session.max_batch_size)
         upload.upload(analyse_upload, [upload, show],
-                      [state, *shown, sample])
-        sample.input(analyse_sample, [sample, show], [state, *shown, upload])
+                      [state, *shown, sample], **analyses)
+        sample.input(analyse_sample, [sample, show], [state, *shown, upload],
+                     **analyses)
         show.change(change_show, [state, show], shown)
         image.select(click_image, [state, show], [image, detail])
         table.select(click_table, [state, show], [image, detail])
@@ -389,7 +411,8 @@ def main(argv: list[str] | None = None) -> None:
                 f'R-CLIP: {models["clip_checkpoint"] or "not configured"}; '
                 f'{len(samples)} sample image(s)')
     session = DemoSession(inferencer, clip,
-                          clip_missing=models['clip_missing'], logger=logger)
+                          clip_missing=models['clip_missing'],
+                          max_batch_size=args.max_batch_size, logger=logger)
     logger.info(f'model card: {inferencer.model_card["summary"]}')
     app = build_app(session, samples)
     logger.info(f'open http://{args.host}:{args.port} in a browser '

@@ -220,6 +220,9 @@ class DemoSession:
                 with_panel=False)
             for i, show in enumerate((SHOW_SELECTED, SHOW_DETECTED))
         }
+        # a visualiser draws on its own canvas: one drawing at a time, or
+        # concurrent users get each other's pictures
+        self._draw_lock = threading.Lock()
         self.max_batch_size = max_batch_size
         # submit()'s requests, answered by one worker thread started with
         # the first of them
@@ -511,7 +514,8 @@ class DemoSession:
 
     def render(self, state: dict, show: str,
                highlight: Optional[int] = None) -> np.ndarray:
-        """The display image with the shown regions (and ``highlight``)."""
+        """The display image with the shown regions (and ``highlight``);
+        safe to call from concurrent threads (the drawings take turns)."""
         records = state['prediction']['regions']
         if not records:
             return state['image']
@@ -520,8 +524,9 @@ class DemoSession:
         if show == SHOW_DETECTED:
             # all detected regions solid, so every shown box is clickable
             regions.selected = regions.selected | regions.detected
-        return self.visualizers[show].draw_prediction(
-            state['image'], regions, highlight=highlight)
+        with self._draw_lock:
+            return self.visualizers[show].draw_prediction(
+                state['image'], regions, highlight=highlight)
 
     def table(self, state: dict, show: str) -> List[list]:
         """Rows of the region table (``TABLE_HEADERS``) for ``show``."""

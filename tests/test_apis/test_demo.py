@@ -295,6 +295,30 @@ def test_render_highlights_the_clicked_region(page):
     ) > 0
 
 
+def test_concurrent_renders_get_their_own_pictures(page):
+    """Users' drawings share the visualisers: threads rendering at once
+    each get the picture of their own state."""
+    session, tall = page
+    wide = session.state(np.full((100, 200, 3), 90, np.uint8),
+                         fake_prediction(100, 200))
+    expected = [session.render(state, SHOW_SELECTED)
+                for state in (tall, wide)]
+    mixed = []
+
+    def draw(k: int) -> None:
+        for _ in range(10):
+            picture = session.render((tall, wide)[k % 2], SHOW_SELECTED)
+            if not np.array_equal(picture, expected[k % 2]):
+                mixed.append(k)
+
+    threads = [threading.Thread(target=draw, args=(k, )) for k in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not mixed
+
+
 def test_samples(tmp_path, synthetic_twin, monkeypatch):
     logger = MMLogger.get_instance('test-demo')
     (tmp_path / 'a.jpg').write_bytes(b'x')

@@ -1,5 +1,6 @@
-"""tools/demo_app.py: its command line, and the page itself in Chromium (the
-page's logic, crrg.apis.demo, is tested in tests/test_apis/test_demo.py).
+"""tools/demo_app.py: its command line, concurrent users served in one
+batch, and the page itself in Chromium (the page's logic, crrg.apis.demo, is
+tested in tests/test_apis/test_demo.py).
 
 The browser test serves the demo in a subprocess on 127.0.0.1 with a small
 region-guided model registered from a plugin module (``custom_imports``),
@@ -9,6 +10,7 @@ region on the image and a row of the table, and compares what the page shows
 with ``tools/infer.py``'s JSON for the same image. Its screenshot is kept
 under pytest's tmp dir and, when ``CRRG_ARTIFACTS`` is set, copied there.
 """
+import importlib.util
 import json
 import os
 import re
@@ -17,6 +19,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -132,6 +135,100 @@ def test_default_model_errors(tmp_path):
     proc = run_tool('demo_app', 'only-config.py', cwd=tmp_path)
     assert proc.returncode != 0
     assert 'give both CONFIG and CHECKPOINT' in proc.stderr
+
+
+def test_max_batch_size_option(tmp_path):
+    proc = run_tool('demo_app', '--max-batch-size', '0', cwd=tmp_path)
+    assert proc.returncode == 2
+    assert '--max-batch-size must be at least 1' in proc.stderr
+
+
+def load_tool(name: str):
+    """``tools/<name>.py`` imported as a module."""
+    spec = importlib.util.spec_from_file_location(
+        f'crrg_tool_{name}', REPO / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_concurrent_users_are_served_in_one_batch(tmp_path, monkeypatch):
+    """Three users pick a sample while the model is busy with a fourth
+    user's: through the served page (Gradio's queue; each user a
+    gradio_client session) the three go through the model in one batch, and
+    each session keeps its own analysis (its state redraws its own
+    image)."""
+    import cv2
+    from fake_report_models import CONFIG, chest_like
+    from gradio_client import Client
+
+    from crrg.apis import ReportInferencer
+    from crrg.apis.demo import SHOW_DETECTED, SHOW_SELECTED, DemoSession
+    demo_app = load_tool('demo_app')
+    config = tmp_path / 'fake.py'
+    config.write_text(CONFIG)
+    inferencer = ReportInferencer(str(config))
+    # display shapes (display_size 100) tell the users' images apart
+    shapes = {(200, 100): (100, 50), (100, 200): (50, 100),
+              (120, 160): (75, 100), (160, 120): (100, 75)}
+    samples = {}
+    for k, (height, width) in enumerate(shapes):
+        path = tmp_path / f'sample{k}.png'
+        cv2.imwrite(str(path), chest_like(height, width, seed=k))
+        samples[path.name] = str(path)
+    session = DemoSession(inferencer, display_size=100, max_batch_size=4,
+                          sr_dir=str(tmp_path / 'sr'))
+    sizes = []
+    busy, release = threading.Event(), threading.Event()
+    forward = inferencer.forward
+
+    def gated(data, **kwargs):
+        sizes.append(len(data['data_samples']))
+        if len(sizes) == 1:
+            busy.set()
+            assert release.wait(60), 'the test never released the model'
+        return forward(data, **kwargs)
+
+    monkeypatch.setattr(inferencer, 'forward', gated)
+    app = demo_app.build_app(session, samples)
+    port = free_port()
+    demo_app.launch(app, '127.0.0.1', port, block=False)
+    try:
+        url = f'http://127.0.0.1:{port}/'
+        clients = [Client(url, verbose=False) for _ in samples]
+        answers = {}
+
+        def pick(k: int, name: str) -> None:
+            answers[k] = clients[k].predict(name, SHOW_SELECTED,
+                                            api_name='/analyse_sample')
+
+        names = list(samples)
+        threads = [threading.Thread(target=pick, args=(0, names[0]))]
+        threads[0].start()
+        assert busy.wait(60)
+        for k, name in enumerate(names[1:], 1):
+            threads.append(threading.Thread(target=pick, args=(k, name)))
+            threads[-1].start()
+        deadline = time.monotonic() + 60
+        while session._requests.qsize() < 3:
+            assert time.monotonic() < deadline, 'the users did not queue'
+            time.sleep(0.02)
+        release.set()
+        for thread in threads:
+            thread.join(60)
+        assert sizes == [1, 3]
+        expected = session.analyse(samples[names[0]])['prediction']['report']
+        for k, display in enumerate(shapes.values()):
+            picture, report = answers[k][:2]
+            assert report == expected
+            assert cv2.imread(picture).shape[:2] == display
+            # the session's state is this user's analysis
+            redrawn = clients[k].predict(SHOW_DETECTED,
+                                         api_name='/change_show')[0]
+            assert cv2.imread(redrawn).shape[:2] == display
+    finally:
+        release.set()
+        app.close()
 
 
 # ------------------------------------------------------------ in a browser
