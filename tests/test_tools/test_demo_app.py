@@ -153,14 +153,16 @@ def load_tool(name: str):
 
 
 def test_concurrent_users_are_served_in_one_batch(tmp_path, monkeypatch):
-    """Three users pick a sample while the model is busy with a fourth
+    """Four users pick a sample while the model is busy with a fifth
     user's: through the served page (Gradio's queue; each user a
-    gradio_client session) the three go through the model in one batch, and
-    each session keeps its own analysis (its state redraws its own
-    image)."""
+    gradio_client session) the four are analysed together, the three
+    images in one batch of the model and the damaged file failing for its
+    user alone; each session keeps its own analysis (its state redraws its
+    own image)."""
     import cv2
     from fake_report_models import CONFIG, chest_like
     from gradio_client import Client
+    from gradio_client.exceptions import AppError
 
     from crrg.apis import ReportInferencer
     from crrg.apis.demo import SHOW_DETECTED, SHOW_SELECTED, DemoSession
@@ -176,6 +178,9 @@ def test_concurrent_users_are_served_in_one_batch(tmp_path, monkeypatch):
         path = tmp_path / f'sample{k}.png'
         cv2.imwrite(str(path), chest_like(height, width, seed=k))
         samples[path.name] = str(path)
+    damaged = tmp_path / 'notes.jpg'
+    damaged.write_text('this is a text file, not a JPEG\n')
+    samples[damaged.name] = str(damaged)
     session = DemoSession(inferencer, display_size=100, max_batch_size=4,
                           sr_dir=str(tmp_path / 'sr'))
     sizes = []
@@ -199,8 +204,11 @@ def test_concurrent_users_are_served_in_one_batch(tmp_path, monkeypatch):
         answers = {}
 
         def pick(k: int, name: str) -> None:
-            answers[k] = clients[k].predict(name, SHOW_SELECTED,
-                                            api_name='/analyse_sample')
+            try:
+                answers[k] = clients[k].predict(name, SHOW_SELECTED,
+                                                api_name='/analyse_sample')
+            except AppError as exc:
+                answers[k] = exc
 
         names = list(samples)
         threads = [threading.Thread(target=pick, args=(0, names[0]))]
@@ -210,7 +218,7 @@ def test_concurrent_users_are_served_in_one_batch(tmp_path, monkeypatch):
             threads.append(threading.Thread(target=pick, args=(k, name)))
             threads[-1].start()
         deadline = time.monotonic() + 60
-        while session._requests.qsize() < 3:
+        while session._requests.qsize() < 4:
             assert time.monotonic() < deadline, 'the users did not queue'
             time.sleep(0.02)
         release.set()
@@ -226,6 +234,8 @@ def test_concurrent_users_are_served_in_one_batch(tmp_path, monkeypatch):
             redrawn = clients[k].predict(SHOW_DETECTED,
                                          api_name='/change_show')[0]
             assert cv2.imread(redrawn).shape[:2] == display
+        assert isinstance(answers[4], AppError) and str(answers[4]).startswith(
+            'notes.jpg could not be read as a chest X-ray image')
     finally:
         release.set()
         app.close()
