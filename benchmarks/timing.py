@@ -149,8 +149,10 @@ class Watched:
     cores the machine's other processes used meanwhile: on a shared machine
     a second thread only helps while a core is free."""
 
-    def __init__(self, fn: Callable) -> None:
-        self.fn, self.runs = fn, []
+    def __init__(self, fn: Callable, warm_up: bool = True) -> None:
+        """``warm_up``: the first call is :func:`interleaved`'s warm-up, left
+        out of :meth:`cores` and :meth:`others`."""
+        self.fn, self.runs, self.warm_up = fn, [], warm_up
 
     def __call__(self) -> None:
         machine, own = machine_cpu_seconds(), own_cpu_seconds()
@@ -162,14 +164,19 @@ class Watched:
             machine_cpu_seconds() - machine - own) / wall
         self.runs.append((wall, own / wall, others))
 
+    def _timed(self) -> list:
+        """The calls after the warm-up."""
+        return self.runs[1:] if self.warm_up and len(self.runs) > 1 else \
+            self.runs
+
     def others(self) -> str:
         """The other processes' cores during the fastest call after the
-        first (the warm-up of :func:`interleaved`)."""
-        others = min(self.runs[1:] or self.runs)[2]
+        warm-up."""
+        others = min(self._timed())[2]
         return 'n/a' if others is None else f'{max(others, 0.):.2f}'
 
     def cores(self) -> str:
         """``busy / others`` cores during the fastest call after the
         warm-up."""
-        busy = min(self.runs[1:] or self.runs)[1]
+        busy = min(self._timed())[1]
         return f'{busy:.2f} / {self.others()}'

@@ -40,6 +40,15 @@ def test_timing(benchmark):
     assert 'AVX-512' in header and 'AMX' in header  # has or lacks each
 
 
+def test_watched_leaves_out_the_warm_up(benchmark):
+    timing = benchmark('timing')
+    for warm_up, busy in ((True, '0.00'), (False, '1.00')):
+        watched = timing.Watched(lambda: None, warm_up=warm_up)
+        # (wall s, cores busy, others' cores): the first call the fastest
+        watched.runs = [(0.1, 1.0, 0.5), (0.2, 0.0, 0.0)]
+        assert watched.cores() == f'{busy} / {float(busy) / 2:.2f}'
+
+
 def test_int8_gemm(benchmark):
     from crrg.models.decoding.fast_gpt2 import native_int8_ops
     ops = native_int8_ops()
@@ -108,6 +117,16 @@ def test_folder_throughput(benchmark):
         'one at a time, 2 threads', 'one at a time, 1 thread',
         'engine, batch 2, 1 workers', 'engine, batch 2, 2 replicas']
     assert cells[0][4] == '1.00x'
+
+
+def test_rgrg_folder_throughput_folder(benchmark, tmp_path):
+    # without an RGRG checkout (none in CI): the arguments and the folder
+    folder = benchmark('rgrg_folder_throughput')
+    args = folder.parse_args(['rgrg', '--images', '3', '--replicas', '4'])
+    assert (args.images, args.replicas, args.batch_size, args.num_beams,
+            args.max_length) == (3, 4, 1, 4, 20)
+    images = folder.twin_folder(str(tmp_path), 3)
+    assert len(images) == 3 and all(p.endswith('.jpg') for p in images)
 
 
 def test_rgrg_end_to_end_published_checkpoint(benchmark, tmp_path):
