@@ -6,8 +6,11 @@ references yet, retrieves each image (WADO-RS), generates its report with
 see :mod:`crrg.dicom.sr`) back into the study (STOW-RS). Images whose header
 names another body part or modality are refused and logged; a failure on one
 image is logged with its UIDs and does not stop the others (see
-:mod:`crrg.dicom.dicomweb`). Runs once, or every ``--poll`` seconds; the
-work is :func:`crrg.apis.run_dicomweb_worker`'s.
+:mod:`crrg.dicom.dicomweb`). ``--batch-size`` images go through the model
+at once and ``--replicas N`` forked copies of it predict batches in
+parallel (``ReportInferencer.stream``), to use the whole machine. Runs
+once, or every ``--poll`` seconds; the work is
+:func:`crrg.apis.run_dicomweb_worker`'s.
 
 The server's URL comes from ``--url`` or ``$CRRG_DICOMWEB_URL``; credentials
 (HTTP basic auth) from ``--username`` / ``$CRRG_DICOMWEB_USERNAME`` and
@@ -25,7 +28,8 @@ Example::
     CRRG_DICOMWEB_USERNAME=crrg CRRG_DICOMWEB_PASSWORD=... \\
     python tools/dicomweb_worker.py \\
         configs/rrg/rrg-generator_tiny_synthetic.py work_dirs/rrg/epoch_1.pth \\
-        --url https://pacs.example.org/dicom-web --poll 60
+        --url https://pacs.example.org/dicom-web --poll 60 \\
+        --batch-size 4 --replicas 2
 """
 import argparse
 import sys
@@ -73,6 +77,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--log-file', help='also write the log to this file')
     parser.add_argument(
+        '--batch-size', type=int, default=1, help='images per forward pass '
+        '(a region-guided model generates the selected regions of a '
+        "batch's images in one decoding batch)")
+    parser.add_argument(
+        '--replicas', type=int, default=1,
+        help='forked copies of the model that predict batches in parallel, '
+        'each on one torch thread (about one per core); the SRs are those '
+        'of one image at a time (up to the float rounding of 1 thread '
+        'against several). Each replica shares the weights until it writes '
+        'them but has its own activations: budget up to N times the '
+        'model\'s memory (a full-size RGRG model is ~2.4 GB)')
+    parser.add_argument(
         '--device', default='cpu', help='device, e.g. cpu or cuda:0')
     parser.add_argument(
         '--cfg-options',
@@ -96,7 +112,9 @@ def main() -> int:
         max_polls=args.max_polls,
         device=args.device,
         cfg_options=args.cfg_options,
-        log_file=args.log_file)
+        log_file=args.log_file,
+        batch_size=args.batch_size,
+        num_replicas=args.replicas)
 
 
 if __name__ == '__main__':

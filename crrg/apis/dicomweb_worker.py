@@ -3,7 +3,9 @@
 :func:`run_dicomweb_worker` sets up the settings (:class:`crrg.dicom.
 DicomWebSettings`), a :class:`~crrg.apis.ReportInferencer` and a
 :class:`crrg.dicom.DicomWebReportWorker`, runs the worker once or every
-``poll_interval`` seconds and turns the outcome into an exit code.
+``poll_interval`` seconds (the images in batches of ``batch_size`` on
+``num_replicas`` copies of the model) and turns the outcome into an exit
+code.
 """
 from datetime import datetime
 from typing import Optional, Union
@@ -30,7 +32,9 @@ def run_dicomweb_worker(config: str,
                         max_polls: Optional[int] = None,
                         device: str = 'cpu',
                         cfg_options: Optional[dict] = None,
-                        log_file: Optional[str] = None) -> int:
+                        log_file: Optional[str] = None,
+                        batch_size: int = 1,
+                        num_replicas: int = 1) -> int:
     """Report the chest radiographs of a DICOMweb archive as DICOM SRs.
 
     Every argument the server's settings leave out falls back on the
@@ -57,6 +61,11 @@ def run_dicomweb_worker(config: str,
         cfg_options (dict, optional): Config overrides, as mmengine's
             ``--cfg-options`` give them.
         log_file (str, optional): Also write the log to this file.
+        batch_size (int): Images per forward pass of the model. Defaults
+            to 1.
+        num_replicas (int): Forked copies of the model that predict
+            batches in parallel, each on one torch thread (about one per
+            core; up to that many times the model's memory). Defaults to 1.
 
     Returns:
         int: :data:`EXIT_OK` (0) when every image was reported, refused or
@@ -73,6 +82,7 @@ def run_dicomweb_worker(config: str,
         if poll_interval is not None and poll_interval <= 0:
             raise ValueError(f'the poll interval must be a positive number '
                              f'of seconds, got {poll_interval}')
+        DicomWebReportWorker.check_options(batch_size, num_replicas)
         settings = DicomWebSettings.from_env(
             url=url,
             username=username,
@@ -93,7 +103,12 @@ def run_dicomweb_worker(config: str,
                 f'{model_info.config_name} (checkpoint sha256 '
                 f'{model_info.checkpoint_sha256[:12]}...)')
     worker = DicomWebReportWorker(
-        settings.client(logger), inferencer, model_info, logger=logger)
+        settings.client(logger),
+        inferencer,
+        model_info,
+        logger=logger,
+        batch_size=batch_size,
+        num_replicas=num_replicas)
     try:
         history = worker.run(
             poll_interval=poll_interval, max_polls=max_polls)

@@ -6,7 +6,9 @@ crrg SR already references (it reads the evidence of the study's SRs whose
 Manufacturer is ``crrg``), checks each remaining image's header (WADO-RS
 metadata) and refuses the ones that name another body part or modality,
 retrieves the image (WADO-RS, in its stored transfer syntax), predicts its
-report and stores the SR back (STOW-RS). A failure on one image is logged
+report (one image at a time, or a chunk of images in batches on forked
+replicas of the model: ``ReportInferencer.stream``) and stores the SR back
+(STOW-RS). A failure on one image is logged
 with its study / series / SOP instance UIDs and does not stop the others;
 network errors are retried at the next poll, other failures are not retried
 by the same process. The SR's UID is derived from the image and the model
@@ -24,7 +26,7 @@ import os.path as osp
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Set, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Union
 from urllib.parse import urlsplit
 
 import requests
@@ -179,6 +181,11 @@ def _value(item: Mapping, tag: str) -> Optional[str]:
     return None if values[0] is None else str(values[0])
 
 
+def _where(uids: tuple) -> str:
+    """An image's UIDs for the log."""
+    return f'study {uids[0]} series {uids[1]} instance {uids[2]}'
+
+
 def dataset_from_json(metadata: Mapping) -> Dataset:
     """A header from DICOM JSON, without its bulk data references."""
     kept = {
@@ -206,14 +213,28 @@ class DicomWebReportWorker:
     Args:
         client (DICOMwebClient): The server (see
             :meth:`DicomWebSettings.client`).
-        inferencer (Callable): Called as ``inferencer([path])`` on a DICOM
-            file, returns ``{'predictions': [prediction]}`` like
-            :class:`crrg.apis.ReportInferencer`.
+        inferencer (Callable): Like :class:`crrg.apis.ReportInferencer`:
+            with ``batch_size`` and ``num_replicas`` 1 it is called as
+            ``inferencer([path])`` on one DICOM file and returns
+            ``{'predictions': [prediction]}``; else its ``stream(paths,
+            batch_size=..., num_replicas=..., skip_failed=True)`` yields per
+            batch ``{'predictions': [...], 'failures': [{'input': path,
+            'reason': str}]}`` (predictions found by their ``img_path``).
         model_info (ModelInfo): The model's identification for the SRs.
         logger (logging.Logger, optional): Where the log lines go (mmengine's
             ``print_log``).
         modalities (Iterable[str]): Modality values to search for. Defaults
             to :data:`SEARCH_MODALITIES`.
+        batch_size (int): Images per forward pass of the model. Defaults to
+            1 (one image at a time).
+        num_replicas (int): Forked copies of the model that predict batches
+            in parallel (``ReportInferencer.stream``), about one per core;
+            each may take the model's memory again. Defaults to 1.
+
+    The images of a poll that no SR references yet (of any study) are
+    reported in chunks of ``batch_size * num_replicas``: each one's header
+    checked and its pixels retrieved, the chunk predicted together, then
+    each one's SR stored; the failures stay each image's own.
     """
 
     def __init__(self,
@@ -221,14 +242,28 @@ class DicomWebReportWorker:
                  inferencer: Callable[[List[str]], Dict],
                  model_info: ModelInfo,
                  logger: Optional[logging.Logger] = None,
-                 modalities: Iterable[str] = SEARCH_MODALITIES) -> None:
+                 modalities: Iterable[str] = SEARCH_MODALITIES,
+                 batch_size: int = 1,
+                 num_replicas: int = 1) -> None:
+        self.check_options(batch_size, num_replicas)
         self.client = client
         self.inferencer = inferencer
         self.model_info = model_info
         self.logger = logger
         self.modalities = tuple(modalities)
+        self.batch_size = batch_size
+        self.num_replicas = num_replicas
         # images refused or failed (not for a network error) in this process
         self._given_up: Set[str] = set()
+
+    @staticmethod
+    def check_options(batch_size: int, num_replicas: int) -> None:
+        """Raise a ValueError naming the option that is not an int >= 1."""
+        for name, value in (('batch_size', batch_size),
+                            ('num_replicas', num_replicas)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f'{name} must be an integer >= 1, got '
+                                 f'{value!r}')
 
     def log(self, msg: str, level: int = logging.INFO) -> None:
         print_log(msg, self.logger, level)
@@ -280,6 +315,8 @@ class DicomWebReportWorker:
                      f'{type(err).__name__}: {err}', logging.ERROR)
             stats.failed += 1
             return stats
+        chunk_size = self.batch_size * self.num_replicas
+        pending: List[tuple] = []
         for study_uid in studies:
             try:
                 reported = self.reported(study_uid)
@@ -293,7 +330,12 @@ class DicomWebReportWorker:
                 if uids[2] in reported:
                     stats.already_reported += 1
                 elif uids[2] not in self._given_up:
-                    self._report_image(uids, stats)
+                    pending.append(uids)
+                if len(pending) == chunk_size:
+                    self._report_images(pending, stats)
+                    pending = []
+        if pending:
+            self._report_images(pending, stats)
         self.log(f'poll done: {stats.written} SR(s) written, '
                  f'{stats.already_reported} image(s) already reported, '
                  f'{stats.refused} refused, {stats.failed} failed')
@@ -322,51 +364,113 @@ class DicomWebReportWorker:
             time.sleep(max(0.0, poll_interval -
                            (time.monotonic() - started)))
 
-    def _report_image(self, uids: tuple, stats: WorkerStats) -> None:
-        where = (f'study {uids[0]} series {uids[1]} instance {uids[2]}')
+    def _report_images(self, chunk: List[tuple], stats: WorkerStats) -> None:
+        """Report a chunk of images: their headers checked and pixels
+        retrieved one by one, their predictions made together, their SRs
+        stored one by one."""
+        with tempfile.TemporaryDirectory(prefix='crrg-dicomweb-') as tmp:
+            retrieved = []
+            for uids in chunk:
+                path = self._attempt(uids, stats, self._retrieve, uids, tmp,
+                                     stats)
+                if path is not None:
+                    retrieved.append((uids, path))
+            predictions = self._predictions([path for _, path in retrieved])
+            for (uids, path), prediction in zip(retrieved, predictions):
+                if isinstance(prediction, str):
+                    self._give_up(uids, prediction, stats)
+                else:
+                    self._attempt(uids, stats, self._store, uids, path,
+                                  prediction, stats)
+
+    def _retrieve(self, uids: tuple, folder: str,
+                  stats: WorkerStats) -> Optional[str]:
+        """The image saved as ``folder/<sop uid>.dcm``, or None when its
+        header refuses it."""
+        header = dataset_from_json(
+            self.client.retrieve_instance_metadata(*uids))
+        reasons = not_chest_reasons(header)
+        if reasons:
+            self._refuse(uids, '; '.join(reasons), stats)
+            return None
+        dataset = self.client.retrieve_instance(
+            *uids, media_types=STORED_SYNTAX)
+        path = osp.join(folder, f'{uids[2]}.dcm')
+        dataset.save_as(path, enforce_file_format=True)
+        return path
+
+    def _predictions(self, paths: List[str]) -> List[Union[dict, str]]:
+        """Per file, its prediction or why it has none.
+
+        One at a time (``inferencer([path])``) with ``batch_size`` and
+        ``num_replicas`` 1, else through ``inferencer.stream``.
+        """
+        if self.batch_size == 1 and self.num_replicas == 1:
+            outcomes = []
+            for path in paths:
+                try:
+                    outcomes.append(self.inferencer([path])['predictions'][0])
+                except Exception as err:  # noqa: BLE001 - one image
+                    outcomes.append(f'{type(err).__name__}: {err}')
+            return outcomes
+        found: Dict[str, Union[dict, str]] = {}
         try:
-            header = dataset_from_json(
-                self.client.retrieve_instance_metadata(*uids))
-            reasons = not_chest_reasons(header)
-            if reasons:
-                self._refuse(where, uids, '; '.join(reasons), stats)
-                return
-            dataset = self.client.retrieve_instance(
-                *uids, media_types=STORED_SYNTAX)
-            with tempfile.TemporaryDirectory(prefix='crrg-dicomweb-') as tmp:
-                path = osp.join(tmp, f'{uids[2]}.dcm')
-                dataset.save_as(path, enforce_file_format=True)
-                prediction = self.inferencer([path])['predictions'][0]
-            if prediction.get('status', 'ok') != 'ok':
-                self._refuse(where, uids,
-                             str(prediction.get('refusal')), stats)
-                return
-            sr = build_sr(prediction, dataset, self.model_info)
-            response = self.client.store_instances([sr])
-            failed = response.get('FailedSOPSequence')
-            if failed:
-                raise RuntimeError(
-                    f'the server refused the SR {sr.SOPInstanceUID} '
-                    f'(FailureReason {failed[0].get("FailureReason")})')
-        except requests.RequestException as err:
-            stats.failed += 1
-            self.log(f'{where}: network error, retried at the next poll: '
-                     f'{type(err).__name__}: {err}', logging.ERROR)
+            for part in self.inferencer.stream(
+                    paths,
+                    batch_size=self.batch_size,
+                    num_replicas=self.num_replicas,
+                    skip_failed=True):
+                for prediction in part['predictions']:
+                    found[prediction['img_path']] = prediction
+                for failure in part['failures']:
+                    found[failure['input']] = failure['reason']
+        except Exception as err:  # noqa: BLE001 - e.g. a replica killed
+            reason = f'{type(err).__name__}: {err}'
+            return [found.get(path, reason) for path in paths]
+        return [found.get(path, 'the inferencer gave no prediction')
+                for path in paths]
+
+    def _store(self, uids: tuple, path: str, prediction: dict,
+               stats: WorkerStats) -> None:
+        """Build the image's SR from its prediction and store it (or refuse
+        the image when the prediction is refused)."""
+        if prediction.get('status', 'ok') != 'ok':
+            self._refuse(uids, str(prediction.get('refusal')), stats)
             return
-        except Exception as err:  # noqa: BLE001 - one image must not stop
-            stats.failed += 1
-            self._given_up.add(uids[2])
-            self.log(f'{where}: failed, skipped: {type(err).__name__}: {err}',
-                     logging.ERROR)
-            return
+        sr = build_sr(prediction, path, self.model_info)
+        response = self.client.store_instances([sr])
+        failed = response.get('FailedSOPSequence')
+        if failed:
+            raise RuntimeError(
+                f'the server refused the SR {sr.SOPInstanceUID} '
+                f'(FailureReason {failed[0].get("FailureReason")})')
         stats.written += 1
-        self.log(f'{where}: stored SR {sr.SOPInstanceUID} '
+        self.log(f'{_where(uids)}: stored SR {sr.SOPInstanceUID} '
                  f'({sum(r["selected"] for r in prediction["regions"])} '
                  'region finding(s))')
 
-    def _refuse(self, where: str, uids: tuple, reason: str,
-                stats: WorkerStats) -> None:
+    def _attempt(self, uids: tuple, stats: WorkerStats, step: Callable,
+                 *args) -> Any:
+        """``step(*args)``, its failure the image's: a network error is
+        counted and retried at the next poll, any other is counted and the
+        image given up. Returns the step's result, None when it failed."""
+        try:
+            return step(*args)
+        except requests.RequestException as err:
+            stats.failed += 1
+            self.log(f'{_where(uids)}: network error, retried at the next '
+                     f'poll: {type(err).__name__}: {err}', logging.ERROR)
+        except Exception as err:  # noqa: BLE001 - one image must not stop
+            self._give_up(uids, f'{type(err).__name__}: {err}', stats)
+        return None
+
+    def _give_up(self, uids: tuple, reason: str, stats: WorkerStats) -> None:
+        stats.failed += 1
+        self._given_up.add(uids[2])
+        self.log(f'{_where(uids)}: failed, skipped: {reason}', logging.ERROR)
+
+    def _refuse(self, uids: tuple, reason: str, stats: WorkerStats) -> None:
         stats.refused += 1
         self._given_up.add(uids[2])
-        self.log(f'{where}: refused, not a chest radiograph: {reason}',
+        self.log(f'{_where(uids)}: refused, not a chest radiograph: {reason}',
                  logging.WARNING)

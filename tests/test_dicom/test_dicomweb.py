@@ -4,7 +4,9 @@ and the worker's per-image failure handling against a scripted server
 tests/test_tools/test_dicomweb_worker.py)."""
 import copy
 import logging
+import os
 
+import numpy as np
 import pydicom
 import pytest
 import requests
@@ -172,3 +174,192 @@ def test_worker_retries_network_errors_only(caplog):
     assert ('study 1.2.3 series 1.2.3.1 instance 1.2.3.1.2: failed, skipped'
             in caplog.text)
     assert referenced_instances(server.stored[0]) == {'1.2.3.1.1'}
+
+
+class ChunkServer:
+    """Two studies of small chest-like CR images (their own pixels each):
+    in study A, instance A.2's pixel data is cut short; in study B,
+    instance B.1's WADO-RS retrieval fails with a connection error the first
+    time and B.3's header names a hand."""
+
+    STUDIES = {'1.5.1': ('1.5.1.1', 4), '1.5.2': ('1.5.2.1', 3)}
+
+    def __init__(self, images: dict):
+        self.images = images  # SOP instance UID -> Dataset
+        self.stored = []
+        self.retrievals = {}
+
+    def search_for_series(self, study_instance_uid=None, search_filters=None,
+                          get_remaining=False):
+        if search_filters['Modality'] == 'SR':
+            return [_json(SeriesInstanceUID=uid) for uid in {
+                sr.SeriesInstanceUID for sr in self.stored
+                if sr.StudyInstanceUID == study_instance_uid}]
+        if search_filters['Modality'] != 'CR':
+            return []
+        return [_json(StudyInstanceUID=study, SeriesInstanceUID=series)
+                for study, (series, _) in self.STUDIES.items()]
+
+    def retrieve_series_metadata(self, study, series):
+        return [sr.to_json_dict() for sr in self.stored
+                if sr.SeriesInstanceUID == series]
+
+    def search_for_instances(self, study, search_filters=None,
+                             get_remaining=False):
+        if search_filters['Modality'] != 'CR':
+            return []
+        series, count = self.STUDIES[study]
+        return [_json(SeriesInstanceUID=series,
+                      SOPInstanceUID=f'{series}.{i}')
+                for i in range(1, count + 1)]
+
+    def retrieve_instance_metadata(self, study, series, sop):
+        part = 'HAND' if sop == '1.5.2.1.3' else 'CHEST'
+        return _json(Modality='CR', BodyPartExamined=part)
+
+    def retrieve_instance(self, study, series, sop, media_types=None):
+        self.retrievals[sop] = self.retrievals.get(sop, 0) + 1
+        if sop == '1.5.2.1.1' and self.retrievals[sop] == 1:
+            raise requests.ConnectionError('connection reset')
+        return copy.deepcopy(self.images[sop])
+
+    def store_instances(self, datasets):
+        self.stored.extend(datasets)
+        return Dataset()
+
+
+@pytest.fixture(scope='module')
+def chunk_images(tmp_path_factory):
+    from fake_report_models import chest_like
+
+    from crrg.datasets.synthetic.rsna import write_dicom
+    root = tmp_path_factory.mktemp('cr')
+    images = {}
+    for study, (series, count) in ChunkServer.STUDIES.items():
+        for i in range(1, count + 1):
+            sop = f'{series}.{i}'
+            write_dicom(str(root / f'{sop}.dcm'),
+                        chest_like(96 + 8 * i, 80 + 4 * len(images),
+                                   len(images)), sop)
+            ds = pydicom.dcmread(str(root / f'{sop}.dcm'))
+            ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = sop
+            # the patient and study modules an SR copies (type 2: empty)
+            for key in ('PatientName', 'PatientBirthDate', 'PatientSex',
+                        'StudyID', 'AccessionNumber', 'StudyDate',
+                        'StudyTime', 'ReferringPhysicianName'):
+                setattr(ds, key, '')
+            if sop == '1.5.1.1.2':
+                ds.PixelData = ds.PixelData[:100]
+            images[sop] = ds
+    return images
+
+
+@pytest.fixture(scope='module')
+def content_inferencer(tmp_path_factory):
+    """A ReportInferencer of the fake model whose boxes move with the
+    pixels (so an image given another's prediction would show)."""
+    from fake_report_models import CONFIG
+    from mmengine.config import Config
+
+    from crrg.apis import ReportInferencer
+    config = tmp_path_factory.mktemp('cfg') / 'fake.py'
+    config.write_text(
+        CONFIG.replace("'FakeRegionReportModel'", "'ContentBoxReportModel'"))
+    return ReportInferencer(model=Config.fromfile(str(config)))
+
+
+def poll_twice(inferencer, images, caplog, **options):
+    """Two polls of a fresh ChunkServer: the stats, the stored SRs' contents
+    by referenced instance, the server and the log."""
+    from crrg.dicom import read_sr
+    server = ChunkServer(images)
+    logger = logging.getLogger('test-dicomweb-chunks')
+    worker = DicomWebReportWorker(server, inferencer,
+                                  ModelInfo('fake', 'b' * 64), logger=logger,
+                                  **options)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        history = worker.run(poll_interval=0.01, max_polls=2)
+    contents = {}
+    for sr in server.stored:
+        content = read_sr(sr)
+        (uids, ) = content['referenced']
+        contents[uids[2]] = (content['report'],
+                             [(r['name'], np.round(r['bbox'], 3).tolist())
+                              for r in content['regions']])
+    stats = [(s.written, s.already_reported, s.refused, s.failed)
+             for s in history]
+    return stats, contents, server, caplog.text
+
+
+def test_worker_reports_chunks_in_batches(content_inferencer, chunk_images,
+                                          caplog, monkeypatch):
+    """batch_size 3: the SRs of one image at a time, the model called once
+    per chunk on the images that reached it; the damaged, refused and
+    unreachable images fail alone."""
+    batches = []
+    forward = content_inferencer.forward
+
+    def counting(data, **kwargs):
+        batches.append(len(data['inputs']))
+        return forward(data, **kwargs)
+
+    monkeypatch.setattr(content_inferencer, 'forward', counting)
+    alone = poll_twice(content_inferencer, chunk_images, caplog)
+    assert batches == [1, 1, 1, 1, 1]
+    batches.clear()
+    stats, contents, server, log = poll_twice(
+        content_inferencer, chunk_images, caplog, batch_size=3)
+    # chunks [A1 A2 A3] [A4 B1 B2] [B3]: A2 unreadable, B1 unreachable,
+    # B3 refused; B1 alone at the second poll
+    assert batches == [2, 2, 1]
+    # written, already reported, refused, failed per poll
+    assert stats == alone[0] == [(4, 0, 1, 2), (1, 4, 0, 0)]
+    assert contents == alone[1]
+    assert sorted(contents) == [
+        '1.5.1.1.1', '1.5.1.1.3', '1.5.1.1.4', '1.5.2.1.1', '1.5.2.1.2']
+    assert len({boxes[0][1][0] for _, boxes in contents.values()}) == 5
+    assert server.retrievals == {
+        '1.5.1.1.1': 1, '1.5.1.1.2': 1, '1.5.1.1.3': 1, '1.5.1.1.4': 1,
+        '1.5.2.1.1': 2, '1.5.2.1.2': 1}
+    assert ('study 1.5.1 series 1.5.1.1 instance 1.5.1.1.2: failed, '
+            'skipped: unreadable image: ') in log
+    assert 'instance 1.5.2.1.1: network error, retried' in log
+    assert "instance 1.5.2.1.3: refused, not a chest radiograph" in log
+    assert log.count(': stored SR ') == 5
+
+
+def test_worker_shares_chunks_among_replicas(content_inferencer,
+                                             chunk_images, caplog,
+                                             monkeypatch):
+    """Two replicas: the model runs in the forked copies, and the SRs are
+    those of one image at a time."""
+    alone = poll_twice(content_inferencer, chunk_images, caplog)
+    parent = os.getpid()
+    in_parent = []
+    forward = content_inferencer.forward
+
+    def counting(data, **kwargs):
+        if os.getpid() == parent:
+            in_parent.append(len(data['inputs']))
+        return forward(data, **kwargs)
+
+    monkeypatch.setattr(content_inferencer, 'forward', counting)
+    stats, contents, _, log = poll_twice(
+        content_inferencer, chunk_images, caplog, batch_size=2,
+        num_replicas=2)
+    # chunks [A1 A2 A3 A4] [B1 B2 B3] then [B1]: the first chunk's two
+    # batches ran in the replicas; the chunks of one batch (B2, then B1)
+    # the stream keeps in this process
+    assert in_parent == [1, 1]
+    assert stats == alone[0] and contents == alone[1]
+    assert 'instance 1.5.1.1.2: failed, skipped: unreadable image' in log
+
+
+def test_worker_refuses_bad_batch_options():
+    for options, name in ((dict(batch_size=0), 'batch_size'),
+                          (dict(num_replicas=-1), 'num_replicas')):
+        with pytest.raises(ValueError, match=f'{name} must be an integer'):
+            DicomWebReportWorker(None, None, ModelInfo('fake', 'b' * 64),
+                                 **options)
