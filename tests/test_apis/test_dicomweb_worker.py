@@ -9,6 +9,7 @@ instance's failure with their UIDs, never log the password, and add nothing
 when run again."""
 import copy
 import glob
+import importlib.util
 import json
 import os
 import shutil
@@ -217,6 +218,30 @@ def test_worker_refuses_settings_without_url(tmp_path, monkeypatch):
         'config.py', 'ckpt.pth', url='http://127.0.0.1:1/dicom-web',
         poll_interval=0, log_file=str(log)) == 2
     assert 'the poll interval must be a positive number' in log.read_text()
+    for options, name in ((dict(batch_size=0), 'batch_size'),
+                          (dict(num_replicas=0), 'num_replicas')):
+        assert run_dicomweb_worker(
+            'config.py', 'ckpt.pth', url='http://127.0.0.1:1/dicom-web',
+            log_file=str(log), **options) == 2
+        assert f'{name} must be an integer >= 1, got 0' in log.read_text()
+
+
+def test_tool_passes_its_batch_options(monkeypatch):
+    """--batch-size and --replicas reach run_dicomweb_worker (defaults 1)."""
+    spec = importlib.util.spec_from_file_location(
+        'dicomweb_worker_tool', REPO / 'tools' / 'dicomweb_worker.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    calls = []
+    monkeypatch.setattr(tool, 'run_dicomweb_worker',
+                        lambda *args, **kwargs: calls.append(kwargs) or 0)
+    for argv in (['cfg.py', 'ckpt.pth'],
+                 ['cfg.py', 'ckpt.pth', '--batch-size', '4', '--replicas',
+                  '2']):
+        monkeypatch.setattr(sys, 'argv', ['dicomweb_worker.py'] + argv)
+        assert tool.main() == 0
+    assert [(c['batch_size'], c['num_replicas']) for c in calls] == [(1, 1),
+                                                                     (4, 2)]
 
 
 def test_tool_passes_its_arguments(tmp_path, monkeypatch):
