@@ -207,6 +207,39 @@ def test_round_trip_through_orthanc(orthanc, tmp_path, monkeypatch):
     for log in (first, second):
         assert orthanc['password'] not in log
 
+    # a new study of two copies of RG1 and a corrupt instance, reported in
+    # batches of 2 on 2 replicas: the SRs of one image at a time, the
+    # corrupt instances failing alone
+    study, series = generate_uid(), generate_uid()
+    copies = []
+    for number in (1, 2):
+        twin = copy.deepcopy(rg1)
+        twin.StudyInstanceUID, twin.SeriesInstanceUID = study, series
+        twin.SOPInstanceUID, twin.InstanceNumber = generate_uid(), number
+        copies.append(twin)
+    assert not client.store_instances(
+        copies + [corrupt_copy(copies[0])]).get('FailedSOPSequence')
+    batched_log = tmp_path / 'batched.log'
+    assert run_dicomweb_worker(
+        config, checkpoint, username=USERNAME, log_file=str(batched_log),
+        batch_size=2, num_replicas=2) == 1
+    batched = batched_log.read_text()
+    assert ('2 SR(s) written, 1 image(s) already reported, 1 refused, '
+            '2 failed') in batched
+    found = sr_instances(client, study)
+    assert len(found) == 2
+    for item in found:
+        content = read_sr(client.retrieve_instance(
+            study, item['0020000E']['Value'][0],
+            item['00080018']['Value'][0]))
+        assert content['referenced'][0][2] in {
+            twin.SOPInstanceUID for twin in copies}
+        assert [r['name'] for r in content['regions']] == [
+            r['name'] for r in selected]
+        np.testing.assert_allclose([r['bbox'] for r in content['regions']],
+                                   [r['bbox'] for r in selected], atol=1e-3)
+        assert content['report'] == pred['report'].strip()
+
 
 def test_worker_refuses_settings_without_url(tmp_path, monkeypatch):
     monkeypatch.delenv('CRRG_DICOMWEB_URL', raising=False)
