@@ -8,12 +8,11 @@ metadata) and refuses the ones that name another body part or modality,
 retrieves the image (WADO-RS, in its stored transfer syntax), predicts its
 report (one image at a time, or a chunk of images in batches on forked
 replicas of the model: ``ReportInferencer.stream``) and stores the SR back
-(STOW-RS). A failure on one image is logged
-with its study / series / SOP instance UIDs and does not stop the others;
-network errors are retried at the next poll, other failures are not retried
-by the same process. The SR's UID is derived from the image and the model
-(:func:`crrg.dicom.sr.sr_uid`), so even two workers racing on the same image
-store the same instance.
+(STOW-RS). A failure on one image is logged with its study / series / SOP
+instance UIDs and does not stop the others; network errors are retried at
+the next poll, other failures are not retried by the same process. The SR's
+UID is derived from the image and the model (:func:`crrg.dicom.sr.sr_uid`),
+so even two workers racing on the same image store the same instance.
 
 :class:`DicomWebSettings` holds the server's URL, credentials and TLS
 verification, read from the environment (or given by the caller), never from
@@ -26,7 +25,8 @@ import os.path as osp
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Union
+from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
+                    Set, Union)
 from urllib.parse import urlsplit
 
 import requests

@@ -363,3 +363,54 @@ def test_worker_refuses_bad_batch_options():
         with pytest.raises(ValueError, match=f'{name} must be an integer'):
             DicomWebReportWorker(None, None, ModelInfo('fake', 'b' * 64),
                                  **options)
+
+
+class StoppingStream:
+    """A batched inferencer whose stream yields its first batch (its second
+    image's prediction refused by the model) and then, when more images
+    wait, stops with an error, as when a replica is killed."""
+
+    def __init__(self):
+        self.calls = []
+
+    def stream(self, paths, batch_size, num_replicas, skip_failed):
+        self.calls.append((len(paths), batch_size, num_replicas,
+                           skip_failed))
+        predictions = []
+        for path in paths[:batch_size]:
+            header = pydicom.dcmread(path, stop_before_pixels=True)
+            predictions.append(dict(
+                img_path=path, ori_shape=[header.Rows, header.Columns],
+                report='no finding.', regions=[], warnings=[]))
+        if len(predictions) > 1:
+            predictions[1].update(status='refused',
+                                  refusal='not a frontal chest radiograph')
+        yield {'predictions': predictions, 'failures': []}
+        if len(paths) > batch_size:
+            raise RuntimeError('a replica process died (exit code -9)')
+
+
+def test_worker_stream_stopping_fails_the_rest_of_its_chunk(
+        chunk_images, caplog):
+    server = ChunkServer(chunk_images)
+    inferencer = StoppingStream()
+    worker = DicomWebReportWorker(server, inferencer,
+                                  ModelInfo('fake', 'b' * 64),
+                                  logger=logging.getLogger('test-stopping'),
+                                  batch_size=2, num_replicas=2)
+    with caplog.at_level(logging.INFO, logger='test-stopping'):
+        stats = worker.run_once()
+    # chunks [A1 A2 A3 A4] [B1 B2 B3]: B1 unreachable, B3 refused by header
+    assert inferencer.calls == [(4, 2, 2, True), (1, 2, 2, True)]
+    assert (stats.written, stats.refused, stats.failed) == (2, 2, 3)
+    assert [sr.CurrentRequestedProcedureEvidenceSequence[0].
+            ReferencedSeriesSequence[0].ReferencedSOPSequence[0].
+            ReferencedSOPInstanceUID for sr in server.stored] == [
+                '1.5.1.1.1', '1.5.2.1.2']
+    assert ('instance 1.5.1.1.2: refused, not a chest radiograph: not a '
+            'frontal') in caplog.text
+    for sop in ('1.5.1.1.3', '1.5.1.1.4'):
+        assert (f'instance {sop}: failed, skipped: RuntimeError: a replica '
+                'process died') in caplog.text
+    assert worker._given_up == {'1.5.1.1.2', '1.5.1.1.3', '1.5.1.1.4',
+                                '1.5.2.1.3'}
