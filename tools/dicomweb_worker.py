@@ -77,11 +77,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--log-file', help='also write the log to this file')
     parser.add_argument(
-        '--batch-size', type=int, default=1, help='images per forward pass '
-        '(a region-guided model generates the selected regions of a '
-        "batch's images in one decoding batch)")
+        '--batch-size', type=int, default=1, metavar='B',
+        help='images per forward pass (a region-guided model generates the '
+        "selected regions of a batch's images in one decoding batch); the "
+        'images of a poll are reported in chunks of B x N')
     parser.add_argument(
-        '--replicas', type=int, default=1,
+        '--replicas', type=int, default=1, metavar='N',
         help='forked copies of the model that predict batches in parallel, '
         'each on one torch thread (about one per core); the SRs are those '
         'of one image at a time (up to the float rounding of 1 thread '
