@@ -10,7 +10,6 @@ visualisation and can be handed to another inferencer, so no consumer
 decodes the file again.
 """
 import copy
-import ctypes
 import glob
 import multiprocessing as mp
 import os.path as osp
@@ -38,6 +37,7 @@ from crrg.engine.hooks.model_card_hook import model_card_of
 from crrg.datasets.transforms.loading import DICOM_SUFFIXES, is_dicom
 from crrg.models.report_generators.base import INFERENCE_PROFILES
 from crrg.registry import MODELS, TRANSFORMS
+from crrg.utils.allocator import keep_freed_memory
 from crrg.utils.checkpoint import load_model_checkpoint
 from crrg.utils.setup_env import register_all_modules
 from .chest_checks import DEFAULT_CHEST_CHECKS, ChestCheck
@@ -176,35 +176,6 @@ def _can_fork(option: str, work: str) -> bool:
     print_log(f'{option} needs the fork start method, which this platform '
               f'lacks: {work} in this process', 'current', level=30)
     return False
-
-
-# glibc's mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-
-
-def keep_freed_memory() -> bool:
-    """Make this process's C allocator keep freed memory for reuse: blocks
-    up to 32 MiB (glibc's largest mmap threshold) come from the heap
-    instead of fresh mappings, and the heap is not trimmed below 1 GiB.
-
-    A process that predicts batch after batch frees and re-allocates its
-    activations at every call; by default glibc returns the large ones to
-    the kernel, and every page of the next call's faults in again (~20,000
-    page faults per batch of 8 twin images with the tiny generator). Kept,
-    the pages are reused. The price is memory: the process stays at its peak
-    (up to 1 GiB of freed heap). For processes that own their allocator,
-    such as the replicas of :meth:`BaseXrayInferencer.stream`.
-
-    Returns:
-        bool: Whether the allocator took the settings (glibc only; elsewhere
-        nothing changes).
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc (e.g. macOS)
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(
-        mallopt(_M_TRIM_THRESHOLD, 1 << 30))
 
 
 class _PreparedItems(Dataset):

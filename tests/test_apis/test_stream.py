@@ -3,18 +3,14 @@ processes ahead of the model, results yielded as each batch finishes."""
 import copy
 import multiprocessing as mp
 import os
-import platform
-import resource
 
 import cv2
-import numpy as np
 import pytest
 import torch
 from fake_report_models import CONFIG, chest_like
 from mmengine.config import Config
 
 from crrg.apis import ReportInferencer
-from crrg.apis.base import keep_freed_memory
 
 
 @pytest.fixture(scope='module')
@@ -154,34 +150,3 @@ def test_bad_counts_are_named_errors(inferencer, folder, option):
     # batch_size=0 used to yield empty batches forever
     with pytest.raises(ValueError, match='batch_size must be >= 1'):
         next(inferencer.stream(str(folder), **option))
-
-
-def _refault(keep: bool, faults: mp.Queue) -> None:
-    """Allocate 200 MiB in 64 KiB blocks, free them, allocate them again:
-    the page faults of the second round."""
-    if keep:
-        assert keep_freed_memory()
-    blocks = [np.ones(8192) for _ in range(3200)]
-    del blocks
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    blocks = [np.ones(8192) for _ in range(3200)]
-    faults.put(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-    del blocks
-
-
-@pytest.mark.skipif(platform.libc_ver()[0] != 'glibc', reason='glibc only')
-def test_replicas_keep_freed_memory():
-    """What a replica sets (in a forked process, so this one's allocator is
-    left alone): by default glibc trims the freed heap and every page of
-    the next round faults in again (~51,000 faults); kept, none do."""
-    ctx = mp.get_context('fork')
-    faults = {}
-    for keep in (False, True):
-        queue = ctx.Queue()
-        process = ctx.Process(target=_refault, args=(keep, queue))
-        process.start()
-        faults[keep] = queue.get(timeout=60)
-        process.join()
-        assert process.exitcode == 0
-    assert faults[False] > 25_000
-    assert faults[True] < 1_000
