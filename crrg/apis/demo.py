@@ -422,6 +422,12 @@ class DemoSession:
         self._requests.put((path, name, delete, answer))
         return answer.result()
 
+    @property
+    def waiting(self) -> int:
+        """How many :meth:`submit` requests wait for the models (not those
+        being analysed)."""
+        return self._requests.qsize()
+
     def _serve(self) -> None:
         """The queue's worker: waits for a request, adds those waiting
         behind it (up to ``max_batch_size``) and answers them all from one

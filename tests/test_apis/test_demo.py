@@ -208,7 +208,7 @@ def test_the_queue_batches_the_requests_waiting(inferencers, tmp_path,
         threads.append(threading.Thread(target=request, args=(path, )))
         threads[-1].start()
         deadline = time.monotonic() + 60
-        while session._requests.qsize() < waiting:
+        while session.waiting < waiting:
             assert time.monotonic() < deadline, 'the request did not queue'
             time.sleep(0.01)
     release.set()

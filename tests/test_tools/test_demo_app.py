@@ -218,7 +218,7 @@ def test_concurrent_users_are_served_in_one_batch(tmp_path, monkeypatch):
             threads.append(threading.Thread(target=pick, args=(k, name)))
             threads[-1].start()
         deadline = time.monotonic() + 60
-        while session._requests.qsize() < 4:
+        while session.waiting < 4:
             assert time.monotonic() < deadline, 'the users did not queue'
             time.sleep(0.02)
         release.set()
