@@ -167,3 +167,20 @@ def test_rgrg_end_to_end_published_checkpoint(benchmark, tmp_path):
     torch.save(dict(model=state), path)
     with pytest.raises(RuntimeError, match='Missing key'):
         e2e.load_published(model, path)
+
+
+@pytest.mark.slow  # Orthanc, and a tiny model through four contenders
+def test_dicomweb_throughput(benchmark):
+    dicomweb = benchmark('dicomweb_throughput')
+    if dicomweb.find_orthanc() is None:
+        pytest.skip('Orthanc or its DICOMweb plugin is not installed')
+    rows = dicomweb.main(
+        ['--images', '3', '--batch-size', '2', '--replicas', '2',
+         '--max-new-tokens', '2', '--threads', '2', '--repeats', '1'])
+    cells = table(rows, 7)
+    assert [c[0] for c in cells] == [
+        'worker, batch 1, 1 replica', 'worker, batch 2, 1 replica',
+        'worker, batch 2, 2 replicas', 'folder engine, batch 2, 2 replicas']
+    assert cells[0][4] == '1.00x'
+    # the warm-up poll and the timed one each wrote an SR per image
+    assert [c[5] for c in cells] == ['3, 3'] * 3 + ['-']
