@@ -12,7 +12,8 @@ import pytest
 import requests
 from pydicom.dataset import Dataset
 
-from crrg.dicom import DicomWebReportWorker, DicomWebSettings, ModelInfo
+from crrg.dicom import (DicomWebReportWorker, DicomWebSettings, ModelInfo,
+                        SRSourceError)
 from crrg.dicom.dicomweb import referenced_instances
 from crrg.testing.real_data import real_data_file_or_skip
 
@@ -355,6 +356,41 @@ def test_worker_shares_chunks_among_replicas(content_inferencer,
     assert in_parent == [1, 1]
     assert stats == alone[0] and contents == alone[1]
     assert 'instance 1.5.1.1.2: failed, skipped: unreadable image' in log
+
+
+def test_worker_builds_the_srs_in_forked_processes(content_inferencer,
+                                                   chunk_images, caplog,
+                                                   monkeypatch, tmp_path):
+    """With replicas, a chunk's SRs are built by forked processes (highdicom
+    is several times the model's time per image); an SR that fails there
+    fails its image alone."""
+    import crrg.dicom.dicomweb as dicomweb
+    alone = poll_twice(content_inferencer, chunk_images, caplog)
+    build_sr = dicomweb.build_sr
+
+    def noting_pid(prediction, path, model_info):
+        (tmp_path / f'{os.getpid()}-{os.path.basename(path)}').touch()
+        if path.endswith('1.5.1.1.3.dcm'):
+            raise SRSourceError('no SR for this one')
+        return build_sr(prediction, path, model_info)
+
+    monkeypatch.setattr(dicomweb, 'build_sr', noting_pid)
+    stats, contents, _, log = poll_twice(
+        content_inferencer, chunk_images, caplog, batch_size=2,
+        num_replicas=2)
+    built = {p.name.split('-', 1)[1]: int(p.name.split('-')[0])
+             for p in tmp_path.iterdir()}
+    # the first chunk's three readable images in the forked processes; the
+    # chunks with one SR (B2, then B1) in this one
+    assert {sop for sop, pid in built.items() if pid != os.getpid()} == {
+        '1.5.1.1.1.dcm', '1.5.1.1.3.dcm', '1.5.1.1.4.dcm'}
+    assert built['1.5.2.1.2.dcm'] == built['1.5.2.1.1.dcm'] == os.getpid()
+    assert ('instance 1.5.1.1.3: failed, skipped: SRSourceError: no SR for '
+            'this one') in log
+    del alone[1]['1.5.1.1.3']
+    assert contents == alone[1]
+    assert stats[0][0] == alone[0][0][0] - 1  # written
+    assert stats[0][3] == alone[0][0][3] + 1  # failed
 
 
 def test_worker_refuses_bad_batch_options():
