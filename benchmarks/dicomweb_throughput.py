@@ -41,18 +41,12 @@ Example::
         --replicas 2 --repeats 3
 """
 import argparse
-import contextlib
 import glob
-import json
 import logging
 import os
 import os.path as osp
-import secrets
-import socket
-import subprocess
 import tempfile
-import time
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, List
 
 import cv2
 import pydicom
@@ -64,12 +58,10 @@ from timing import Watched, interleaved, log, machine_header, set_threads
 from crrg.datasets.synthetic import make_synthetic_mimic
 from crrg.datasets.synthetic.rsna import write_dicom
 from crrg.dicom import DicomWebReportWorker, DicomWebSettings
+from crrg.testing.orthanc import (ORTHANC, PLUGIN_PATTERNS, find_orthanc,
+                                  orthanc_server)
 from crrg.utils.real_data import real_data_file
 
-#: where Debian's packages put Orthanc and its DICOMweb plugin
-ORTHANC = '/usr/sbin/Orthanc'
-PLUGIN_PATTERNS = ('/usr/share/orthanc/plugins/libOrthancDicomWeb.so*',
-                   '/usr/lib/orthanc/libOrthancDicomWeb.so*')
 USERNAME = 'crrg-benchmark'
 SOURCES = ('twin', 'RG1_UNCR')
 
@@ -88,77 +80,6 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="torch's threads (default: torch's choice)")
     parser.add_argument('--repeats', type=int, default=3)
     return parser.parse_args(argv)
-
-
-def find_orthanc() -> Optional[Tuple[str, str]]:
-    """``(binary, DICOMweb plugin)`` when both are installed, else None."""
-    if not os.access(ORTHANC, os.X_OK):
-        return None
-    for pattern in PLUGIN_PATTERNS:
-        found = sorted(glob.glob(pattern))
-        if found:
-            return ORTHANC, found[0]
-    return None
-
-
-@contextlib.contextmanager
-def orthanc_server(binary: str, plugin: str, folder: str) -> Iterator[dict]:
-    """A fresh Orthanc on 127.0.0.1 (storage in ``folder``) with DICOMweb
-    and basic auth, stopped on exit.
-
-    Yields:
-        dict: ``url`` (the DICOMweb root), ``rest`` (Orthanc's REST root)
-        and ``auth`` (user, password).
-    """
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    auth = (USERNAME, secrets.token_hex(8))
-    config = {
-        'Name': 'crrg-benchmark',
-        'StorageDirectory': osp.join(folder, 'db'),
-        'IndexDirectory': osp.join(folder, 'db'),
-        'HttpPort': port,
-        'DicomServerEnabled': False,
-        'RemoteAccessAllowed': False,
-        'AuthenticationEnabled': True,
-        'RegisteredUsers': {auth[0]: auth[1]},
-        'Plugins': [plugin],
-        'DicomWeb': {'Enable': True, 'Root': '/dicom-web/',
-                     'EnableWado': False},
-    }
-    with open(osp.join(folder, 'orthanc.json'), 'w') as f:
-        json.dump(config, f)
-    log_path = osp.join(folder, 'orthanc.log')
-    with open(log_path, 'w') as out:
-        proc = subprocess.Popen([binary, osp.join(folder, 'orthanc.json')],
-                                stdout=out, stderr=subprocess.STDOUT,
-                                cwd=folder)
-    rest = f'http://127.0.0.1:{port}'
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                with open(log_path) as f:
-                    raise RuntimeError(f'Orthanc exited ({proc.returncode}):'
-                                       f'\n{f.read()[-2000:]}')
-            try:
-                answer = requests.get(f'{rest}/plugins', auth=auth, timeout=2)
-                answer.raise_for_status()
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline:
-                    raise RuntimeError('Orthanc did not answer within 60 s')
-                time.sleep(0.3)
-        if 'dicom-web' not in answer.json():
-            raise RuntimeError(f'Orthanc did not load {plugin}')
-        yield dict(url=f'{rest}/dicom-web', rest=rest, auth=auth)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def archive_images(work: str, source: str, count: int) -> List[str]:
@@ -239,7 +160,7 @@ def main(argv=None) -> List[str]:
     quiet.setLevel(logging.WARNING)  # each stored SR is an INFO line
     batch, replicas = args.batch_size, args.replicas
     with tempfile.TemporaryDirectory() as work, orthanc_server(
-            *found, work) as server:
+            *found, work, USERNAME, name='crrg-benchmark') as server:
         make_synthetic_mimic(work, num_train=0, num_validate=0,
                              num_test=args.images, seed=0,
                              lateral_fraction=0.)

@@ -8,48 +8,33 @@ store exactly one crrg SR, for RG1, log RG3's refusal and the corrupt
 instance's failure with their UIDs, never log the password, and add nothing
 when run again."""
 import copy
-import glob
 import importlib.util
-import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
-import requests
 from pydicom.uid import generate_uid
 
 from crrg.apis import ReportInferencer, run_dicomweb_worker
 from crrg.dicom import DicomWebSettings, read_sr
+from crrg.testing.orthanc import ORTHANC, find_orthanc, orthanc_server
 from crrg.testing.real_data import real_data_file_or_skip
 from crrg.testing.tiny_rrg import make_tiny_rrg
 
 REPO = Path(__file__).resolve().parents[2]
-ORTHANC = '/usr/sbin/Orthanc'
-PLUGIN_PATTERNS = ('/usr/share/orthanc/plugins/libOrthancDicomWeb.so*',
-                   '/usr/lib/orthanc/libOrthancDicomWeb.so*')
 USERNAME = 'crrg-worker'
-
-
-def dicomweb_plugin() -> str | None:
-    for pattern in PLUGIN_PATTERNS:
-        found = sorted(glob.glob(pattern))
-        if found:
-            return found[0]
-    return None
 
 
 @pytest.fixture(scope='module')
 def orthanc_install() -> tuple[str, str]:
     """Orthanc and its DICOMweb plugin, installed with apt-get when
     missing."""
-    if not os.path.exists(ORTHANC) or dicomweb_plugin() is None:
+    if find_orthanc() is None:
         if shutil.which('apt-get') is None or os.geteuid() != 0:
             pytest.skip('Orthanc is not installed and cannot be installed '
                         'here (needs root and apt-get): install Debian\'s '
@@ -65,71 +50,20 @@ def orthanc_install() -> tuple[str, str]:
             if proc.returncode != 0:
                 pytest.skip(f'`{" ".join(command)}` could not install '
                             f'Orthanc: {proc.stderr.strip()[-500:]}')
-    plugin = dicomweb_plugin()
-    if not os.path.exists(ORTHANC) or plugin is None:
+    found = find_orthanc()
+    if found is None:
         pytest.skip('the orthanc / orthanc-dicomweb packages installed no '
                     f'{ORTHANC} or DICOMweb plugin')
-    return ORTHANC, plugin
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+    return found
 
 
 @pytest.fixture(scope='module')
 def orthanc(orthanc_install, tmp_path_factory):
     """A fresh Orthanc on 127.0.0.1 with DICOMweb and basic auth."""
-    binary, plugin = orthanc_install
     tmp = tmp_path_factory.mktemp('orthanc')
-    port = free_port()
-    password = f'pw-{generate_uid()[-12:]}'
-    config = {
-        'Name': 'crrg-test',
-        'StorageDirectory': str(tmp / 'db'),
-        'IndexDirectory': str(tmp / 'db'),
-        'HttpPort': port,
-        'DicomServerEnabled': False,
-        'RemoteAccessAllowed': False,  # loopback only
-        'AuthenticationEnabled': True,
-        'RegisteredUsers': {USERNAME: password},
-        'Plugins': [plugin],
-        'DicomWeb': {'Enable': True, 'Root': '/dicom-web/',
-                     'EnableWado': False},
-    }
-    (tmp / 'orthanc.json').write_text(json.dumps(config))
-    log = tmp / 'orthanc.log'
-    with open(log, 'w') as out:
-        proc = subprocess.Popen([binary, str(tmp / 'orthanc.json')],
-                                stdout=out, stderr=subprocess.STDOUT,
-                                cwd=str(tmp))
-    base = f'http://127.0.0.1:{port}'
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f'Orthanc exited ({proc.returncode}):\n'
-                            f'{log.read_text()[-3000:]}')
-            try:
-                answer = requests.get(f'{base}/plugins',
-                                      auth=(USERNAME, password), timeout=2)
-                answer.raise_for_status()
-                plugins = answer.json()
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline:
-                    pytest.fail('Orthanc did not answer within 60 s:\n'
-                                f'{log.read_text()[-3000:]}')
-                time.sleep(0.3)
-        assert 'dicom-web' in plugins, plugins
-        yield dict(url=f'{base}/dicom-web', password=password, tmp=tmp)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with orthanc_server(*orthanc_install, str(tmp), USERNAME,
+                        name='crrg-test') as server:
+        yield dict(url=server['url'], password=server['auth'][1], tmp=tmp)
 
 
 def corrupt_copy(ds: pydicom.Dataset) -> pydicom.Dataset:
